@@ -1,0 +1,78 @@
+"""The AIP (档案信息包) of one item: what goes into its bag, and reading it back.
+
+Bag layout::
+
+    bagit.txt  bag-info.txt
+    manifest-sha256.txt  manifest-sm3.txt  tagmanifest-sha256.txt  tagmanifest-sm3.txt
+    data/original/<original names>     the files as received, byte-exact
+    metadata/item.xml                  DA/T 46 metadata (metadata_profiles/dat46-item.xsd)
+    metadata/check-report.xml          the 四性检测 report at 归档
+    metadata/premis.xml                PREMIS events of ingest
+
+Reading back (:func:`read_aip`) uses only what the bag holds, which is what lets the
+catalogue be rebuilt from storage alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from archive import __version__
+from archive.bag import write_bag
+from archive.bagcheck import parse_manifest
+from archive.catalogue import IndexedAIP
+from archive.fixity import ALGORITHMS, hash_stream
+from archive.model import Item
+from archive.premis import INGESTION, events_from_xml
+from archive.storage.base import Location
+from metadata_profiles import item_from_xml
+
+ORIGINAL_DIR = "data/original"
+ITEM_XML = "metadata/item.xml"
+REPORT_XML = "metadata/check-report.xml"
+PREMIS_XML = "metadata/premis.xml"
+
+
+def bag_info(item: Item, bagging_date: str) -> list[tuple[str, str]]:
+    """``bag-info.txt`` labels: the RFC 8493 ones and the DA/T class fields."""
+    m = item.metadata
+    return [
+        ("Source-Organization", m.fonds_name),
+        ("External-Identifier", m.archival_code or ""),
+        ("External-Description", m.title),
+        ("Bagging-Date", bagging_date),
+        ("Bag-Software-Agent", f"dangan {__version__}"),
+        ("DA-Fonds-Code", m.fonds_code),
+        ("DA-Category", m.category),
+        ("DA-Year", str(m.year)),
+        ("DA-Retention", m.retention),
+        ("DA-Org-Code", m.org_code),
+        ("DA-Item-Number", str(m.item_number)),
+    ]
+
+
+def write_aip(bag_dir: Path, item: Item, tag_files: Mapping[str, bytes], bagging_date: str) -> dict[str, dict[str, str]]:
+    """Finish the bag whose payload is already under ``bag_dir/data/original``."""
+    payload = {f"{ORIGINAL_DIR}/{f.name}": {"sha256": f.sha256, "sm3": f.sm3} for f in item.files}
+    return write_bag(bag_dir, payload, item.payload_bytes, bag_info(item, bagging_date), tag_files)
+
+
+def read_aip(location: Location, key: str) -> IndexedAIP:
+    """What the catalogue keeps of one AIP, read from the location alone."""
+    item = item_from_xml(location.read(key, ITEM_XML), name=f"{key}/{ITEM_XML}")
+    sizes = dict(location.list_files(key))
+    tags: dict[str, dict[str, object]] = {}
+    for alg in ALGORITHMS:
+        name = f"tagmanifest-{alg}.txt"
+        for path, digest in parse_manifest(location.read(key, name), "utf-8", alg).items():
+            tags.setdefault(path, {"size": sizes.get(path)})[alg] = digest
+    for alg in ALGORITHMS:
+        name = f"tagmanifest-{alg}.txt"
+        with location.open(key, name) as f:
+            size, digests = hash_stream(f)
+        tags[name] = {"size": size, **digests}
+    events = events_from_xml(location.read(key, PREMIS_XML), name=f"{key}/{PREMIS_XML}")
+    ingested = next((e.time for e in events if e.type == INGESTION), "")
+    return IndexedAIP(key=key, item=item, tag_files=tags, events=events, ingested_at=ingested)
+

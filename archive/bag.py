@@ -1,0 +1,83 @@
+"""Writing BagIt 1.0 bags (RFC 8493): one bag per item (件), manifests in SHA-256 and SM3.
+
+The payload is written by the ingest pipeline (which digests it on the way); this
+module writes the declaration, ``bag-info.txt``, the manifests from those digests,
+the tag files, and last the tag manifests over every tag file. Every file is
+fsync'ed: the bag becomes visible only when its directory is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from archive.fixity import ALGORITHMS, hash_file
+
+BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+PAYLOAD_DIR = "data"
+
+
+def encode_path(path: str) -> str:
+    """Percent-encode the three characters RFC 8493 says a manifest path must not carry raw."""
+    return path.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def manifest_text(entries: Iterable[tuple[str, str]]) -> bytes:
+    """Manifest lines ``<digest>  <path>`` sorted by path, UTF-8."""
+    lines = [f"{digest}  {encode_path(path)}\n" for path, digest in sorted(entries)]
+    return "".join(lines).encode("utf-8")
+
+
+def bag_info_text(info: Iterable[tuple[str, str]]) -> bytes:
+    """``bag-info.txt``: one ``Label: value`` per line; newlines in values are folded."""
+    lines = []
+    for label, value in info:
+        value = " ".join(str(value).splitlines())
+        lines.append(f"{label}: {value}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def write_bag(
+    bag_dir: Path,
+    payload: Mapping[str, Mapping[str, str]],
+    payload_bytes: int,
+    bag_info: list[tuple[str, str]],
+    tag_files: Mapping[str, bytes],
+    algorithms: tuple[str, ...] = ALGORITHMS,
+) -> dict[str, dict[str, str]]:
+    """Finish a bag whose payload already sits under ``bag_dir/data``.
+
+    Args:
+        bag_dir: the bag root (a staging directory, not yet visible).
+        payload: ``data/...`` path → {algorithm: hex digest}, as taken on receipt.
+        payload_bytes: total payload size for Payload-Oxum.
+        bag_info: labels and values for ``bag-info.txt`` (Payload-Oxum is added here).
+        tag_files: extra tag files (e.g. ``metadata/item.xml``) relative to the bag root.
+        algorithms: manifest algorithms.
+
+    Returns:
+        The tag-manifest entries written, per algorithm: tag path → digest.
+    """
+    _write(bag_dir / "bagit.txt", BAGIT_TXT)
+    info = [*bag_info, ("Payload-Oxum", f"{payload_bytes}.{len(payload)}")]
+    _write(bag_dir / "bag-info.txt", bag_info_text(info))
+    for rel, data in tag_files.items():
+        _write(bag_dir / rel, data)
+    for alg in algorithms:
+        _write(bag_dir / f"manifest-{alg}.txt", manifest_text((p, d[alg]) for p, d in payload.items()))
+    tags = ["bagit.txt", "bag-info.txt", *tag_files, *(f"manifest-{alg}.txt" for alg in algorithms)]
+    digests = {rel: hash_file(bag_dir / rel, algorithms)[1] for rel in tags}
+    written: dict[str, dict[str, str]] = {}
+    for alg in algorithms:
+        written[alg] = {rel: d[alg] for rel, d in digests.items()}
+        _write(bag_dir / f"tagmanifest-{alg}.txt", manifest_text(written[alg].items()))
+    return written

@@ -1,0 +1,274 @@
+"""目录数据库 (catalogue): an SQLite cache of what the AIPs in storage say.
+
+Everything here can be rebuilt from the AIPs alone (:func:`archive.aipread.read_aip`
+feeds :meth:`Catalogue.index`). Writes go through one connection inside
+``BEGIN IMMEDIATE``: that is where 件号 are allocated, so two ingest processes on one
+home never take the same number and never leave a gap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archive.model import FileEntry, Item, ItemMetadata
+from archive.premis import Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    archival_code TEXT PRIMARY KEY,
+    aip_key TEXT NOT NULL UNIQUE,
+    fonds_code TEXT NOT NULL,
+    fonds_name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    retention TEXT NOT NULL,
+    org_code TEXT NOT NULL DEFAULT '',
+    item_number INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    author TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL DEFAULT '',
+    doc_number TEXT NOT NULL DEFAULT '',
+    classification TEXT NOT NULL DEFAULT '',
+    page_count INTEGER,
+    carrier TEXT NOT NULL DEFAULT '',
+    remarks TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'archived',
+    content_digest TEXT NOT NULL,
+    payload_bytes INTEGER NOT NULL,
+    file_count INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    UNIQUE (fonds_code, category, year, retention, org_code, item_number)
+);
+CREATE INDEX IF NOT EXISTS items_digest ON items (content_digest);
+CREATE INDEX IF NOT EXISTS items_class ON items (fonds_code, year, category, retention);
+CREATE TABLE IF NOT EXISTS files (
+    archival_code TEXT NOT NULL REFERENCES items (archival_code),
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER,
+    sha256 TEXT NOT NULL,
+    sm3 TEXT NOT NULL,
+    puid TEXT,
+    format_name TEXT,
+    pages INTEGER,
+    PRIMARY KEY (archival_code, path)
+);
+CREATE INDEX IF NOT EXISTS files_sha256 ON files (sha256);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    archival_code TEXT NOT NULL,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    outcome_detail TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    location TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_item ON events (archival_code, time);
+"""
+
+ITEM_COLUMNS = (
+    "archival_code", "fonds_code", "fonds_name", "category", "year", "retention", "org_code", "item_number",
+    "title", "author", "date", "doc_number", "classification", "page_count", "carrier", "remarks",
+)  # fmt: skip
+
+
+@dataclass
+class IndexedAIP:
+    """What the catalogue keeps of one AIP, as read from storage."""
+
+    key: str
+    item: Item
+    tag_files: dict[str, dict[str, Any]]  # tag path -> {"size", "sha256", "sm3"}
+    events: list[Event]
+    ingested_at: str
+    status: str = "archived"
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Filters of ``dangan list``: 全宗, 年度, 门类, 保管期限."""
+
+    fonds: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    category: str | None = None
+    retention: str | None = None
+
+
+class Catalogue:
+    """目录数据库: one SQLite file in the archive home."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=120, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once so allocation is serialised across processes."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --- allocation and indexing -------------------------------------------------
+
+    def next_item_number(self, meta: ItemMetadata) -> int:
+        """The next 件号 in the item's lowest class (call inside :meth:`write`)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(MAX(item_number), 0) FROM items WHERE fonds_code=? AND category=? AND year=?"
+            " AND retention=? AND org_code=?",
+            meta.class_key(),
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def allocate_and_commit(self, meta: ItemMetadata, commit: Callable[[int], IndexedAIP | None]) -> IndexedAIP:
+        """Take the next 件号 and run ``commit(number)`` inside one write transaction.
+
+        ``commit`` writes the AIP to storage and returns what to index, or returns
+        None when that number's AIP already exists in storage (a crash left it there
+        unindexed); then it must have indexed it itself and the next number is tried.
+        """
+        with self.write():
+            number = self.next_item_number(meta)
+            while (done := commit(number)) is None:
+                number += 1
+            self._insert(done)
+            return done
+
+    def index(self, aip: IndexedAIP) -> None:
+        """Insert or replace one AIP's rows (reindex, reconcile)."""
+        with self.write():
+            self._insert(aip)
+
+    def index_in_transaction(self, aip: IndexedAIP) -> None:
+        """As :meth:`index`, for a caller already inside :meth:`write`."""
+        self._insert(aip)
+
+    def _insert(self, aip: IndexedAIP) -> None:
+        m, item = aip.item.metadata, aip.item
+        code = m.archival_code
+        self._delete_item(code)
+        values = [getattr(m, c) for c in ITEM_COLUMNS]
+        self.conn.execute(
+            f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}, aip_key, status, content_digest, payload_bytes,"
+            f" file_count, ingested_at) VALUES ({', '.join('?' * (len(ITEM_COLUMNS) + 6))})",
+            [*values, aip.key, aip.status, item.content_digest(), item.payload_bytes, len(item.files), aip.ingested_at],
+        )
+        for f in item.files:
+            self.conn.execute(
+                "INSERT INTO files VALUES (?, ?, 'payload', ?, ?, ?, ?, ?, ?)",
+                (code, f"data/original/{f.name}", f.size, f.sha256, f.sm3, f.puid, f.format_name, f.pages),
+            )
+        for path, d in sorted(aip.tag_files.items()):
+            self.conn.execute(
+                "INSERT INTO files VALUES (?, ?, 'tag', ?, ?, ?, NULL, NULL, NULL)",
+                (code, path, d.get("size"), d["sha256"], d["sm3"]),
+            )
+        for ev in aip.events:
+            self.add_event(code, ev)
+
+    def _delete_item(self, code: str | None) -> None:
+        for table in ("files", "events", "items"):
+            self.conn.execute(f"DELETE FROM {table} WHERE archival_code=?", (code,))
+
+    def add_event(self, archival_code: str, ev: Event) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (ev.id, archival_code, ev.type, ev.time, ev.outcome, ev.detail, ev.outcome_detail, ev.agent, ev.location),
+        )
+
+    def replace_all(self, aips: Iterable[IndexedAIP]) -> int:
+        """Replace the whole catalogue with these AIPs, in one transaction (reindex)."""
+        count = 0
+        with self.write():
+            for table in ("files", "events", "items"):
+                self.conn.execute(f"DELETE FROM {table}")
+            for aip in aips:
+                self._insert(aip)
+                count += 1
+        return count
+
+    # --- queries -----------------------------------------------------------------
+
+    def keys(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT aip_key FROM items")}
+
+    def find_duplicate(self, content_digest: str) -> str | None:
+        """The 档号 of an archived item with exactly this content, if any."""
+        row = self.conn.execute(
+            "SELECT archival_code FROM items WHERE content_digest=? AND status='archived' LIMIT 1", (content_digest,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def items_with_file(self, sha256: str) -> list[str]:
+        """档号 of archived items that already hold a payload file with this digest."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT f.archival_code FROM files f JOIN items i USING (archival_code)"
+            " WHERE f.sha256=? AND f.kind='payload' AND i.status='archived'",
+            (sha256,),
+        )
+        return [r[0] for r in rows]
+
+    def get(self, archival_code: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM items WHERE archival_code=?", (archival_code,)).fetchone()
+
+    def files(self, archival_code: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM files WHERE archival_code=? ORDER BY kind, path", (archival_code,)
+        ).fetchall()
+
+    def events(self, archival_code: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM events WHERE archival_code=? ORDER BY time, type, id", (archival_code,)
+        ).fetchall()
+
+    def list(self, flt: ListFilter = ListFilter()) -> list[sqlite3.Row]:
+        where, args = ["1=1"], []
+        for column, value in (("fonds_code", flt.fonds), ("category", flt.category), ("retention", flt.retention)):
+            if value:
+                where.append(f"{column}=?")
+                args.append(value)
+        if flt.year_from is not None:
+            where.append("year>=?")
+            args.append(flt.year_from)
+        if flt.year_to is not None:
+            where.append("year<=?")
+            args.append(flt.year_to)
+        sql = f"SELECT * FROM items WHERE {' AND '.join(where)} ORDER BY fonds_code, year, category, retention, org_code, item_number"
+        return self.conn.execute(sql, args).fetchall()
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, ordered: to compare a rebuilt catalogue with the old one."""
+        order = {"items": "archival_code", "files": "archival_code, path", "events": "id"}
+        return {t: [tuple(r) for r in self.conn.execute(f"SELECT * FROM {t} ORDER BY {o}")] for t, o in order.items()}
+
+
+def row_to_metadata(row: sqlite3.Row) -> ItemMetadata:
+    """The ItemMetadata a catalogue row describes."""
+    return ItemMetadata(**{c: row[c] for c in ITEM_COLUMNS})
+
+
+def row_to_file(row: sqlite3.Row) -> FileEntry:
+    return FileEntry(
+        name=row["path"].removeprefix("data/original/"), size=row["size"], sha256=row["sha256"], sm3=row["sm3"],
+        puid=row["puid"], format_name=row["format_name"], pages=row["pages"],
+    )  # fmt: skip

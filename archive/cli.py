@@ -1,0 +1,283 @@
+"""dangan 命令行: a thin layer over the library. Each command parses, calls one library
+function and renders the result as Chinese text or, with ``--json``, as JSON.
+
+Exit codes: 0 all well; 1 some item or check failed; 2 usage error; others per
+:class:`archive.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from archive import __version__
+from archive.catalogue import Catalogue, ListFilter
+from archive.config import Fonds, Settings, init_home, load_settings, resolve_home
+from archive.errors import DanganError, NotFoundError, UsageError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a DanganError into one line on stderr and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DanganError as exc:
+            err.print(f"[red]错误[/red] {exc}", markup=True, soft_wrap=True)
+            sys.exit(int(exc.exit_code))
+
+    return wrapper
+
+
+class Home:
+    """The archive home a command works on, opened lazily."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._settings: Settings | None = None
+        self._catalogue: Catalogue | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.path)
+        return self._settings
+
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            self._catalogue = Catalogue(self.settings.catalogue_path)
+        return self._catalogue
+
+
+pass_home = click.make_pass_decorator(Home)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)")
+@click.version_option(__version__, prog_name="dangan")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """dangan 档案: 社区电子档案归档、保存与利用 (electronic records archive)."""
+    ctx.obj = Home(resolve_home(home))
+
+
+@main.command()
+@click.option("--fonds-code", required=True, help="全宗号, e.g. J012")
+@click.option("--fonds-name", required=True, help="立档单位名称, e.g. 振兴社区居民委员会")
+@click.option("--rule", default="dat22", type=click.Choice(["dat22", "dat13"]), help="档号规则: dat22 = DA/T 22-2015, dat13 = DA/T 13-2022")
+@pass_home
+@handles_errors
+def init(home: Home, fonds_code: str, fonds_name: str, rule: str) -> None:
+    """创建档案库 (create an archive home with dangan.toml)."""
+    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule)
+    settings = load_settings(home.path)
+    Catalogue(settings.catalogue_path).close()
+    for loc in _locations(settings):
+        out.print(f"存储位置 (storage location): {loc.describe()}")
+    out.print(f"已创建档案库 (archive home created): {config}")
+
+
+def _locations(settings: Settings) -> list[Any]:
+    from archive.storage import open_locations
+
+    return open_locations(settings)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="归档文件目录 (item list, XLSX or CSV)")
+@click.option("--fonds", help="全宗号 (default: the home's first fonds)")
+@click.option("--category", help="门类代码, e.g. WS, ZY·DB")
+@click.option("--year", type=int, help="年度")
+@click.option("--retention", help="保管期限: Y / D30 / D10")
+@click.option("--carrier", type=click.Choice(["纸质", "电子"]), help="载体: 纸质 (scans) or 电子 (born-digital)")
+@click.option("--org", "org_code", help="机构(问题)代码")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def ingest(home: Home, source: Path, catalog: Path | None, as_json: bool, **class_fields: Any) -> None:
+    """归档: 把一批文件检测后封装为 AIP (ingest a folder of records)."""
+    from ingest.metadata import ClassDefaults
+    from ingest.pipeline import Ingestor
+
+    defaults = ClassDefaults(**class_fields)
+    ingestor = Ingestor.open(home.settings, home.catalogue)
+    show_bar = not as_json and sys.stderr.isatty()
+    with Progress(TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=not show_bar) as bar:
+        task = bar.add_task("ingest", total=None)
+        result = ingestor.run(source, catalog, defaults, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total))
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_ingest(result)
+    sys.exit(result.exit_code)
+
+
+_STATUS = {"archived": "[green]已归档[/green]", "rejected": "[red]拒收[/red]", "duplicate": "[yellow]重复[/yellow]"}
+
+
+def _print_ingest(result: Any) -> None:
+    for r in result.items:
+        out.print(f"{_STATUS[r.status]}  {r.archival_code or '-'}  {r.source}")
+        for f in r.errors:
+            out.print(f"    [red]{f.code}[/red] {f.path + ': ' if f.path else ''}{f.message}", soft_wrap=True)
+        for f in r.warnings:
+            out.print(f"    [yellow]{f.code}[/yellow] {f.path + ': ' if f.path else ''}{f.message}", soft_wrap=True)
+    for f in result.warnings:
+        out.print(f"[yellow]提示[/yellow] {f.path or ''} {f.message}", soft_wrap=True)
+    out.print(
+        f"共 {len(result.items)} 件: 已归档 {result.count('archived')}, 拒收 {result.count('rejected')}, "
+        f"重复 {result.count('duplicate')} (archived / rejected / duplicate)"
+    )
+
+
+@main.command()
+@click.argument("archival_code")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def show(home: Home, archival_code: str, as_json: bool) -> None:
+    """查看一件档案的著录项、文件与保管事件 (show one record)."""
+    cat = home.catalogue
+    row = cat.get(archival_code)
+    if row is None:
+        raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
+    files = [dict(f) for f in cat.files(archival_code)]
+    events = [dict(e) for e in cat.events(archival_code)]
+    if as_json:
+        _emit_json({"item": dict(row), "files": files, "events": events})
+        return
+    for label, key in (("档号", "archival_code"), ("题名", "title"), ("立档单位", "fonds_name"), ("门类", "category"),
+                       ("年度", "year"), ("保管期限", "retention"), ("责任者", "author"), ("日期", "date"), ("文号", "doc_number"),
+                       ("密级", "classification"), ("页数", "page_count"), ("载体", "carrier"), ("备注", "remarks"),
+                       ("状态", "status"), ("归档时间", "ingested_at")):  # fmt: skip
+        out.print(f"{label}: {row[key] if row[key] is not None else ''}")
+    out.print("文件 (files):")
+    for f in files:
+        if f["kind"] == "payload":
+            out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…")
+    out.print("保管事件 (PREMIS events):")
+    for e in events:
+        out.print(f"  {e['time']}  {e['type']}  {e['outcome']}  {e['detail']} {e['location']}".rstrip())
+
+
+def _year_range(value: str | None) -> tuple[int | None, int | None]:
+    if not value:
+        return None, None
+    a, _, b = value.partition("-")
+    try:
+        return int(a), int(b or a)
+    except ValueError as exc:
+        raise UsageError(f"年度应为 2023 或 2015-2023 (year must be YYYY or YYYY-YYYY): {value}") from exc
+
+
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The 全宗/年度/门类/保管期限 filters shared by list and catalog."""
+    for opt in reversed((
+        click.option("--fonds", help="全宗号"),
+        click.option("--year", help="年度, e.g. 2023 or 2015-2023"),
+        click.option("--category", help="门类代码"),
+        click.option("--retention", help="保管期限代码"),
+    )):  # fmt: skip
+        fn = opt(fn)
+    return fn
+
+
+def _filter(fonds: str | None, year: str | None, category: str | None, retention: str | None) -> ListFilter:
+    y0, y1 = _year_range(year)
+    return ListFilter(fonds=fonds, year_from=y0, year_to=y1, category=category, retention=retention)
+
+
+@main.command(name="list")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def list_(home: Home, as_json: bool, **flt: Any) -> None:
+    """列出档案 (list records, filtered by 全宗/年度/门类/保管期限)."""
+    rows = home.catalogue.list(_filter(**flt))
+    if as_json:
+        _emit_json({"total": len(rows), "items": [dict(r) for r in rows]})
+        return
+    table = Table("档号", "题名", "年度", "保管期限", "页数", "状态")
+    for r in rows:
+        table.add_row(r["archival_code"], r["title"], str(r["year"]), r["retention"], str(r["page_count"] or ""), r["status"])
+    out.print(table)
+    out.print(f"共 {len(rows)} 件 (items)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def validate(home: Home, paths: tuple[str, ...], as_json: bool) -> None:
+    """校验 BagIt 包 (validate bags: a directory, or the 档号 of an archived record)."""
+    from archive.validate import validate_target
+
+    reports = [validate_target(p, home.path) for p in paths]
+    if as_json:
+        _emit_json({"bags": [r.to_dict() for r in reports], "valid": sum(r.valid for r in reports), "invalid": sum(not r.valid for r in reports)})
+    else:
+        for r in reports:
+            out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {r.target}")
+            for line in r.lines():
+                out.print(f"    {line}", soft_wrap=True)
+    sys.exit(0 if all(r.valid for r in reports) else 1)
+
+
+@main.command()
+@click.argument("archival_code")
+@click.argument("dest", type=click.Path(path_type=Path))
+@pass_home
+@handles_errors
+def export(home: Home, archival_code: str, dest: Path) -> None:
+    """导出利用文件 DIP: 原始文件、元数据与说明 (export a DIP)."""
+    from archive.export import export_dip
+    from archive.storage import open_locations
+
+    written = export_dip(home.catalogue, open_locations(home.settings)[0], archival_code, dest)
+    out.print(f"已导出 {len(written)} 个文件到 {dest} (exported)")
+
+
+@main.command()
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="输出 XLSX 文件")
+@filter_options
+@pass_home
+@handles_errors
+def catalog(home: Home, out_path: Path, **flt: Any) -> None:
+    """生成归档文件目录 XLSX (DA/T 22 item list)."""
+    from archive.export import write_catalog_xlsx
+
+    rows = home.catalogue.list(_filter(**flt))
+    write_catalog_xlsx(rows, out_path)
+    out.print(f"已写出归档文件目录 {len(rows)} 条: {out_path} (catalogue written)")
+
+
+@main.command()
+@pass_home
+@handles_errors
+def reindex(home: Home) -> None:
+    """从存储中的 AIP 重建目录数据库 (rebuild the catalogue from storage)."""
+    from archive.reindex import rebuild
+
+    count = rebuild(home.settings, home.catalogue)
+    out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")

@@ -1,0 +1,75 @@
+"""固化信息: digests taken in one streaming pass, every algorithm fed from the same blocks.
+
+The archive requires SHA-256 and SM3 (GB/T 32905) on every manifest. A Python whose
+OpenSSL lacks SM3 cannot run the archive at all: a dropped algorithm would be a
+silent fixity gap, so :func:`require_algorithms` refuses to start instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from archive.errors import MissingDependencyError
+
+ALGORITHMS: tuple[str, ...] = ("sha256", "sm3")
+BLOCK_SIZE = 1 << 20
+
+
+def require_algorithms(algorithms: Iterable[str] = ALGORITHMS) -> None:
+    """Raise when hashlib cannot compute one of the required algorithms."""
+    for name in algorithms:
+        try:
+            hashlib.new(name)
+        except ValueError as exc:
+            raise MissingDependencyError(
+                f"本机 Python/OpenSSL 不支持摘要算法 {name}, 无法保证固化信息 "
+                f"(hashlib lacks {name}; install a Python built against OpenSSL 1.1.1+ with SM3)",
+            ) from exc
+
+
+def hash_stream(
+    stream: BinaryIO, algorithms: Iterable[str] = ALGORITHMS, sink: BinaryIO | None = None
+) -> tuple[int, dict[str, str]]:
+    """Read ``stream`` to the end once; return its size and the hex digest per algorithm.
+
+    When ``sink`` is given every block is also written to it, so a copy and its
+    digests come from the very same bytes.
+    """
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    size = 0
+    while block := stream.read(BLOCK_SIZE):
+        size += len(block)
+        for h in hashers.values():
+            h.update(block)
+        if sink is not None:
+            sink.write(block)
+    return size, {name: h.hexdigest() for name, h in hashers.items()}
+
+
+def hash_file(path: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, dict[str, str]]:
+    """Size and digests of one file."""
+    with open(path, "rb") as f:
+        return hash_stream(f, algorithms)
+
+
+def copy_and_hash(src: Path, dst: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, dict[str, str]]:
+    """Copy ``src`` to a new file ``dst`` (durably) and digest the bytes on the way."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        result = hash_stream(fin, algorithms, sink=fout)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return result
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

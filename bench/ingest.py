@@ -1,0 +1,167 @@
+"""Ingest throughput and memory, against bagit-python in the same run.
+
+Default mode: build a born-digital batch of ≥ 2,000 files / ≥ 1 GB (each 件 holds a text
+PDF, a JPEG photo, a WAV recording and a UTF-8 note), ingest it with dangan (a real
+`dangan ingest` process), and run bagit-python ``make_bag(checksums=['sha256', 'sm3'],
+processes=2)`` on a copy of the same files. Prints files/s, MB/s and the ratio.
+
+``--big``: one 2 GB file through `dangan ingest` and through make_bag, each in its own
+process; prints each one's peak RSS.
+
+    .venv/bin/python bench/ingest.py [--items 540] [--workdir DIR] [--big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pikepdf
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+
+
+def wav_bytes(rng: random.Random, seconds: float) -> bytes:
+    """A 16-bit mono 44.1 kHz WAV of noise."""
+    n = int(44100 * seconds)
+    pcm = rng.randbytes(n * 2)
+    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
+    return header + b"data" + struct.pack("<I", len(pcm)) + pcm
+
+
+def jpeg_bytes(rng: random.Random) -> bytes:
+    noise = Image.frombytes("L", (400, 300), rng.randbytes(400 * 300)).resize((1000, 750))
+    im = Image.merge("RGB", (noise, noise.rotate(90, expand=False), noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def pdf_bytes(n: int, text: str) -> bytes:
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica))
+    for page_no in range(3):
+        lines = "".join(f"BT /F1 10 Tf 50 {780 - 14 * i} Td ({text} {n}-{page_no}-{i}) Tj ET\n" for i in range(50))
+        page = pdf.add_blank_page(page_size=(595, 842))
+        page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+        page.Contents = pdf.make_stream(lines.encode())
+    buf = io.BytesIO()
+    pdf.save(buf)
+    return buf.getvalue()
+
+
+def make_batch(root: Path, items: int) -> tuple[int, int]:
+    rng = random.Random(20261122)
+    note = "居委会工作记录。本件为基准测试生成的虚构文本，用于测量归档吞吐量。\n" * 300
+    files = size = 0
+    for n in range(items):
+        item = root / f"件{n:04d}"
+        item.mkdir(parents=True)
+        parts = {
+            "正文.pdf": pdf_bytes(n, "Residents committee meeting minutes"),
+            "照片.jpg": jpeg_bytes(rng),
+            "录音.wav": wav_bytes(rng, 16 + rng.random() * 2),
+            "说明.txt": f"{n}\n{note}".encode(),
+        }
+        for name, data in parts.items():
+            (item / name).write_bytes(data)
+            files += 1
+            size += len(data)
+    return files, size
+
+
+_MEASURE = (
+    "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
+    " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command, measured by a fresh wrapper process."""
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], check=True, capture_output=True, cwd=REPO, text=True)
+    return time.perf_counter() - t, int(out.stdout.split()[-1])
+
+
+def dangan(home: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "archive", "--home", str(home), *args]
+
+
+def make_bag_cmd(bag_dir: Path) -> list[str]:
+    code = "import bagit,sys; bagit.make_bag(sys.argv[1], checksums=['sha256', 'sm3'], processes=2)"
+    return [sys.executable, "-c", code, str(bag_dir)]
+
+
+def init_home(home: Path) -> None:
+    subprocess.run(dangan(home, "init", "--fonds-code", "J012", "--fonds-name", "基准测试社区居民委员会"), check=True, stdout=subprocess.DEVNULL)
+
+
+def throughput(work: Path, items: int) -> None:
+    src = work / "batch"
+    files, size = make_batch(src, items)
+    print(f"batch: {items} 件, {files} files, {size / MB:.0f} MB")
+    bag_dir = work / "bag"
+    shutil.copytree(src, bag_dir)
+    t_bag, _ = timed(make_bag_cmd(bag_dir))
+    home = work / "home"
+    init_home(home)
+    t_dangan, _ = timed(dangan(home, "ingest", str(src), "--category", "WS", "--year", "2023", "--retention", "D10", "--carrier", "电子"))
+    rows = (("bagit-python make_bag sha256+sm3, processes=2", t_bag), ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan))
+    for label, t in rows:
+        print(f"{label:66s} {t:7.1f} s  {files / t:7.1f} files/s  {size / MB / t:7.1f} MB/s")
+    print(f"ratio dangan/make_bag throughput: {t_bag / t_dangan:.2f}")
+
+
+def big(work: Path, gigabytes: float) -> None:
+    src = work / "big"
+    src.mkdir()
+    target = src / "录像.wav"
+    rng = random.Random(7)
+    n = int(gigabytes * 1024 * MB)
+    with open(target, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", n + 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16))
+        f.write(b"data" + struct.pack("<I", n))
+        block = rng.randbytes(8 * MB)
+        for _ in range(n // len(block)):
+            f.write(block)
+    size = target.stat().st_size
+    bag_dir = work / "bigbag"
+    shutil.copytree(src, bag_dir)
+    t_bag, rss_bag = timed(make_bag_cmd(bag_dir))
+    shutil.rmtree(bag_dir)
+    home = work / "home-big"
+    init_home(home)
+    t_dangan, rss_dangan = timed(dangan(home, "ingest", str(src), "--category", "LY", "--year", "2023", "--retention", "D10", "--carrier", "电子"))
+    print(f"one file of {size / MB:.0f} MB")
+    print(f"bagit-python make_bag: {t_bag:6.1f} s  peak RSS {rss_bag / 1024:6.0f} MB")
+    print(f"dangan ingest:         {t_dangan:6.1f} s  peak RSS {rss_dangan / 1024:6.0f} MB  (target < 300 MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=540)
+    parser.add_argument("--big", action="store_true")
+    parser.add_argument("--gigabytes", type=float, default=2.0)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dangan-bench-", dir=args.workdir))
+    try:
+        big(work, args.gigabytes) if args.big else throughput(work, args.items)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONPATH", str(REPO))
+    main()

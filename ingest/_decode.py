@@ -1,0 +1,660 @@
+"""Private decoders behind :mod:`ingest.formats`: PDF, zip packages, OLE2, text, XML, audio/video.
+
+Each ``check_*`` function takes the file and a :class:`Notes` collector and returns a
+:class:`Decoded`; none of them raises for a bad file. Shared Pillow plumbing lives here too,
+because PDF pages carry images that must be decoded under the same pixel ceiling.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import math
+import os
+import re
+import struct
+import sys
+import tempfile
+import threading
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pikepdf
+from lxml import etree
+from PIL import Image, ImageFile
+
+from archive.errors import UnsafeXMLError
+from archive.model import Finding, Verdict
+from archive.xmlsafe import parse_xml
+
+BILEVEL, GREY, COLOUR = "黑白二值", "灰度", "彩色"
+_COLOUR_RANK = {BILEVEL: 0, GREY: 1, COLOUR: 2}
+
+# Pillow, pikepdf and the stdlib raise these for damaged or hostile input (Pillow's own
+# fuzz tests accept the same family); anything else is a bug and reaches the caller's net.
+_STDLIB_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError, MemoryError)
+DECODE_ERRORS: tuple[type[BaseException], ...] = _STDLIB_ERRORS + (
+    RecursionError, NotImplementedError, struct.error, zlib.error, Image.DecompressionBombError, pikepdf.PikepdfError
+)  # fmt: skip
+BOMB_ZH, BOMB_EN = "像素数超过上限，疑似解压缩炸弹", "decompression bomb"
+
+
+class Notes:
+    """Collects the findings for one file, naming it the same way in every message."""
+
+    def __init__(self, display_name: str, path: Path | None = None) -> None:
+        self.name = display_name
+        self._path = str(path) if path else None
+        self.findings: list[Finding] = []
+
+    def add(self, verdict: Verdict, code: str, zh: str, en: str, reason: str | None) -> None:
+        """Record a finding; the message is Chinese first, English in parentheses."""
+        if reason and self._path:  # libraries quote the staging path; people know the name
+            reason = reason.replace(self._path, self.name)
+        tail = f": {reason}" if reason else ""
+        message = f"「{self.name}」{zh} ({en}{tail})"
+        self.findings.append(Finding(code, verdict, message, path=self.name, found=reason))
+
+    def fail(self, code: str, zh: str, en: str, reason: str | None = None) -> None:
+        """Record a failure (不通过)."""
+        self.add(Verdict.failed, code, zh, en, reason)
+
+    def warn(self, code: str, zh: str, en: str, reason: str | None = None) -> None:
+        """Record a warning (警告)."""
+        self.add(Verdict.warning, code, zh, en, reason)
+
+
+@dataclass
+class Decoded:
+    """What a decoder learned about the file beyond its findings."""
+
+    pages: int | None = None
+    dpi: float | None = None
+    color_mode: str | None = None
+    is_scan: bool = False
+    archival: bool = False  # only zip packages set it: the subtype decides (OOXML/OFD yes)
+    format_name: str | None = None  # override where PRONOM has no entry (OFD)
+    mime: str | None = None
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an exception, for the ``found`` field."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def colour_mode(mode: str) -> str:
+    """Map a Pillow mode to the DA/T 31 colour mode."""
+    if mode == "1":
+        return BILEVEL
+    if mode in ("L", "LA", "La", "I", "F") or mode.startswith("I;16"):
+        return GREY
+    return COLOUR
+
+
+def richest(modes: list[str]) -> str | None:
+    """The most demanding colour mode among pages: one colour page makes a colour file."""
+    return max(modes, key=_COLOUR_RANK.__getitem__) if modes else None
+
+
+# --- Pillow plumbing ---------------------------------------------------------------------
+
+# Pillow's bomb limit and truncation switch are module globals, and ``warnings`` and fd 2
+# are process-wide, so one lock serialises Pillow decoding in this process; parallel ingest
+# should use processes. Re-created after fork so a child never inherits a held lock.
+_PIL_LOCK = threading.RLock()
+# libtiff's default handlers print "Module: message" (errors) and "Module: Warning, message".
+_LIBTIFF_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: ")
+
+
+def _reset_lock() -> None:
+    global _PIL_LOCK
+    _PIL_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_reset_lock)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _stderr_to(lines: list[str]) -> Iterator[None]:
+    """Point fd 2 at a temp file: libtiff prints its warnings there, out of Python's reach.
+
+    Anything another thread writes to stderr meanwhile is captured too; that is the price
+    of seeing libtiff's "Bad code word" reports at all.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (some daemons): nothing to capture
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", errors="replace")
+            for line in filter(None, map(str.strip, text.splitlines())):
+                if _LIBTIFF_LINE.match(line):
+                    lines.append(line)
+                else:  # not ours (another thread, or a library we do not know): pass it on
+                    print(line, file=sys.stderr)
+
+
+@contextmanager
+def pillow_scope(max_pixels: int, notes: Notes) -> Iterator[None]:
+    """Run Pillow with this file's pixel ceiling, then report what Pillow and libtiff said.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that; the warning is
+    turned into a failure here. Globals are restored on exit whatever happens.
+    """
+    handler = _ListHandler()
+    logger = logging.getLogger("PIL")
+    stderr: list[str] = []
+    with _PIL_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
+        logger.addHandler(handler)
+        try:
+            with warnings.catch_warnings(record=True) as caught, _stderr_to(stderr):
+                warnings.simplefilter("always")
+                yield
+        finally:
+            logger.removeHandler(handler)
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+            _report_noise(notes, caught, handler.messages, stderr)
+
+
+def _report_noise(notes: Notes, caught: list[warnings.WarningMessage], logged: list[str], libtiff: list[str]) -> None:
+    """Bomb warnings and libtiff errors (corrupt pixels it decoded anyway) fail; the rest warn."""
+    said = list(logged)
+    for item in caught:
+        if issubclass(item.category, Image.DecompressionBombWarning):
+            notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, str(item.message))
+        elif f"{os.sep}PIL{os.sep}" in item.filename:  # skip ResourceWarnings etc. not Pillow's
+            said.append(str(item.message))
+    errors = [line for line in libtiff if ": Warning," not in line]
+    said += [line for line in libtiff if ": Warning," in line]
+    if errors:
+        more = f" (+{len(errors) - 1})" if len(errors) > 1 else ""
+        notes.fail("GD-3-4", "图像数据损坏（libtiff 报错）", "corrupt image data reported by libtiff", errors[0] + more)
+    for message in list(dict.fromkeys(said))[:10]:  # de-duplicated, in order
+        notes.warn("GD-3-4", "解码库报告异常", "decoder warning", message)
+
+
+# --- PDF ---------------------------------------------------------------------------------
+
+_SCAN_OPERATORS = "q Q cm Tr Tj TJ ' \" Do BI ID EI"
+_TEXT_SHOW = {"Tj", "TJ", "'", '"'}
+_INVISIBLE_TEXT = {3, 7}  # Tr 3 (neither fill nor stroke) is the OCR "sandwich" layer
+_IMAGE_SKIPPED = (
+    pikepdf.UnsupportedImageTypeError,
+    pikepdf.NotExtractableError,
+    pikepdf.DependencyError,
+)
+Matrix = tuple[float, float, float, float, float, float]
+
+
+@dataclass
+class _PdfScan:
+    """What the page walk saw across the whole document."""
+
+    notes: Notes
+    max_pixels: int
+    page_no: int = 0
+    visible_text: bool = False
+    images: int = 0
+    dpis: list[float] = field(default_factory=list)
+    modes: list[str] = field(default_factory=list)
+    decoded: set[tuple[int, int]] = field(default_factory=set)
+
+
+def check_pdf(path: Path, notes: Notes, max_pixels: int) -> Decoded:
+    """Open, check syntax, parse every page and decode every image of a PDF."""
+    try:
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError:
+        notes.fail("GD-3-8", "加密或受密码保护的 PDF 不能归档", "encrypted PDF")
+        return Decoded()
+    except DECODE_ERRORS as exc:
+        notes.fail("GD-3-4", "PDF 无法解析", "PDF cannot be parsed", describe(exc))
+        return Decoded()
+    with pdf:
+        return _check_open_pdf(pdf, notes, max_pixels)
+
+
+def _check_open_pdf(pdf: pikepdf.Pdf, notes: Notes, max_pixels: int) -> Decoded:
+    if pdf.is_encrypted:  # opened with the empty user password: still encrypted
+        notes.fail("GD-3-8", "加密或受密码保护的 PDF 不能归档", "encrypted PDF")
+    syntax = _syntax_messages(pdf)
+    try:
+        pages = len(pdf.pages)
+    except DECODE_ERRORS as exc:
+        notes.fail("GD-3-4", "PDF 页面树损坏", "PDF page tree is damaged", describe(exc))
+        return Decoded()
+    if pages == 0:
+        notes.fail("GD-3-4", "PDF 没有任何页面", "PDF has zero pages")
+    scan = _PdfScan(notes, max_pixels)
+    reported: set[str] = set()
+    for scan.page_no, page in enumerate(pdf.pages, 1):
+        reported |= _scan_page(pdf, page, scan)
+    for message in [m for m in syntax if m not in reported][:10]:
+        notes.warn("GD-3-4", "PDF 结构有误，已被自动修复或容忍", "PDF syntax problem", message)
+    # Image-only: images drawn and no visible text; an invisible OCR layer still counts.
+    is_scan = scan.images > 0 and not scan.visible_text
+    return Decoded(
+        pages=pages,
+        dpi=min(scan.dpis) if is_scan and scan.dpis else None,
+        color_mode=richest(scan.modes) if is_scan else None,
+        is_scan=is_scan,
+    )
+
+
+def _syntax_messages(pdf: pikepdf.Pdf) -> list[str]:
+    # check_pdf_syntax also returns the repairs qpdf made silently while opening.
+    try:
+        return [m.removeprefix("WARNING: ") for m in pdf.check_pdf_syntax()]
+    except DECODE_ERRORS as exc:
+        return [describe(exc)]
+
+
+def _scan_page(pdf: pikepdf.Pdf, page: pikepdf.Page, scan: _PdfScan) -> set[str]:
+    """Walk one page's content; qpdf's warnings while doing so mean it cannot render fully."""
+    notes, where = scan.notes, f"第 {scan.page_no} 页"
+    unit = float(page.obj.get("/UserUnit", 1))
+    try:
+        resources = _inherited(page.obj, "/Resources")
+        _walk(page.obj, resources, (unit, 0.0, 0.0, unit, 0.0, 0.0), scan, depth=0)
+        # Images in the resources are decoded too, drawn or not (get_images: pikepdf >= 10.9).
+        images = page.get_images() if hasattr(page, "get_images") else page.images
+        for image in images.values():
+            _decode_image(image, scan)
+    except DECODE_ERRORS as exc:
+        notes.fail("GD-3-4", f"{where}内容无法解析", f"page {scan.page_no} cannot be parsed", describe(exc))
+    problems = [m.removeprefix("WARNING: ") for m in pdf.get_warnings()]
+    if problems:
+        more = f" (+{len(problems) - 1})" if len(problems) > 1 else ""
+        notes.fail("GD-3-4", f"{where}内容无法完整解析", f"page {scan.page_no} is damaged", problems[0] + more)
+    return set(problems)
+
+
+def _inherited(node: pikepdf.Object, key: str) -> pikepdf.Object | None:
+    for _ in range(64):  # page trees are shallow; a /Parent loop must not spin
+        if key in node:
+            return node[key]
+        if "/Parent" not in node:
+            return None
+        node = node["/Parent"]
+    return None
+
+
+def _multiply(m: Matrix, n: Matrix) -> Matrix:
+    """m × n for PDF's row-vector matrices [a b c d e f]."""
+    return (
+        m[0] * n[0] + m[1] * n[2],
+        m[0] * n[1] + m[1] * n[3],
+        m[2] * n[0] + m[3] * n[2],
+        m[2] * n[1] + m[3] * n[3],
+        m[4] * n[0] + m[5] * n[2] + n[4],
+        m[4] * n[1] + m[5] * n[3] + n[5],
+    )
+
+
+def _walk(owner: Any, resources: Any, ctm: Matrix, scan: _PdfScan, depth: int) -> None:
+    """Follow q/Q/cm/Tr and Do through one content stream and the forms it draws."""
+    stack: list[tuple[Matrix, int]] = []
+    render = 0
+    for item in pikepdf.parse_content_stream(owner, _SCAN_OPERATORS):
+        if isinstance(item, pikepdf.ContentStreamInlineImage):
+            _place(item.iimage, item.iimage.width, item.iimage.height, ctm, scan)
+            continue
+        operands, op = item.operands, str(item.operator)
+        if op == "q":
+            stack.append((ctm, render))
+        elif op == "Q" and stack:
+            ctm, render = stack.pop()
+        elif op == "cm" and len(operands) == 6:
+            ctm = _multiply(tuple(float(v) for v in operands), ctm)  # type: ignore[arg-type]
+        elif op == "Tr" and operands:
+            render = int(operands[0])
+        elif op in _TEXT_SHOW and render not in _INVISIBLE_TEXT:
+            scan.visible_text = True
+        elif op == "Do" and operands and resources is not None:
+            _draw(resources.get("/XObject", {}).get(operands[0]), resources, ctm, scan, depth)
+
+
+def _draw(xobj: Any, resources: Any, ctm: Matrix, scan: _PdfScan, depth: int) -> None:
+    if xobj is None:
+        return
+    if xobj.get("/Subtype") == "/Image":
+        _place(xobj, int(xobj.get("/Width", 0)), int(xobj.get("/Height", 0)), ctm, scan)
+    elif xobj.get("/Subtype") == "/Form" and depth < 12:  # depth also stops form cycles
+        matrix = tuple(float(v) for v in xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]))
+        inner = xobj.get("/Resources", resources)
+        _walk(xobj, inner, _multiply(matrix, ctm), scan, depth + 1)  # type: ignore[arg-type]
+
+
+def _place(image: Any, width: int, height: int, ctm: Matrix, scan: _PdfScan) -> None:
+    """An image fills the unit square, so the CTM's axis lengths are its size in points."""
+    scan.images += 1
+    across, down = math.hypot(ctm[0], ctm[1]), math.hypot(ctm[2], ctm[3])
+    if across > 0 and down > 0 and width > 0 and height > 0:
+        scan.dpis.append(min(width * 72 / across, height * 72 / down))
+    _decode_image(image, scan)
+
+
+def _decode_image(image: Any, scan: _PdfScan) -> None:
+    """Decode one image XObject (once per object) or inline image under the pixel ceiling."""
+    inline = isinstance(image, pikepdf.PdfInlineImage)
+    if not inline:
+        if image.objgen in scan.decoded and image.objgen != (0, 0):
+            return
+        scan.decoded.add(image.objgen)
+    notes, page = scan.notes, scan.page_no
+    width, height = (
+        (image.width, image.height) if inline else (int(image.get("/Width", 0)), int(image.get("/Height", 0)))
+    )
+    if width * height > scan.max_pixels:
+        notes.fail("GD-3-4", f"第 {page} 页图像{BOMB_ZH}", BOMB_EN, f"{width}×{height}")
+        return
+    with pillow_scope(scan.max_pixels, notes):
+        try:
+            pil = (image if inline else pikepdf.PdfImage(image)).as_pil_image()
+            pil.load()
+            scan.modes.append(colour_mode(pil.mode))
+        except _IMAGE_SKIPPED as exc:
+            notes.warn("GD-3-4", f"第 {page} 页有图像无法校验", f"page {page}: image not verifiable", describe(exc))
+        except DECODE_ERRORS as exc:
+            notes.fail("GD-3-4", f"第 {page} 页图像无法解码", f"page {page}: image cannot be decoded", describe(exc))
+
+
+# --- XML and zip packages ----------------------------------------------------------------
+
+ZIP_MAX_MEMBERS = 20_000
+ZIP_MAX_TOTAL = 2 * 1024**3  # uncompressed bytes
+ZIP_MAX_RATIO = 200  # uncompressed/compressed, only judged beyond ZIP_RATIO_FLOOR
+ZIP_RATIO_FLOOR = 16 * 1024**2
+_XML_SUFFIXES = (".xml", ".rels")
+
+
+def xml_problem(stream: IO[bytes]) -> str | None:
+    """Parse XML with no DTD, entities or network; return why it is unacceptable, or None."""
+    try:
+        events = etree.iterparse(
+            stream,
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+        )
+        for index, (event, elem) in enumerate(events):
+            if index == 0 and elem.getroottree().docinfo.doctype:
+                return "DOCTYPE/entity declarations are refused"
+            if event == "end":
+                elem.clear()  # keep memory flat on large sheets
+    except etree.LxmlError as exc:
+        return describe(exc)
+    return None
+
+
+def check_xml(path: Path, notes: Notes) -> Decoded:
+    """A standalone XML file must parse under the hardened parser."""
+    with path.open("rb") as fh:
+        problem = xml_problem(fh)
+    if problem:
+        notes.fail("GD-3-4", "XML 无法安全解析", "XML cannot be parsed safely", problem)
+    return Decoded()
+
+
+def check_zip(path: Path, notes: Notes) -> Decoded:
+    """Zip integrity with bomb guards, then the package rules of OOXML, ODF or OFD."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except DECODE_ERRORS + (zipfile.BadZipFile,) as exc:
+        notes.fail("GD-3-4", "压缩包结构损坏", "zip structure is damaged", describe(exc))
+        return Decoded()
+    with archive:
+        infos = archive.infolist()
+        if _zip_refused(infos, path.stat().st_size, notes):
+            return Decoded()
+        names = {info.filename for info in infos}
+        decoded = _package_kind(names)
+        _inflate_all(archive, infos, notes)
+        _check_package_parts(archive, names, notes)
+        return decoded
+
+
+def _zip_refused(infos: list[zipfile.ZipInfo], size: int, notes: Notes) -> bool:
+    total = sum(info.file_size for info in infos)
+    if len(infos) > ZIP_MAX_MEMBERS or total > ZIP_MAX_TOTAL:
+        notes.fail("GD-3-4", "压缩包解压后过大，疑似压缩炸弹", "zip bomb", f"{len(infos)} members, {total} bytes")
+        return True
+    if total > ZIP_RATIO_FLOOR and total > ZIP_MAX_RATIO * max(size, 1):
+        notes.fail("GD-3-4", "压缩比异常，疑似压缩炸弹", "zip bomb: compression ratio", f"{total} / {size} bytes")
+        return True
+    if any(info.flag_bits & 0x1 for info in infos):
+        notes.fail("GD-3-8", "压缩包内容已加密，不能归档", "encrypted zip members")
+        return True
+    return False
+
+
+def _package_kind(names: set[str]) -> Decoded:
+    if "[Content_Types].xml" in names:
+        return Decoded(archival=True)
+    if "OFD.xml" in names:
+        return Decoded(archival=True, format_name="OFD 版式文档 (GB/T 33190)", mime="application/ofd")
+    return Decoded()  # ODF or a plain zip: readable, but not on the archival list
+
+
+def _inflate_all(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], notes: Notes) -> None:
+    """Decompress every member (zipfile checks each CRC at the end); header sizes bound the work."""
+    for info in infos:
+        try:
+            with archive.open(info) as member:
+                while member.read(1 << 20):
+                    pass
+        except DECODE_ERRORS + (zipfile.BadZipFile, RuntimeError) as exc:
+            notes.fail(
+                "GD-3-4", "压缩包成员无法解压", "zip member cannot be decompressed", f"{info.filename}: {describe(exc)}"
+            )
+
+
+def _check_package_parts(archive: zipfile.ZipFile, names: set[str], notes: Notes) -> None:
+    for name in sorted(n for n in names if n.lower().endswith(_XML_SUFFIXES)):
+        try:
+            with archive.open(name) as member:
+                problem = xml_problem(member)
+        except DECODE_ERRORS + (zipfile.BadZipFile, RuntimeError) as exc:
+            problem = describe(exc)
+        if problem:
+            notes.fail("GD-3-4", "文档部件 XML 无法安全解析", "package part XML cannot be parsed", f"{name}: {problem}")
+    for part in _required_parts(archive, names):
+        if part not in names:
+            notes.fail("GD-3-4", "文档缺少主要部件", "main package part missing", part)
+
+
+def _required_parts(archive: zipfile.ZipFile, names: set[str]) -> list[str]:
+    """The parts a reader needs: OOXML's officeDocument target, OFD's DocRoots, ODF content."""
+    if "[Content_Types].xml" in names:
+        return ["_rels/.rels", *_targets(archive, "_rels/.rels", "Relationship", "officeDocument")]
+    if "OFD.xml" in names:
+        return _targets(archive, "OFD.xml", "DocRoot", None)
+    if "mimetype" in names:
+        return ["content.xml", "META-INF/manifest.xml"]
+    return []
+
+
+def _targets(archive: zipfile.ZipFile, part: str, tag: str, rel_type: str | None) -> list[str]:
+    """Internal targets of ``tag`` elements in a small part (officeDocument rels, OFD DocRoot)."""
+    try:
+        root = parse_xml(archive.read(part), name=part)
+    except (UnsafeXMLError, KeyError, zipfile.BadZipFile, *DECODE_ERRORS):
+        return []  # a broken or missing part is reported by the caller
+    found = []
+    for elem in root.iter(f"{{*}}{tag}"):
+        if rel_type and not str(elem.get("Type", "")).endswith(f"/{rel_type}"):
+            continue
+        target = elem.get("Target") if rel_type else elem.text
+        if target and elem.get("TargetMode") != "External":
+            found.append(target.strip().lstrip("/"))
+    return found
+
+
+# --- OLE2, text, audio and video ------------------------------------------------------------
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def check_ole(path: Path, notes: Notes) -> Decoded:
+    """Legacy Office/WPS: the compound-file header and directory must read; no encryption."""
+    import olefile  # fido's own dependency, only needed here
+
+    with path.open("rb") as fh:
+        if fh.read(8) != OLE_MAGIC:
+            notes.fail("GD-3-4", "OLE2 文件头无效", "bad OLE2 header")
+            return Decoded()
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = {"/".join(parts) for parts in ole.listdir()}
+            encrypted = "EncryptedPackage" in streams or _word_encrypted(ole, streams)
+    except DECODE_ERRORS as exc:
+        notes.fail("GD-3-4", "OLE2 复合文档结构损坏", "OLE2 structure is damaged", describe(exc))
+        return Decoded()
+    if encrypted:
+        notes.fail("GD-3-8", "加密或受密码保护的文档不能归档", "encrypted document")
+    return Decoded()
+
+
+def _word_encrypted(ole: Any, streams: set[str]) -> bool:
+    if "WordDocument" not in streams:
+        return False
+    fib = ole.openstream("WordDocument").read(12)
+    return len(fib) == 12 and bool(struct.unpack_from("<H", fib, 10)[0] & 0x0100)  # fEncrypted
+
+
+def check_text(path: Path, notes: Notes) -> Decoded:
+    """Plain text must decode as UTF-8 or GB18030 (the encodings the archive reads)."""
+    if not any(_decodes(path, encoding) for encoding in ("utf-8-sig", "gb18030")):
+        notes.warn("GD-3-4", "文本既非 UTF-8 也非 GB18030 编码", "text is neither UTF-8 nor GB18030")
+    return Decoded()
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_wav(path: Path, notes: Notes) -> Decoded:
+    """RIFF sizes must agree with the file, and ``fmt `` and ``data`` chunks must exist."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[8:12] != b"WAVE":
+            notes.fail("GD-3-4", "WAV 文件头无效", "bad RIFF/WAVE header")
+            return Decoded()
+        order = ">" if head[:4] == b"RIFX" else "<"
+        declared = struct.unpack(f"{order}I", head[4:8])[0] + 8
+        if head[:4] != b"RF64" and declared > size:
+            notes.fail("GD-3-4", "WAV 文件被截断", "WAV is truncated", f"RIFF says {declared}, file has {size}")
+            return Decoded()
+        seen = _riff_chunks(fh, order, min(declared, size) if head[:4] != b"RF64" else size)
+    if seen is None or not {b"fmt ", b"data"} <= seen:
+        notes.fail("GD-3-4", "WAV 结构损坏或缺少 fmt/data 块", "WAV chunks damaged or missing")
+    return Decoded()
+
+
+def _riff_chunks(fh: IO[bytes], order: str, end: int) -> set[bytes] | None:
+    seen, pos = set(), 12
+    for _ in range(100_000):  # bound the walk even for a file of empty chunks
+        if pos + 8 > end:
+            break
+        fh.seek(pos)
+        ident, length = struct.unpack(f"{order}4sI", fh.read(8))
+        if pos + 8 + length > end and not (ident == b"data" and length == 0xFFFFFFFF):
+            return None  # a chunk runs past the end: truncated
+        seen.add(ident)
+        pos += 8 + length + (length & 1)  # chunks are padded to even sizes
+    return seen
+
+
+def check_mp3(path: Path, notes: Notes) -> Decoded:
+    """After any ID3v2 tag, a valid MPEG audio frame header must follow."""
+    with path.open("rb") as fh:
+        head = fh.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:
+            tag = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # syncsafe
+            start = 10 + tag + (10 if head[5] & 0x10 else 0)
+        fh.seek(start)
+        window = fh.read(65536)
+    if not any(_mpeg_frame(window[i : i + 4]) for i in range(max(len(window) - 3, 0))):
+        notes.fail("GD-3-4", "未找到有效的 MPEG 音频帧", "no valid MPEG audio frame found")
+    return Decoded()
+
+
+def _mpeg_frame(b: bytes) -> bool:
+    return (
+        len(b) == 4
+        and b[0] == 0xFF
+        and b[1] & 0xE0 == 0xE0
+        and (b[1] >> 3) & 3 != 1  # version: reserved
+        and (b[1] >> 1) & 3 != 0  # layer: reserved
+        and b[2] >> 4 != 15  # bitrate: bad
+        and (b[2] >> 2) & 3 != 3  # sample rate: reserved
+        and b[3] & 3 != 2  # emphasis: reserved
+    )
+
+
+def check_isobmff(path: Path, notes: Notes) -> Decoded:
+    """MP4 and kin: top-level boxes must tile the file, with ``moov`` present."""
+    size, pos, kinds = path.stat().st_size, 0, set()
+    with path.open("rb") as fh:
+        for _ in range(100_000):  # bound the walk even for a file of empty boxes
+            if pos >= size:
+                break
+            fh.seek(pos)
+            header = fh.read(16)
+            if len(header) < 8:
+                break
+            length, kind = struct.unpack(">I4s", header[:8])
+            if length == 1 and len(header) == 16:
+                length = struct.unpack(">Q", header[8:])[0]
+            elif length == 0:
+                length = size - pos  # "to the end of the file"
+            if length < 8 or pos + length > size:
+                notes.fail(
+                    "GD-3-4", "MP4 盒结构损坏或文件被截断", "MP4 box damaged or file truncated", kind.decode("latin-1")
+                )
+                return Decoded()
+            kinds.add(kind)
+            pos += length
+    if b"moov" not in kinds:
+        notes.fail("GD-3-4", "MP4 缺少 moov 盒，无法播放", "MP4 has no moov box")
+    return Decoded()

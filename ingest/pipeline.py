@@ -1,0 +1,290 @@
+"""归档 (ingest): each item of a batch becomes a checked BagIt AIP, or is rejected with reasons.
+
+Per item, cheap to costly: metadata against its profile → copy every file into a
+private staging bag while taking SHA-256 and SM3 on the way → identify and fully
+decode each staged copy → item checks (页数, scan resolution, duplicates) → re-read
+the staged payload and compare SHA-256 → allocate the 件号 and commit. The commit
+runs inside the catalogue's write transaction and ends with one rename, so a kill
+at any moment leaves whole AIPs only and no gap in the 件号.
+
+One item's failure never stops the batch: it is recorded and the next item goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
+from archive.archival_code import ArchivalCodeRule, load_rule
+from archive.catalogue import Catalogue, IndexedAIP
+from archive.config import Settings
+from archive.errors import AIPExistsError, ConfigError
+from archive.fixity import copy_and_hash, hash_file, require_algorithms
+from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
+from archive.premis import (
+    DIGEST_CALCULATION,
+    FORMAT_IDENTIFICATION,
+    INGESTION,
+    VALIDATION,
+    Event,
+    events_to_xml,
+    now_iso,
+)
+from archive.storage import Location, aip_key, open_locations
+from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
+from ingest.formats import inspect_file
+from ingest.metadata import ClassDefaults, build_metadata
+from ingest.sources import SourceItem, read_batch
+from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
+
+
+@dataclass
+class ItemResult:
+    """The outcome for one item of a batch: archived, rejected or duplicate."""
+
+    source: str
+    status: str
+    archival_code: str | None = None
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def brief(f: Finding) -> dict[str, Any]:
+            return {"code": f.code, "message": f.message, **({"path": f.path} if f.path else {})}
+
+        return {
+            "source": self.source,
+            "status": self.status,
+            "archival_code": self.archival_code,
+            "errors": [brief(f) for f in self.errors],
+            "warnings": [brief(f) for f in self.warnings],
+        }
+
+
+@dataclass
+class IngestResult:
+    """The outcome of a batch."""
+
+    items: list[ItemResult] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)  # batch-level, e.g. system junk files skipped
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.items if r.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count("rejected") else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "items": [r.to_dict() for r in self.items],
+            "archived": self.count("archived"),
+            "rejected": self.count("rejected"),
+            "duplicate": self.count("duplicate"),
+            "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
+        }
+
+
+class _Duplicate(Exception):
+    def __init__(self, archival_code: str):
+        self.archival_code = archival_code
+
+
+class Ingestor:
+    """Ingests batches into one archive home's primary storage location."""
+
+    def __init__(self, settings: Settings, catalogue: Catalogue, location: Location, profiles: Profiles, rule: ArchivalCodeRule):
+        require_algorithms()
+        self.settings = settings
+        self.catalogue = catalogue
+        self.location = location
+        self.profiles = profiles
+        self.rule = rule
+        self.workers = int(settings.ingest["workers"])
+
+    @classmethod
+    def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
+        """An ingestor for the home's settings, its primary location first."""
+        location = open_locations(settings)[0]
+        return cls(settings, catalogue, location, load_profiles(settings.profiles_dir), load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir))
+
+    def recover(self) -> list[str]:
+        """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed."""
+        done = self.location.recover()
+        known = self.catalogue.keys()
+        for key in self.location.list_keys():
+            if key not in known:
+                self.catalogue.index(read_aip(self.location, key))
+                done.append(key)
+        return done
+
+    def run(
+        self,
+        root: Path,
+        catalog: Path | None = None,
+        defaults: ClassDefaults = ClassDefaults(),
+        on_item: Callable[[ItemResult, int, int], None] | None = None,
+    ) -> IngestResult:
+        """Ingest a folder (with its item list, if any); every item gets a result."""
+        self.recover()
+        sources, batch_findings = read_batch(root, catalog)
+        result = IngestResult()
+        for f in batch_findings:
+            if f.failed:
+                result.items.append(ItemResult(source=f.path or str(root), status="rejected", errors=[f]))
+            else:
+                result.warnings.append(f)
+        total = len(sources)
+        for n, src in enumerate(sources, 1):
+            item_result = self.ingest(src, defaults)
+            result.items.append(item_result)
+            if on_item:
+                on_item(item_result, n, total)
+        return result
+
+    # --- one item ------------------------------------------------------------------
+
+    def ingest(self, src: SourceItem, defaults: ClassDefaults) -> ItemResult:
+        """Check and archive one item; never raises for a bad item."""
+        meta, findings = build_metadata(src.fields, defaults, self.settings)
+        findings += src.findings
+        findings += self._metadata_findings(meta)
+        if not src.files:
+            findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
+        if any(f.failed for f in findings):
+            return _rejected(src, findings)
+        with self.location.staging() as bag_dir:
+            return self._ingest_staged(src, meta, findings, bag_dir)
+
+    def _metadata_findings(self, meta: ItemMetadata) -> list[Finding]:
+        try:
+            profile = self.profiles.for_category(meta.category)
+        except ConfigError as exc:
+            return [fail("GD-1-4", exc.message, expected="门类代码表", found=meta.category)]
+        return validate_metadata(meta, profile, self.profiles.codes)
+
+    def _ingest_staged(self, src: SourceItem, meta: ItemMetadata, findings: list[Finding], bag_dir: Path) -> ItemResult:
+        entries, scan_names, file_findings = self._receive(src.files, bag_dir / ORIGINAL_DIR)
+        findings += file_findings
+        item = Item(meta, entries)
+        findings += page_count_findings(meta, entries)
+        findings += scan_resolution_findings(meta, entries, scan_names, int(self.settings.ingest["min_scan_dpi"]))
+        findings += self._duplicate_file_warnings(entries)
+        if not any(f.failed for f in findings):
+            findings += self._reverify(bag_dir / ORIGINAL_DIR, entries)
+        report = CheckReport("归档", findings)
+        if not report.ok:
+            return _rejected(src, findings)
+        try:
+            aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir))
+        except _Duplicate as dup:
+            warning = Finding("GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)")
+            return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
+        return ItemResult(src.source, "archived", aip.item.metadata.archival_code, warnings=_warnings(findings))
+
+    def _receive(self, files: list[tuple[str, Path]], dest: Path) -> tuple[list[FileEntry], set[str], list[Finding]]:
+        """Copy, digest and inspect every file, in parallel; keep the item's file order."""
+        with ThreadPoolExecutor(self.workers) as pool:
+            outcomes = list(pool.map(lambda f: self._receive_one(f[0], f[1], dest), files))
+        entries = [e for e, _, _ in outcomes if e is not None]
+        scans = {e.name for e, is_scan, _ in outcomes if e is not None and is_scan}
+        return entries, scans, [f for _, _, fs in outcomes for f in fs]
+
+    def _receive_one(self, name: str, src: Path, dest: Path) -> tuple[FileEntry | None, bool, list[Finding]]:
+        target = dest / name
+        if dest.resolve() not in target.resolve().parents:
+            return None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)]
+        try:
+            size, digests = copy_and_hash(src, target)
+        except OSError as exc:
+            return None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)]
+        found = inspect_file(target, name, max_pixels=int(self.settings.ingest["max_pixels"]))
+        entry = FileEntry(
+            name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
+            format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
+            color_mode=found.color_mode,
+        )  # fmt: skip
+        return entry, found.is_scan_format, [
+            f if f.path else Finding(f.code, f.verdict, f.message, name, f.expected, f.found) for f in found.findings
+        ]
+
+    def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
+        """GD-1-1: read back what was written and compare it with the digest taken on receipt."""
+
+        def check(e: FileEntry) -> Finding | None:
+            size, digests = hash_file(dest / e.name, ("sha256",))
+            if size == e.size and digests["sha256"] == e.sha256:
+                return None
+            return fail("GD-1-1", "写入后复核摘要不符 (digest differs after the write)", e.name, e.sha256, digests["sha256"])
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            return [f for f in pool.map(check, entries) if f is not None]
+
+    def _duplicate_file_warnings(self, entries: list[FileEntry]) -> list[Finding]:
+        out = []
+        for e in entries:
+            holders = self.catalogue.items_with_file(e.sha256)
+            if holders:
+                out.append(
+                    Finding("GD-1-8", Verdict.warning, f"相同文件已归档于 {', '.join(holders[:3])} (same file already archived)", e.name)
+                )
+        return out
+
+    # --- commit (inside the catalogue's write transaction) ---------------------------
+
+    def _commit(self, number: int, item: Item, report: CheckReport, bag_dir: Path) -> IndexedAIP | None:
+        dup = self.catalogue.find_duplicate(item.content_digest())
+        if dup:
+            raise _Duplicate(dup)
+        meta = item.metadata
+        meta.item_number = number
+        meta.archival_code = self.rule.render(meta, number)
+        key = aip_key(meta.fonds_code, meta.archival_code)
+        when = now_iso()
+        write_aip(bag_dir, item, self._tag_files(item, report, when), when[:10])
+        try:
+            self.location.commit(key, bag_dir)
+        except AIPExistsError:
+            self.catalogue.index_in_transaction(read_aip(self.location, key))
+            return None
+        return read_aip(self.location, key)
+
+    def _tag_files(self, item: Item, report: CheckReport, when: str) -> dict[str, bytes]:
+        code = item.metadata.archival_code or ""
+        final = CheckReport(report.stage, list(report.findings))
+        if not self.rule.is_valid(code):
+            raise AssertionError(f"rendered 档号 does not parse under its own rule: {code}")
+        complete_report(final)
+        item_xml = item_to_xml(item)
+        schema_problems = validate_item_xml(item_xml, name=ITEM_XML)
+        if schema_problems:
+            raise AssertionError(f"item.xml fails its own XSD: {schema_problems[0].message}")
+        events = _ingest_events(item, final, when)
+        return {
+            ITEM_XML: item_xml,
+            REPORT_XML: report_to_xml(final, code, when),
+            PREMIS_XML: events_to_xml(events, code),
+        }
+
+
+def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
+    n = len(item.files)
+    puids = sorted({f.puid or "?" for f in item.files})
+    return [
+        Event(DIGEST_CALCULATION, f"SHA-256 与 SM3 摘要, {n} 个文件, 接收时计算并写入后复核", "success", time=when),
+        Event(FORMAT_IDENTIFICATION, "PRONOM 格式识别 (opf-fido)", "success", ", ".join(puids), time=when),
+        Event(VALIDATION, "归档四性检测 (DA/T 70)", "success", f"{len(report.findings)} 项检测, 全部通过或警告", time=when),
+        Event(INGESTION, f"归档为 {item.metadata.archival_code}", "success", time=when),
+    ]
+
+
+def _warnings(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.verdict is Verdict.warning]
+
+
+def _rejected(src: SourceItem, findings: list[Finding]) -> ItemResult:
+    return ItemResult(src.source, "rejected", errors=[f for f in findings if f.failed], warnings=_warnings(findings))

@@ -1,0 +1,103 @@
+"""Shared fixtures: a fresh archive home per test, small scans made on the spot, CLI runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from archive.catalogue import Catalogue
+from archive.cli import main as cli_main
+from archive.config import Fonds, Settings, init_home, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPORA = SHARED / "corpora"
+
+
+@dataclass
+class Home:
+    """An initialised archive home for one test."""
+
+    path: Path
+    settings: Settings
+    catalogue: Catalogue
+
+    @property
+    def store(self) -> Path:
+        return self.path / "store"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    path = tmp_path / "home"
+    init_home(path, Fonds("J012", "振兴社区居民委员会"))
+    settings = load_settings(path)
+    cat = Catalogue(settings.catalogue_path)
+    yield Home(path, settings, cat)
+    cat.close()
+
+
+def make_image(path: Path, *, dpi: float | None = 300, size: tuple[int, int] = (160, 220), mode: str = "L", pages: int = 1, seed: int = 0) -> Path:
+    """A small image file whose pixels differ by ``seed``; ``dpi=None`` states no resolution."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for p in range(pages):
+        im = Image.new(mode, size, color=255 if mode != "RGB" else (255, 255, 255))
+        im.putpixel(((seed * 7 + p) % size[0], (seed * 13 + p) % size[1]), 0 if mode != "RGB" else (0, 0, 0))
+        frames.append(im)
+    kwargs: dict[str, Any] = {}
+    if dpi is not None:
+        kwargs["dpi"] = (dpi, dpi)
+    fmt = {".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".png": "PNG"}[path.suffix.lower()]
+    if fmt == "TIFF" and pages > 1:
+        kwargs.update(save_all=True, append_images=frames[1:])
+    frames[0].save(path, fmt, **kwargs)
+    if fmt == "JPEG" and dpi is None:
+        _strip_jfif_density(path)
+    return path
+
+
+def _strip_jfif_density(path: Path) -> None:
+    """Pillow always writes a JFIF density; set its unit to 0 (aspect ratio only: no resolution stated)."""
+    data = bytearray(path.read_bytes())
+    i = data.find(b"JFIF\x00")
+    data[i + 7] = 0
+    path.write_bytes(bytes(data))
+
+
+def make_scan_batch(root: Path, count: int, *, seed: int = 0, dpi: float | None = 300) -> Path:
+    """A bare folder of ``count`` one-page TIFF scans, all distinct."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        make_image(root / f"扫描件{n + 1:03d}.tif", dpi=dpi, seed=seed * 1000 + n)
+    return root
+
+
+@pytest.fixture
+def cli(home: Home):
+    """Run the CLI in-process against the test's home; returns (exit code, stdout, parsed JSON or None)."""
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, Any]:
+        result = runner.invoke(cli_main, ["--home", str(home.path), *args], catch_exceptions=False)
+        parsed = None
+        if "--json" in args:
+            parsed = json.loads(result.stdout)
+        return result.exit_code, result.output, parsed
+
+    return run
+
+
+def dangan_process(home: Path, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """The real CLI in its own process (for kill and concurrency tests)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "archive", "--home", str(home), *args], env=env, cwd=REPO, **kwargs)

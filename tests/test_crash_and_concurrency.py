@@ -1,0 +1,110 @@
+"""Crash safety and concurrency with real processes: SIGKILL mid-ingest, two ingests at once.
+
+After any kill the store holds whole AIPs only; the next run cleans up, archives what
+is missing, duplicates nothing, and the 件号 run 0001…N without a gap.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from archive.bagcheck import validate_bag
+from archive.catalogue import Catalogue
+from archive.reindex import rebuild
+
+from .conftest import dangan_process, make_image
+
+pytestmark = pytest.mark.slow
+
+CLASS_ARGS = ("--category", "WS", "--year", "2024", "--retention", "D10", "--carrier", "纸质")
+
+
+def make_batch(root: Path, count: int, seed: int) -> Path:
+    """Items big enough that an ingest takes a while: multi-page 300 dpi TIFFs."""
+    for n in range(count):
+        make_image(root / f"件{seed}-{n:02d}.tif", size=(1200, 1700), pages=3, seed=seed * 100 + n)
+    return root
+
+
+def committed(store: Path) -> list[Path]:
+    return sorted(p for p in store.glob("J012/*") if p.is_dir())
+
+
+def wait_for(predicate, timeout: float = 60) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def staging_busy(store: Path) -> bool:
+    area = store / ".staging"
+    return area.is_dir() and any(p.is_dir() for p in area.iterdir())
+
+
+def assert_only_whole_aips(store: Path) -> None:
+    for bag in committed(store):
+        report = validate_bag(bag)
+        assert report.valid, (bag, report.errors)
+
+
+def kill_when(home: Path, batch: Path, predicate) -> None:
+    proc = dangan_process(home, "ingest", str(batch), *CLASS_ARGS, "--json", stdout=open(os.devnull, "wb"))
+    try:
+        reached = wait_for(predicate)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert reached, "the ingest finished before the kill point was reached"
+
+
+def test_sigkill_at_several_points_loses_nothing_and_duplicates_nothing(home, tmp_path):
+    batch = make_batch(tmp_path / "batch", 10, seed=1)
+    store = home.store
+    home.catalogue.close()
+    points = [
+        lambda: staging_busy(store),  # mid-copy of the first item
+        lambda: len(committed(store)) >= 1,  # right after a commit
+        lambda: len(committed(store)) >= 3 and staging_busy(store),  # mid-batch, mid-item
+        lambda: len(committed(store)) >= 6,
+    ]
+    for point in points:
+        kill_when(home.path, batch, point)
+        assert_only_whole_aips(store)
+    final = dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, "--json", stdout=open(os.devnull, "wb"))
+    assert final.wait() == 0
+    names = [p.name for p in committed(store)]
+    assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 11)]
+    assert not [p for p in (store / ".staging").iterdir()], "abandoned staging left behind"
+    assert_only_whole_aips(store)
+    cat = Catalogue(home.settings.catalogue_path)
+    try:
+        assert len(cat.list()) == 10
+        before = cat.dump()
+        rebuild(home.settings, cat)
+        assert cat.dump() == before, "catalogue disagrees with storage"
+    finally:
+        cat.close()
+
+
+def test_two_processes_allocate_gap_free_unique_numbers(home, tmp_path):
+    a = make_batch(tmp_path / "a", 6, seed=2)
+    b = make_batch(tmp_path / "b", 6, seed=3)
+    home.catalogue.close()
+    procs = [dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, stdout=open(os.devnull, "wb")) for batch in (a, b)]
+    assert [p.wait() for p in procs] == [0, 0]
+    names = [p.name for p in committed(home.store)]
+    assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 13)]
+    cat = Catalogue(home.settings.catalogue_path)
+    try:
+        numbers = sorted(r["item_number"] for r in cat.list())
+        assert numbers == list(range(1, 13))
+    finally:
+        cat.close()

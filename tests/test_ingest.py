@@ -1,0 +1,224 @@
+"""Ingest end to end on the embedded defaults: AIPs, 档号, checks, duplicates, reindex, export."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import bagit
+import pytest
+from openpyxl import load_workbook
+
+from archive.aip import ITEM_XML, PREMIS_XML, REPORT_XML
+from archive.bagcheck import validate_bag
+from archive.catalogue import ListFilter
+from archive.reindex import rebuild
+from archive.storage import open_locations
+from archive.xmlsafe import parse_xml
+from ingest.metadata import ClassDefaults
+from ingest.pipeline import Ingestor
+from metadata_profiles import item_from_xml
+
+from .conftest import CORPORA, make_image, make_scan_batch
+
+WS_2023 = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质")
+
+
+def ingest(home, root: Path, catalog: Path | None = None, defaults: ClassDefaults = WS_2023):
+    return Ingestor.open(home.settings, home.catalogue).run(root, catalog, defaults)
+
+
+def aip_dirs(home) -> list[Path]:
+    return sorted(p for p in home.store.glob("*/*") if p.is_dir())
+
+
+def test_bare_folder_becomes_numbered_aips(home, tmp_path):
+    result = ingest(home, make_scan_batch(tmp_path / "batch", 3))
+    assert result.exit_code == 0, result.to_dict()
+    codes = [r.archival_code for r in result.items]
+    assert codes == ["J012-WS·2023-D30-0001", "J012-WS·2023-D30-0002", "J012-WS·2023-D30-0003"]
+    assert [p.name for p in aip_dirs(home)] == codes
+
+
+def test_aip_is_a_complete_bag_both_validators_accept(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "batch", 1))
+    (bag_dir,) = aip_dirs(home)
+    for name in ("manifest-sha256.txt", "manifest-sm3.txt", "tagmanifest-sha256.txt", "tagmanifest-sm3.txt",
+                 ITEM_XML, REPORT_XML, PREMIS_XML):  # fmt: skip
+        assert (bag_dir / name).is_file(), name
+    bagit.Bag(str(bag_dir)).validate()
+    report = validate_bag(bag_dir)
+    assert report.valid, report.errors
+    info = dict(bagit.Bag(str(bag_dir)).info)
+    assert info["External-Identifier"] == "J012-WS·2023-D30-0001"
+    assert info["Source-Organization"] == "振兴社区居民委员会"
+    assert info["Payload-Oxum"].endswith(".1")
+    assert info["DA-Retention"] == "D30" and info["DA-Year"] == "2023"
+    assert (bag_dir / "data/original/扫描件001.tif").is_file()
+
+
+def test_check_report_and_premis_are_stored(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "batch", 1))
+    (bag_dir,) = aip_dirs(home)
+    report = parse_xml((bag_dir / REPORT_XML).read_bytes(), name="report")
+    verdicts = {el.get("代码"): el.get("结论") for el in report}
+    assert verdicts["GD-1-7"] == "通过" and verdicts["GD-3-5"] == "通过" and verdicts["GD-1-1"] == "通过"
+    assert report.get("结论") == "通过"
+    premis = (bag_dir / PREMIS_XML).read_text(encoding="utf-8")
+    for event in ("ingestion", "validation", "message digest calculation", "format identification"):
+        assert f"<premis:eventType>{event}</premis:eventType>" in premis
+    item = item_from_xml((bag_dir / ITEM_XML).read_bytes(), name="item.xml")
+    assert item.files[0].dpi == pytest.approx(300)
+    assert item.files[0].puid and item.files[0].puid.startswith("fmt/")
+
+
+def write_catalog(path: Path, rows: list[dict[str, str]], encoding: str = "gb18030") -> Path:
+    cols = ["题名", "责任者", "日期", "文号", "密级", "页数", "保管期限", "备注", "载体", "文件"]
+    with open(path, "w", encoding=encoding, newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    return path
+
+
+def row(title: str, files: str, pages: str = "1", retention: str = "永久", carrier: str = "纸质") -> dict[str, str]:
+    return {"题名": title, "责任者": "振兴社区居委会", "日期": "20230315", "文号": "", "密级": "", "页数": pages,
+            "保管期限": retention, "备注": "", "载体": carrier, "文件": files}  # fmt: skip
+
+
+def test_catalog_batch_with_rejections_goes_on(home, tmp_path):
+    src = tmp_path / "batch"
+    make_image(src / "会议记录.tif", pages=2, seed=1)
+    make_image(src / "低分辨率.tif", dpi=150, seed=2)
+    make_image(src / "无分辨率.png", dpi=None, seed=3)
+    make_image(src / "页数不符.tif", seed=4)
+    (src / "损坏.jpg").write_bytes((CORPORA / "images/truncated_jpeg.jpg").read_bytes())
+    make_image(src / "照片.jpg", dpi=None, mode="RGB", seed=5)
+    catalog = write_catalog(
+        tmp_path / "目录.csv",
+        [
+            row("居委会换届选举会议记录", "会议记录.tif", pages="2"),
+            row("低分辨率扫描件", "低分辨率.tif"),
+            row("无分辨率扫描件", "无分辨率.png"),
+            row("页数不符的扫描件", "页数不符.tif", pages="3"),
+            row("损坏的扫描件", "损坏.jpg"),
+            row("社区活动照片", "照片.jpg", carrier="电子"),
+        ],
+    )
+    result = ingest(home, src, catalog, ClassDefaults(category="WS", year=2023))
+    by_title = {r.source: r for r in result.items}
+    status = [r.status for r in result.items]
+    assert status == ["archived", "rejected", "rejected", "rejected", "rejected", "archived"], result.to_dict()
+    codes = [{e.code for e in r.errors} for r in result.items]
+    assert codes[1] == {"GD-3-5"} and codes[2] == {"GD-3-5"} and codes[3] == {"GD-1-10"} and "GD-3-4" in codes[4]
+    assert result.exit_code == 1
+    assert [r.archival_code for r in result.items if r.archival_code] == ["J012-WS·2023-Y-0001", "J012-WS·2023-Y-0002"]
+    assert len(by_title) == 6
+    assert len(aip_dirs(home)) == 2
+
+
+def test_unlisted_and_missing_files_are_reported(home, tmp_path):
+    src = tmp_path / "batch"
+    make_image(src / "a.tif", seed=1)
+    make_image(src / "未列入.tif", seed=2)
+    catalog = write_catalog(tmp_path / "目录.csv", [row("甲", "a.tif"), row("乙", "不存在.tif")], encoding="utf-8")
+    result = ingest(home, src, catalog, ClassDefaults(category="WS", year=2023))
+    errors = {e.code for r in result.items for e in r.errors}
+    assert {"GD-2-1", "GD-2-7"} <= errors
+    assert result.count("archived") == 1 and result.exit_code == 1
+
+
+def test_rerun_archives_nothing_twice(home, tmp_path):
+    batch = make_scan_batch(tmp_path / "batch", 3)
+    ingest(home, batch)
+    again = ingest(home, batch)
+    assert [r.status for r in again.items] == ["duplicate"] * 3
+    assert again.exit_code == 0
+    assert len(aip_dirs(home)) == 3
+
+
+def test_reindex_rebuilds_the_same_catalogue(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "b1", 2))
+    ingest(home, make_scan_batch(tmp_path / "b2", 2, seed=1), defaults=ClassDefaults(category="ZY·DB", year=2022, retention="D10", carrier="纸质"))
+    before = home.catalogue.dump()
+    assert len(before["items"]) == 4
+    home.catalogue.close()
+    home.settings.catalogue_path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(home.settings.catalogue_path) + suffix).unlink(missing_ok=True)
+    from archive.catalogue import Catalogue
+
+    home.catalogue = Catalogue(home.settings.catalogue_path)
+    assert home.catalogue.dump()["items"] == []
+    assert rebuild(home.settings, home.catalogue) == 4
+    assert home.catalogue.dump() == before
+
+
+def test_list_filters(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "b1", 2))
+    ingest(home, make_scan_batch(tmp_path / "b2", 1, seed=2), defaults=ClassDefaults(category="KU", year=2019, retention="D10", carrier="纸质"))
+    cat = home.catalogue
+    assert len(cat.list()) == 3
+    assert [r["archival_code"] for r in cat.list(ListFilter(category="KU"))] == ["J012-KU·2019-D10-0001"]
+    assert len(cat.list(ListFilter(year_from=2020, year_to=2023))) == 2
+    assert len(cat.list(ListFilter(retention="D10", fonds="J012"))) == 1
+
+
+def test_export_dip_checks_and_copies(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "batch", 1))
+    from archive.export import export_dip
+
+    loc = open_locations(home.settings)[0]
+    written = export_dip(home.catalogue, loc, "J012-WS·2023-D30-0001", tmp_path / "dip")
+    names = {p.relative_to(tmp_path / "dip").as_posix() for p in written}
+    assert {"文件/扫描件001.tif", "元数据.xml", "检测报告.xml", "说明.txt"} <= names
+    assert "档号: J012-WS·2023-D30-0001" in (tmp_path / "dip/说明.txt").read_text(encoding="utf-8")
+    # A damaged stored copy is refused, never handed over.
+    stored = home.store / "J012/J012-WS·2023-D30-0001/data/original/扫描件001.tif"
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    from archive.errors import StorageError
+
+    with pytest.raises(StorageError):
+        export_dip(home.catalogue, loc, "J012-WS·2023-D30-0001", tmp_path / "dip2")
+    assert not (tmp_path / "dip2/文件/扫描件001.tif").exists()
+
+
+def test_catalog_xlsx_has_dat22_columns(home, tmp_path):
+    ingest(home, make_scan_batch(tmp_path / "batch", 2))
+    from archive.export import CATALOG_COLUMNS, write_catalog_xlsx
+
+    out = tmp_path / "目录.xlsx"
+    write_catalog_xlsx(home.catalogue.list(), out)
+    ws = load_workbook(out).active
+    assert tuple(c.value for c in ws[2]) == CATALOG_COLUMNS
+    assert ws["B3"].value == "J012-WS·2023-D30-0001" and ws["A4"].value == 2
+
+
+def test_corpus_files_archive_or_are_rejected_cleanly(home, tmp_path):
+    """Every hostile corpus file is either archived or rejected with a named rule; no partial AIP remains."""
+    if not CORPORA.is_dir():
+        pytest.skip("../shared/corpora is not beside the checkout")
+    src = tmp_path / "batch"
+    src.mkdir()
+    for folder in ("images", "pdfs"):
+        for f in sorted((CORPORA / folder).iterdir()):
+            if f.is_file() and f.suffix.lower() in {".jpg", ".png", ".tif", ".tiff", ".gif", ".pdf", ".bin"}:
+                shutil.copyfile(f, src / f.name)
+    result = ingest(home, src, defaults=ClassDefaults(category="WS", year=2023, retention="D10", carrier="电子"))
+    assert len(result.items) == len(list(src.iterdir()))
+    for r in result.items:
+        assert r.status in {"archived", "rejected", "duplicate"}
+        if r.status == "rejected":
+            assert r.errors and all(e.code.startswith("GD-") and e.message for e in r.errors), r.to_dict()
+    by_name = {r.source: r.status for r in result.items}
+    for bad in ("truncated_jpeg.jpg", "broken.png", "decompression_bomb.gif", "pikepdf_graph-encrypted.pdf", "qpdf_empty.pdf", "qpdf_bad1.pdf"):
+        assert by_name[bad] == "rejected", bad
+    for good in ("hopper.jpg", "hopper.tif", "pikepdf_fourpages.pdf", "multipage.tiff"):
+        assert by_name[good] == "archived", good
+    assert not any((home.store / ".staging").iterdir())
+    for bag_dir in aip_dirs(home):
+        assert validate_bag(bag_dir).valid, bag_dir
