@@ -52,7 +52,9 @@ def bag_info(item: Item, bagging_date: str) -> list[tuple[str, str]]:
     ]
 
 
-def write_aip(bag_dir: Path, item: Item, tag_files: Mapping[str, bytes], bagging_date: str) -> dict[str, dict[str, str]]:
+def write_aip(
+    bag_dir: Path, item: Item, tag_files: Mapping[str, bytes], bagging_date: str
+) -> dict[str, dict[str, str]]:
     """Finish the bag whose payload is already under ``bag_dir/data/original``."""
     payload = {f"{ORIGINAL_DIR}/{f.name}": {"sha256": f.sha256, "sm3": f.sm3} for f in item.files}
     return write_bag(bag_dir, payload, item.payload_bytes, bag_info(item, bagging_date), tag_files)
@@ -75,4 +77,3 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
     events = events_from_xml(location.read(key, PREMIS_XML), name=f"{key}/{PREMIS_XML}")
     ingested = next((e.time for e in events if e.type == INGESTION), "")
     return IndexedAIP(key=key, item=item, tag_files=tags, events=events, ingested_at=ingested)
-

@@ -253,7 +253,8 @@ class Catalogue:
         if flt.year_to is not None:
             where.append("year<=?")
             args.append(flt.year_to)
-        sql = f"SELECT * FROM items WHERE {' AND '.join(where)} ORDER BY fonds_code, year, category, retention, org_code, item_number"
+        order = "fonds_code, year, category, retention, org_code, item_number"
+        sql = f"SELECT * FROM items WHERE {' AND '.join(where)} ORDER BY {order}"
         return self.conn.execute(sql, args).fetchall()
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:

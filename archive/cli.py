@@ -71,7 +71,11 @@ pass_home = click.make_pass_decorator(Home)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
@@ -82,7 +86,12 @@ def main(ctx: click.Context, home: Path | None) -> None:
 @main.command()
 @click.option("--fonds-code", required=True, help="全宗号, e.g. J012")
 @click.option("--fonds-name", required=True, help="立档单位名称, e.g. 振兴社区居民委员会")
-@click.option("--rule", default="dat22", type=click.Choice(["dat22", "dat13"]), help="档号规则: dat22 = DA/T 22-2015, dat13 = DA/T 13-2022")
+@click.option(
+    "--rule",
+    default="dat22",
+    type=click.Choice(["dat22", "dat13"]),
+    help="档号规则: dat22 = DA/T 22-2015, dat13 = DA/T 13-2022",
+)
 @pass_home
 @handles_errors
 def init(home: Home, fonds_code: str, fonds_name: str, rule: str) -> None:
@@ -103,13 +112,19 @@ def _locations(settings: Settings) -> list[Any]:
 
 @main.command()
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="归档文件目录 (item list, XLSX or CSV)")
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="归档文件目录 (item list, XLSX or CSV)",
+)
 @click.option("--fonds", help="全宗号 (default: the home's first fonds)")
 @click.option("--category", help="门类代码, e.g. WS, ZY·DB")
 @click.option("--year", type=int, help="年度")
 @click.option("--retention", help="保管期限: Y / D30 / D10")
 @click.option("--carrier", type=click.Choice(["纸质", "电子"]), help="载体: 纸质 (scans) or 电子 (born-digital)")
 @click.option("--org", "org_code", help="机构(问题)代码")
+@click.option("--author", help="责任者, for items whose list gives none")
+@click.option("--date", help="日期 YYYYMMDD, for items whose list gives none")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
 @pass_home
 @handles_errors
@@ -121,9 +136,13 @@ def ingest(home: Home, source: Path, catalog: Path | None, as_json: bool, **clas
     defaults = ClassDefaults(**class_fields)
     ingestor = Ingestor.open(home.settings, home.catalogue)
     show_bar = not as_json and sys.stderr.isatty()
-    with Progress(TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=not show_bar) as bar:
+    with Progress(
+        TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=not show_bar
+    ) as bar:
         task = bar.add_task("ingest", total=None)
-        result = ingestor.run(source, catalog, defaults, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total))
+        result = ingestor.run(
+            source, catalog, defaults, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total)
+        )
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -149,6 +168,14 @@ def _print_ingest(result: Any) -> None:
     )
 
 
+SHOW_FIELDS = (
+    ("档号", "archival_code"), ("题名", "title"), ("立档单位", "fonds_name"), ("门类", "category"), ("年度", "year"),
+    ("保管期限", "retention"), ("责任者", "author"), ("日期", "date"), ("文号", "doc_number"),
+    ("密级", "classification"), ("页数", "page_count"), ("载体", "carrier"), ("备注", "remarks"),
+    ("状态", "status"), ("归档时间", "ingested_at"),
+)  # fmt: skip
+
+
 @main.command()
 @click.argument("archival_code")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
@@ -165,10 +192,7 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     if as_json:
         _emit_json({"item": dict(row), "files": files, "events": events})
         return
-    for label, key in (("档号", "archival_code"), ("题名", "title"), ("立档单位", "fonds_name"), ("门类", "category"),
-                       ("年度", "year"), ("保管期限", "retention"), ("责任者", "author"), ("日期", "date"), ("文号", "doc_number"),
-                       ("密级", "classification"), ("页数", "page_count"), ("载体", "carrier"), ("备注", "remarks"),
-                       ("状态", "status"), ("归档时间", "ingested_at")):  # fmt: skip
+    for label, key in SHOW_FIELDS:
         out.print(f"{label}: {row[key] if row[key] is not None else ''}")
     out.print("文件 (files):")
     for f in files:
@@ -219,7 +243,9 @@ def list_(home: Home, as_json: bool, **flt: Any) -> None:
         return
     table = Table("档号", "题名", "年度", "保管期限", "页数", "状态")
     for r in rows:
-        table.add_row(r["archival_code"], r["title"], str(r["year"]), r["retention"], str(r["page_count"] or ""), r["status"])
+        table.add_row(
+            r["archival_code"], r["title"], str(r["year"]), r["retention"], str(r["page_count"] or ""), r["status"]
+        )
     out.print(table)
     out.print(f"共 {len(rows)} 件 (items)")
 
@@ -235,7 +261,13 @@ def validate(home: Home, paths: tuple[str, ...], as_json: bool) -> None:
 
     reports = [validate_target(p, home.path) for p in paths]
     if as_json:
-        _emit_json({"bags": [r.to_dict() for r in reports], "valid": sum(r.valid for r in reports), "invalid": sum(not r.valid for r in reports)})
+        _emit_json(
+            {
+                "bags": [r.to_dict() for r in reports],
+                "valid": sum(r.valid for r in reports),
+                "invalid": sum(not r.valid for r in reports),
+            }
+        )
     else:
         for r in reports:
             out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {r.target}")
@@ -259,7 +291,9 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
 
 
 @main.command()
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="输出 XLSX 文件")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="输出 XLSX 文件"
+)
 @filter_options
 @pass_home
 @handles_errors

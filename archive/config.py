@@ -79,7 +79,9 @@ class Settings:
             if f.code == code:
                 return f
         known = ", ".join(f.code for f in self.fonds)
-        raise UsageError(f"全宗号 {code} 未在 dangan.toml 中登记 (unknown fonds; known: {known})", rule="dangan.toml [[fonds]]")
+        raise UsageError(
+            f"全宗号 {code} 未在 dangan.toml 中登记 (unknown fonds; known: {known})", rule="dangan.toml [[fonds]]"
+        )
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:

@@ -95,7 +95,19 @@ def write_catalog_xlsx(rows: list[sqlite3.Row], out: Path, title: str = "归档�
     ws.append(list(CATALOG_COLUMNS))
     for n, r in enumerate(rows, 1):
         pages = r["page_count"] if r["page_count"] is not None else ""
-        ws.append([n, r["archival_code"], r["doc_number"], r["author"], r["title"], r["date"], r["classification"], pages, r["remarks"]])
+        ws.append(
+            [
+                n,
+                r["archival_code"],
+                r["doc_number"],
+                r["author"],
+                r["title"],
+                r["date"],
+                r["classification"],
+                pages,
+                r["remarks"],
+            ]
+        )
     for i, width in enumerate(CATALOG_WIDTHS):
         ws.column_dimensions[chr(ord("A") + i)].width = width
     ws.print_title_rows = "2:2"

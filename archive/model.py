@@ -8,11 +8,11 @@ the same language (see ``../shared/glossary.md``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """检测结论: the outcome of one check."""
 
     passed = "通过"

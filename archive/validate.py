@@ -47,7 +47,8 @@ class ValidationResult:
             "target": self.target,
             "valid": self.valid,
             "version": self.bag.version,
-            "errors": [brief(f) for f in self.bag.errors] + [{"kind": "metadata", "message": m} for m in self.metadata_errors],
+            "errors": [brief(f) for f in self.bag.errors]
+            + [{"kind": "metadata", "message": m} for m in self.metadata_errors],
             "warnings": [brief(f) for f in self.bag.warnings],
             "files_checked": self.bag.files_checked,
             "bytes_checked": self.bag.bytes_checked,

@@ -36,7 +36,12 @@ def wav_bytes(rng: random.Random, seconds: float) -> bytes:
     """A 16-bit mono 44.1 kHz WAV of noise."""
     n = int(44100 * seconds)
     pcm = rng.randbytes(n * 2)
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
+    )
     return header + b"data" + struct.pack("<I", len(pcm)) + pcm
 
 
@@ -50,7 +55,9 @@ def jpeg_bytes(rng: random.Random) -> bytes:
 
 def pdf_bytes(n: int, text: str) -> bytes:
     pdf = pikepdf.new()
-    font = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica))
+    font = pdf.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    )
     for page_no in range(3):
         lines = "".join(f"BT /F1 10 Tf 50 {780 - 14 * i} Td ({text} {n}-{page_no}-{i}) Tj ET\n" for i in range(50))
         page = pdf.add_blank_page(page_size=(595, 842))
@@ -104,7 +111,11 @@ def make_bag_cmd(bag_dir: Path) -> list[str]:
 
 
 def init_home(home: Path) -> None:
-    subprocess.run(dangan(home, "init", "--fonds-code", "J012", "--fonds-name", "基准测试社区居民委员会"), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        dangan(home, "init", "--fonds-code", "J012", "--fonds-name", "基准测试社区居民委员会"),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def throughput(work: Path, items: int) -> None:
@@ -116,8 +127,15 @@ def throughput(work: Path, items: int) -> None:
     t_bag, _ = timed(make_bag_cmd(bag_dir))
     home = work / "home"
     init_home(home)
-    t_dangan, _ = timed(dangan(home, "ingest", str(src), "--category", "WS", "--year", "2023", "--retention", "D10", "--carrier", "电子"))
-    rows = (("bagit-python make_bag sha256+sm3, processes=2", t_bag), ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan))
+    t_dangan, _ = timed(
+        dangan(
+            home, "ingest", str(src), "--category", "WS", "--year", "2023", "--retention", "D10", "--carrier", "电子"
+        )
+    )
+    rows = (
+        ("bagit-python make_bag sha256+sm3, processes=2", t_bag),
+        ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan),
+    )
     for label, t in rows:
         print(f"{label:66s} {t:7.1f} s  {files / t:7.1f} files/s  {size / MB / t:7.1f} MB/s")
     print(f"ratio dangan/make_bag throughput: {t_bag / t_dangan:.2f}")
@@ -130,7 +148,9 @@ def big(work: Path, gigabytes: float) -> None:
     rng = random.Random(7)
     n = int(gigabytes * 1024 * MB)
     with open(target, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", n + 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16))
+        f.write(
+            b"RIFF" + struct.pack("<I", n + 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16)
+        )
         f.write(b"data" + struct.pack("<I", n))
         block = rng.randbytes(8 * MB)
         for _ in range(n // len(block)):
@@ -142,7 +162,11 @@ def big(work: Path, gigabytes: float) -> None:
     shutil.rmtree(bag_dir)
     home = work / "home-big"
     init_home(home)
-    t_dangan, rss_dangan = timed(dangan(home, "ingest", str(src), "--category", "LY", "--year", "2023", "--retention", "D10", "--carrier", "电子"))
+    t_dangan, rss_dangan = timed(
+        dangan(
+            home, "ingest", str(src), "--category", "LY", "--year", "2023", "--retention", "D10", "--carrier", "电子"
+        )
+    )
     print(f"one file of {size / MB:.0f} MB")
     print(f"bagit-python make_bag: {t_bag:6.1f} s  peak RSS {rss_bag / 1024:6.0f} MB")
     print(f"dangan ingest:         {t_dangan:6.1f} s  peak RSS {rss_dangan / 1024:6.0f} MB  (target < 300 MB)")

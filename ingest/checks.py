@@ -39,7 +39,9 @@ CHECKS: dict[str, tuple[str, str]] = {
 ITEM_CHECKS = tuple(CHECKS)
 
 
-def fail(code: str, message: str, path: str | None = None, expected: str | None = None, found: str | None = None) -> Finding:
+def fail(
+    code: str, message: str, path: str | None = None, expected: str | None = None, found: str | None = None
+) -> Finding:
     """A failed finding."""
     return Finding(code, Verdict.failed, message, path, expected, found)
 
@@ -55,14 +57,17 @@ def page_count_findings(meta: ItemMetadata, files: list[FileEntry]) -> list[Find
     return [
         fail(
             "GD-1-10",
-            f"页数与文件不符: 目录记 {meta.page_count} 页, 文件共 {found} 页 (page count in the list differs from the files)",
+            f"页数与文件不符: 目录记 {meta.page_count} 页, 文件共 {found} 页"
+            " (page count in the list differs from the files)",
             expected=str(meta.page_count),
             found=str(found),
         )
     ]
 
 
-def scan_resolution_findings(meta: ItemMetadata, files: list[FileEntry], scan_names: set[str], min_dpi: int) -> list[Finding]:
+def scan_resolution_findings(
+    meta: ItemMetadata, files: list[FileEntry], scan_names: set[str], min_dpi: int
+) -> list[Finding]:
     """GD-3-5: scanned pages (载体 纸质) state at least ``min_dpi`` (DA/T 31); born-digital files are exempt."""
     if meta.carrier != "纸质":
         return []
@@ -71,10 +76,24 @@ def scan_resolution_findings(meta: ItemMetadata, files: list[FileEntry], scan_na
         if f.name not in scan_names:
             continue
         if f.dpi is None:
-            out.append(fail("GD-3-5", f"扫描件未记录分辨率 (scan states no resolution; DA/T 31 requires ≥{min_dpi} dpi)", f.name, f"≥{min_dpi}", "无"))
+            out.append(
+                fail(
+                    "GD-3-5",
+                    f"扫描件未记录分辨率 (scan states no resolution; DA/T 31 requires ≥{min_dpi} dpi)",
+                    f.name,
+                    f"≥{min_dpi}",
+                    "无",
+                )
+            )
         elif f.dpi + 0.5 < min_dpi:
             out.append(
-                fail("GD-3-5", f"扫描分辨率 {f.dpi:.0f} dpi 低于 {min_dpi} dpi (DA/T 31)", f.name, f"≥{min_dpi}", f"{f.dpi:.0f}")
+                fail(
+                    "GD-3-5",
+                    f"扫描分辨率 {f.dpi:.0f} dpi 低于 {min_dpi} dpi (DA/T 31)",
+                    f.name,
+                    f"≥{min_dpi}",
+                    f"{f.dpi:.0f}",
+                )
             )
     return out
 
@@ -96,7 +115,9 @@ def _code_order(code: str) -> tuple[str, int, int]:
 
 def report_to_xml(report: CheckReport, archival_code: str | None, when: str) -> bytes:
     """The check report (检测报告) stored in the AIP as ``metadata/check-report.xml``."""
-    root = etree.Element("检测报告", 阶段=report.stage, 档号=archival_code or "", 时间=when, 结论="通过" if report.ok else "不通过")
+    root = etree.Element(
+        "检测报告", 阶段=report.stage, 档号=archival_code or "", 时间=when, 结论="通过" if report.ok else "不通过"
+    )
     for f in report.findings:
         el = etree.SubElement(root, "检测项", 代码=f.code, 结论=f.verdict.value)
         prop, name = CHECKS.get(f.code, ("", ""))

@@ -75,7 +75,7 @@ class Inspection:
 # When fido offers several formats, or falls back to the extension (where its priority
 # rules can even drop generic XML for "DROID Signature File"), prefer the common ones.
 _PREFERRED_PUIDS = (
-    "fmt/353 fmt/43 fmt/41 fmt/13 fmt/12 fmt/11 fmt/392 fmt/276 fmt/101 x-fmt/111 x-fmt/18 "
+    "fmt/353 fmt/43 fmt/41 fmt/13 fmt/12 fmt/11 x-fmt/392 fmt/276 fmt/101 x-fmt/111 x-fmt/18 "
     "fmt/141 fmt/134 fmt/199 fmt/4 fmt/1149".split()
 )
 # fido reads the whole member named by a container signature into memory; a bigger one
@@ -280,6 +280,7 @@ _PIL_FORMATS = {
     "bmp": ("BMP", "DIB"),
 }
 _SCAN_KINDS = frozenset({"tiff", "jpeg", "png", "jp2"})
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def _kind(head: bytes, identity: _Identity) -> str | None:
@@ -415,19 +416,11 @@ class _Frame:
 def _check_image(path: Path, kind: str, notes: Notes, max_pixels: int) -> Decoded:
     """Decode every frame with the format's own Pillow plugin, sizes checked first."""
     out = Decoded(is_scan=kind in _SCAN_KINDS)
-    frames: list[_Frame] = []
     with pillow_scope(max_pixels, notes):
         try:
-            with Image.open(path, formats=_PIL_FORMATS[kind]) as im:
-                frames = _frames(im, kind, notes)
-                out.pages = len(frames) if kind == "tiff" else 1
-                if any(frame.pixels > max_pixels for frame in frames):
-                    biggest = max(frame.pixels for frame in frames)
-                    notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, f"{biggest} > {max_pixels} pixels")
-                    return out
-                for index in range(len(frames)):
-                    im.seek(index)
-                    im.load()
+            frames = _load_frames(path, kind, notes, max_pixels, out)
+            if frames and kind == "png":
+                _verify_png(path)
         except Image.DecompressionBombError as exc:
             notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, describe(exc))
             return out
@@ -436,6 +429,31 @@ def _check_image(path: Path, kind: str, notes: Notes, max_pixels: int) -> Decode
             return out
     _summarise(frames, out, notes)
     return out
+
+
+def _load_frames(path: Path, kind: str, notes: Notes, max_pixels: int, out: Decoded) -> list[_Frame]:
+    """Check every frame's size, then load every frame; [] when one is over the ceiling."""
+    with Image.open(path, formats=_PIL_FORMATS[kind]) as im:
+        frames = _frames(im, kind, notes)
+        out.pages = len(frames) if kind == "tiff" else 1
+        biggest = max(frame.pixels for frame in frames)
+        if biggest > max_pixels:
+            notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, f"{biggest} > {max_pixels} pixels")
+            return []
+        for index in range(len(frames)):
+            im.seek(index)
+            im.load()
+    return frames
+
+
+def _verify_png(path: Path) -> None:
+    """load() stops once the pixels are in; verify() checks every chunk's CRC up to IEND."""
+    with Image.open(path, formats=["PNG"]) as im:
+        im.verify()
+    with path.open("rb") as fh:
+        fh.seek(-len(_PNG_IEND), os.SEEK_END)
+        if fh.read() != _PNG_IEND:
+            raise SyntaxError("PNG does not end with its IEND chunk (truncated, or data after IEND)")
 
 
 def _frames(im: Image.Image, kind: str, notes: Notes) -> list[_Frame]:

@@ -24,6 +24,8 @@ class ClassDefaults:
     retention: str | None = None
     carrier: str | None = None
     org_code: str | None = None
+    author: str | None = None
+    date: str | None = None
 
 
 def _int_field(fields: dict[str, str], key: str, label: str, findings: list[Finding]) -> int | None:
@@ -34,21 +36,31 @@ def _int_field(fields: dict[str, str], key: str, label: str, findings: list[Find
         return int(raw)
     except ValueError:
         findings.append(
-            Finding("GD-1-3", Verdict.failed, f"{label}应为整数 ({label} must be a whole number): {raw!r}", expected="整数", found=raw)
+            Finding(
+                "GD-1-3",
+                Verdict.failed,
+                f"{label}应为整数 ({label} must be a whole number): {raw!r}",
+                expected="整数",
+                found=raw,
+            )
         )
         return None
 
 
-def build_metadata(fields: dict[str, str], defaults: ClassDefaults, settings: Settings) -> tuple[ItemMetadata, list[Finding]]:
+def build_metadata(
+    fields: dict[str, str], defaults: ClassDefaults, settings: Settings
+) -> tuple[ItemMetadata, list[Finding]]:
     """The item's metadata and the findings met while converting the raw values."""
     findings: list[Finding] = []
     fonds = settings.fonds_by_code(fields.get("fonds_code") or defaults.fonds)
-    date = (fields.get("date") or "").strip()
+    date = (fields.get("date") or defaults.date or "").strip()
     year = _int_field(fields, "year", "年度", findings) or defaults.year
     if year is None and len(date) >= 4 and date[:4].isdigit():
         year = int(date[:4])
     if year is None:
-        findings.append(Finding("GD-2-4", Verdict.failed, "缺少年度, 请在目录或命令行 --year 中给出 (年度 is required)"))
+        findings.append(
+            Finding("GD-2-4", Verdict.failed, "缺少年度, 请在目录或命令行 --year 中给出 (年度 is required)")
+        )
     meta = ItemMetadata(
         fonds_code=fonds.code,
         fonds_name=fonds.name,
@@ -56,7 +68,7 @@ def build_metadata(fields: dict[str, str], defaults: ClassDefaults, settings: Se
         year=year or 0,
         retention=(fields.get("retention") or defaults.retention or "").strip(),
         title=(fields.get("title") or "").strip(),
-        author=(fields.get("author") or "").strip(),
+        author=(fields.get("author") or defaults.author or "").strip(),
         date=date,
         doc_number=(fields.get("doc_number") or "").strip(),
         classification=(fields.get("classification") or "").strip(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ class _Duplicate(Exception):
 class Ingestor:
     """Ingests batches into one archive home's primary storage location."""
 
-    def __init__(self, settings: Settings, catalogue: Catalogue, location: Location, profiles: Profiles, rule: ArchivalCodeRule):
+    def __init__(
+        self, settings: Settings, catalogue: Catalogue, location: Location, profiles: Profiles, rule: ArchivalCodeRule
+    ):
         require_algorithms()
         self.settings = settings
         self.catalogue = catalogue
@@ -110,7 +112,13 @@ class Ingestor:
     def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
         """An ingestor for the home's settings, its primary location first."""
         location = open_locations(settings)[0]
-        return cls(settings, catalogue, location, load_profiles(settings.profiles_dir), load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir))
+        return cls(
+            settings,
+            catalogue,
+            location,
+            load_profiles(settings.profiles_dir),
+            load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir),
+        )
 
     def recover(self) -> list[str]:
         """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed."""
@@ -126,10 +134,11 @@ class Ingestor:
         self,
         root: Path,
         catalog: Path | None = None,
-        defaults: ClassDefaults = ClassDefaults(),
+        defaults: ClassDefaults | None = None,
         on_item: Callable[[ItemResult, int, int], None] | None = None,
     ) -> IngestResult:
         """Ingest a folder (with its item list, if any); every item gets a result."""
+        defaults = defaults or ClassDefaults()
         self.recover()
         sources, batch_findings = read_batch(root, catalog)
         result = IngestResult()
@@ -152,7 +161,8 @@ class Ingestor:
         """Check and archive one item; never raises for a bad item."""
         meta, findings = build_metadata(src.fields, defaults, self.settings)
         findings += src.findings
-        findings += self._metadata_findings(meta)
+        # Without a 页数 in the list (bare-folder mode) the pages are counted from the files below.
+        findings += self._metadata_findings(meta if meta.page_count is not None else replace(meta, page_count=1))
         if not src.files:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
         if any(f.failed for f in findings):
@@ -171,6 +181,10 @@ class Ingestor:
         entries, scan_names, file_findings = self._receive(src.files, bag_dir / ORIGINAL_DIR)
         findings += file_findings
         item = Item(meta, entries)
+        if meta.page_count is None:
+            paginated = [e.pages for e in entries if e.pages is not None]
+            meta.page_count = sum(paginated) if paginated else None
+            findings += [f for f in self._metadata_findings(meta) if f not in findings]
         findings += page_count_findings(meta, entries)
         findings += scan_resolution_findings(meta, entries, scan_names, int(self.settings.ingest["min_scan_dpi"]))
         findings += self._duplicate_file_warnings(entries)
@@ -182,7 +196,9 @@ class Ingestor:
         try:
             aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir))
         except _Duplicate as dup:
-            warning = Finding("GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)")
+            warning = Finding(
+                "GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)"
+            )
             return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
         return ItemResult(src.source, "archived", aip.item.metadata.archival_code, warnings=_warnings(findings))
 
@@ -208,9 +224,11 @@ class Ingestor:
             format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
             color_mode=found.color_mode,
         )  # fmt: skip
-        return entry, found.is_scan_format, [
-            f if f.path else Finding(f.code, f.verdict, f.message, name, f.expected, f.found) for f in found.findings
-        ]
+        return (
+            entry,
+            found.is_scan_format,
+            [f if f.path else Finding(f.code, f.verdict, f.message, name, f.expected, f.found) for f in found.findings],
+        )
 
     def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
         """GD-1-1: read back what was written and compare it with the digest taken on receipt."""
@@ -219,7 +237,9 @@ class Ingestor:
             size, digests = hash_file(dest / e.name, ("sha256",))
             if size == e.size and digests["sha256"] == e.sha256:
                 return None
-            return fail("GD-1-1", "写入后复核摘要不符 (digest differs after the write)", e.name, e.sha256, digests["sha256"])
+            return fail(
+                "GD-1-1", "写入后复核摘要不符 (digest differs after the write)", e.name, e.sha256, digests["sha256"]
+            )
 
         with ThreadPoolExecutor(self.workers) as pool:
             return [f for f in pool.map(check, entries) if f is not None]
@@ -230,7 +250,12 @@ class Ingestor:
             holders = self.catalogue.items_with_file(e.sha256)
             if holders:
                 out.append(
-                    Finding("GD-1-8", Verdict.warning, f"相同文件已归档于 {', '.join(holders[:3])} (same file already archived)", e.name)
+                    Finding(
+                        "GD-1-8",
+                        Verdict.warning,
+                        f"相同文件已归档于 {', '.join(holders[:3])} (same file already archived)",
+                        e.name,
+                    )
                 )
         return out
 
@@ -277,7 +302,9 @@ def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
     return [
         Event(DIGEST_CALCULATION, f"SHA-256 与 SM3 摘要, {n} 个文件, 接收时计算并写入后复核", "success", time=when),
         Event(FORMAT_IDENTIFICATION, "PRONOM 格式识别 (opf-fido)", "success", ", ".join(puids), time=when),
-        Event(VALIDATION, "归档四性检测 (DA/T 70)", "success", f"{len(report.findings)} 项检测, 全部通过或警告", time=when),
+        Event(
+            VALIDATION, "归档四性检测 (DA/T 70)", "success", f"{len(report.findings)} 项检测, 全部通过或警告", time=when
+        ),
         Event(INGESTION, f"归档为 {item.metadata.archival_code}", "success", time=when),
     ]
 

@@ -91,7 +91,7 @@ def _check_field(
     if isinstance(value, str):
         char_findings = list(_check_text(value, spec, profile))
         yield from char_findings
-        if any(f.failed for f in char_findings):
+        if any(f.failed and f.code == "GD-1-6" for f in char_findings):
             return  # later checks would only restate the same broken characters
     format_findings = list(_check_format(value, spec, today))
     yield from format_findings
@@ -219,7 +219,7 @@ def _check_date_year(meta: ItemMetadata, profile: Profile) -> Iterator[Finding]:
     if profile.date_year_mismatch == "ignore" or "date" not in profile.fields or "year" not in profile.fields:
         return
     date, year = meta.date, meta.year
-    if not _is_real_date(date) or isinstance(year, bool) or not isinstance(year, int):
+    if not _is_real_date(date) or isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999:
         return  # the format checks have already reported it
     if int(date[:4]) != year:
         yield _finding(

@@ -46,7 +46,21 @@ def home(tmp_path: Path) -> Home:
     cat.close()
 
 
-def make_image(path: Path, *, dpi: float | None = 300, size: tuple[int, int] = (160, 220), mode: str = "L", pages: int = 1, seed: int = 0) -> Path:
+def staging_leftovers(store: Path) -> list[Path]:
+    """What is left in a location's staging area besides its guard file."""
+    area = store / ".staging"
+    return [p for p in area.iterdir() if p.name != ".guard"] if area.is_dir() else []
+
+
+def make_image(
+    path: Path,
+    *,
+    dpi: float | None = 300,
+    size: tuple[int, int] = (160, 220),
+    mode: str = "L",
+    pages: int = 1,
+    seed: int = 0,
+) -> Path:
     """A small image file whose pixels differ by ``seed``; ``dpi=None`` states no resolution."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = []

@@ -23,7 +23,9 @@ DAT22 = load_rule("dat22")
 DAT13 = load_rule("dat13")
 
 
-def meta(category: str = "WS", year: int = 2023, retention: str = "D30", org: str = "", fonds: str = "J012") -> ItemMetadata:
+def meta(
+    category: str = "WS", year: int = 2023, retention: str = "D30", org: str = "", fonds: str = "J012"
+) -> ItemMetadata:
     return ItemMetadata(fonds, "振兴社区居民委员会", category, year, retention, "题名", org_code=org)
 
 
@@ -39,7 +41,9 @@ def meta(category: str = "WS", year: int = 2023, retention: str = "D30", org: st
         (DAT13, meta(fonds="Z109", year=2011, retention="Y", org="办公室"), 1, "Z109-WS·2011·Y·办公室-0001"),
     ],
 )
-def test_standards_examples_render_and_parse(rule: ArchivalCodeRule, item: ItemMetadata, number: int, expected: str) -> None:
+def test_standards_examples_render_and_parse(
+    rule: ArchivalCodeRule, item: ItemMetadata, number: int, expected: str
+) -> None:
     assert rule.render(item, number) == expected
     parts = rule.parse(expected)
     assert parts == {
@@ -61,14 +65,20 @@ def test_default_rule_is_dat22() -> None:
 def test_dat13_examples_with_per_category_width() -> None:
     # DA/T 13-2022 examples pad 3 digits, WY 5: expressible with width overrides.
     rule = ArchivalCodeRule.from_table(
-        {"template": "{fonds}-{category}·{year}·{retention}[·{org}]-{number}", "number_width": 3,
-         "category_width": {"WY": 5}},
+        {
+            "template": "{fonds}-{category}·{year}·{retention}[·{org}]-{number}",
+            "number_width": 3,
+            "category_width": {"WY": 5},
+        },
         name="dat13-3",
-    )  # fmt: skip
+    )
     assert rule.parse("Z008-WS·2019·Y-037")["number"] == 37
     assert rule.parse("A439-WS·2015·D30·003-005")["org"] == "003"
     assert rule.parse("C015-WY·TZGG·2019·D10-00001")["category"] == "WY·TZGG"
-    assert rule.render(meta(category="WY·TZGG", fonds="C015", year=2019, retention="D10"), 1) == "C015-WY·TZGG·2019·D10-00001"
+    assert (
+        rule.render(meta(category="WY·TZGG", fonds="C015", year=2019, retention="D10"), 1)
+        == "C015-WY·TZGG·2019·D10-00001"
+    )
     assert not rule.is_valid("C015-WY·TZGG·2019·D10-001")
 
 
@@ -182,7 +192,8 @@ def test_unknown_rule_name_lists_known_ones() -> None:
 
 def test_archive_can_add_rule_and_change_default(tmp_path: Path) -> None:
     (tmp_path / "archival_code.toml").write_text(
-        'default = "town"\n[rules.town]\ntemplate = "{fonds}-{category}-{year}-{retention}-{number}"\nnumber_width = 5\n',
+        'default = "town"\n[rules.town]\n'
+        'template = "{fonds}-{category}-{year}-{retention}-{number}"\nnumber_width = 5\n',
         encoding="utf-8",
     )
     rule = load_rule(extra_dir=tmp_path)
@@ -214,9 +225,12 @@ fonds_codes = st.from_regex(r"[A-Z][0-9]{3}", fullmatch=True)
 sub_codes = st.from_regex(r"[A-Z][A-Z0-9]{0,3}", fullmatch=True)
 categories = st.one_of(
     st.sampled_from(["WS", "KJ", "RS", "KU", "ZY", "ZP", "LY", "LX", "SJ", "YJ", "WY", "MT", "SW"]),
-    st.builds(lambda top, subs: MIDDLE_DOT.join([top, *subs]), st.sampled_from(["ZY", "WY", "WS"]),
-              st.lists(sub_codes, min_size=1, max_size=3)),
-)  # fmt: skip
+    st.builds(
+        lambda top, subs: MIDDLE_DOT.join([top, *subs]),
+        st.sampled_from(["ZY", "WY", "WS"]),
+        st.lists(sub_codes, min_size=1, max_size=3),
+    ),
+)
 retentions = st.sampled_from(["Y", "D30", "D10", "C", "D"])
 orgs = st.one_of(
     st.just(""),

@@ -12,7 +12,20 @@ from archive.cli import main
 
 from .conftest import CORPORA, make_image, make_scan_batch
 
-CLASS = ("--category", "WS", "--year", "2023", "--retention", "D30", "--carrier", "纸质")
+CLASS = (
+    "--category",
+    "WS",
+    "--year",
+    "2023",
+    "--retention",
+    "D30",
+    "--carrier",
+    "纸质",
+    "--author",
+    "社区",
+    "--date",
+    "20230301",
+)
 
 
 def test_init_creates_home_and_refuses_to_overwrite(tmp_path):

@@ -17,11 +17,24 @@ from archive.bagcheck import validate_bag
 from archive.catalogue import Catalogue
 from archive.reindex import rebuild
 
-from .conftest import dangan_process, make_image
+from .conftest import dangan_process, make_image, staging_leftovers
 
 pytestmark = pytest.mark.slow
 
-CLASS_ARGS = ("--category", "WS", "--year", "2024", "--retention", "D10", "--carrier", "纸质")
+CLASS_ARGS = (
+    "--category",
+    "WS",
+    "--year",
+    "2024",
+    "--retention",
+    "D10",
+    "--carrier",
+    "纸质",
+    "--author",
+    "社区",
+    "--date",
+    "20240102",
+)
 
 
 def make_batch(root: Path, count: int, seed: int) -> Path:
@@ -45,8 +58,7 @@ def wait_for(predicate, timeout: float = 60) -> bool:
 
 
 def staging_busy(store: Path) -> bool:
-    area = store / ".staging"
-    return area.is_dir() and any(p.is_dir() for p in area.iterdir())
+    return any(p.is_dir() for p in staging_leftovers(store))
 
 
 def assert_only_whole_aips(store: Path) -> None:
@@ -82,7 +94,7 @@ def test_sigkill_at_several_points_loses_nothing_and_duplicates_nothing(home, tm
     assert final.wait() == 0
     names = [p.name for p in committed(store)]
     assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 11)]
-    assert not [p for p in (store / ".staging").iterdir()], "abandoned staging left behind"
+    assert not staging_leftovers(store), "abandoned staging left behind"
     assert_only_whole_aips(store)
     cat = Catalogue(home.settings.catalogue_path)
     try:
@@ -98,7 +110,9 @@ def test_two_processes_allocate_gap_free_unique_numbers(home, tmp_path):
     a = make_batch(tmp_path / "a", 6, seed=2)
     b = make_batch(tmp_path / "b", 6, seed=3)
     home.catalogue.close()
-    procs = [dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, stdout=open(os.devnull, "wb")) for batch in (a, b)]
+    procs = [
+        dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, stdout=open(os.devnull, "wb")) for batch in (a, b)
+    ]
     assert [p.wait() for p in procs] == [0, 0]
     names = [p.name for p in committed(home.store)]
     assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 13)]

@@ -20,9 +20,11 @@ from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from metadata_profiles import item_from_xml
 
-from .conftest import CORPORA, make_image, make_scan_batch
+from .conftest import CORPORA, make_image, make_scan_batch, staging_leftovers
 
-WS_2023 = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质")
+WS_2023 = ClassDefaults(
+    category="WS", year=2023, retention="D30", carrier="纸质", author="振兴社区居委会", date="20230301"
+)
 
 
 def ingest(home, root: Path, catalog: Path | None = None, defaults: ClassDefaults = WS_2023):
@@ -141,7 +143,13 @@ def test_rerun_archives_nothing_twice(home, tmp_path):
 
 def test_reindex_rebuilds_the_same_catalogue(home, tmp_path):
     ingest(home, make_scan_batch(tmp_path / "b1", 2))
-    ingest(home, make_scan_batch(tmp_path / "b2", 2, seed=1), defaults=ClassDefaults(category="ZY·DB", year=2022, retention="D10", carrier="纸质"))
+    ingest(
+        home,
+        make_scan_batch(tmp_path / "b2", 2, seed=1),
+        defaults=ClassDefaults(
+            category="ZY·DB", year=2022, retention="D10", carrier="纸质", author="社区", date="20220105"
+        ),
+    )
     before = home.catalogue.dump()
     assert len(before["items"]) == 4
     home.catalogue.close()
@@ -158,7 +166,13 @@ def test_reindex_rebuilds_the_same_catalogue(home, tmp_path):
 
 def test_list_filters(home, tmp_path):
     ingest(home, make_scan_batch(tmp_path / "b1", 2))
-    ingest(home, make_scan_batch(tmp_path / "b2", 1, seed=2), defaults=ClassDefaults(category="KU", year=2019, retention="D10", carrier="纸质"))
+    ingest(
+        home,
+        make_scan_batch(tmp_path / "b2", 1, seed=2),
+        defaults=ClassDefaults(
+            category="KU", year=2019, retention="D10", carrier="纸质", author="社区", date="20190105"
+        ),
+    )
     cat = home.catalogue
     assert len(cat.list()) == 3
     assert [r["archival_code"] for r in cat.list(ListFilter(category="KU"))] == ["J012-KU·2019-D10-0001"]
@@ -208,17 +222,30 @@ def test_corpus_files_archive_or_are_rejected_cleanly(home, tmp_path):
         for f in sorted((CORPORA / folder).iterdir()):
             if f.is_file() and f.suffix.lower() in {".jpg", ".png", ".tif", ".tiff", ".gif", ".pdf", ".bin"}:
                 shutil.copyfile(f, src / f.name)
-    result = ingest(home, src, defaults=ClassDefaults(category="WS", year=2023, retention="D10", carrier="电子"))
+    result = ingest(
+        home,
+        src,
+        defaults=ClassDefaults(
+            category="WS", year=2023, retention="D10", carrier="电子", author="社区", date="20230105"
+        ),
+    )
     assert len(result.items) == len(list(src.iterdir()))
     for r in result.items:
         assert r.status in {"archived", "rejected", "duplicate"}
         if r.status == "rejected":
             assert r.errors and all(e.code.startswith("GD-") and e.message for e in r.errors), r.to_dict()
     by_name = {r.source: r.status for r in result.items}
-    for bad in ("truncated_jpeg.jpg", "broken.png", "decompression_bomb.gif", "pikepdf_graph-encrypted.pdf", "qpdf_empty.pdf", "qpdf_bad1.pdf"):
+    for bad in (
+        "truncated_jpeg.jpg",
+        "broken.png",
+        "decompression_bomb.gif",
+        "pikepdf_graph-encrypted.pdf",
+        "qpdf_empty.pdf",
+        "qpdf_bad1.pdf",
+    ):
         assert by_name[bad] == "rejected", bad
     for good in ("hopper.jpg", "hopper.tif", "pikepdf_fourpages.pdf", "multipage.tiff"):
         assert by_name[good] == "archived", good
-    assert not any((home.store / ".staging").iterdir())
+    assert not staging_leftovers(home.store)
     for bag_dir in aip_dirs(home):
         assert validate_bag(bag_dir).valid, bag_dir

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from archive.errors import UnsafeXMLError
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
+from archive.errors import UnsafeXMLError
 from archive.xmlsafe import RULE_NO_DTD, RULE_WELL_FORMED, _hardened_parser, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

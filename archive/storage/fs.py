@@ -2,9 +2,11 @@
 
 An AIP is built in ``.staging/<id>/`` inside the location (same file system), then
 renamed to ``<全宗号>/<档号>/``: the rename is atomic, so a crash leaves either the
-whole AIP or none. Each staging directory is guarded by an flock'ed lock file; a
-directory whose lock nobody holds belongs to a dead process and is removed by
-:meth:`FsLocation.recover`.
+whole AIP or none. Each staging directory has a lock file its process holds
+(flock, released by the kernel when the process dies); a directory whose lock nobody
+holds belongs to a dead process and is removed by :meth:`FsLocation.recover`. A guard
+file keeps recovery from looking while another process is half-way through setting
+up its staging directory.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from archive.fixity import fsync_dir
 from archive.storage.base import Location
 
 STAGING = ".staging"
+GUARD = ".guard"
 
 
 class FsLocation(Location):
@@ -43,20 +46,28 @@ class FsLocation(Location):
         return self.root.joinpath(*parts)
 
     @contextmanager
-    def staging(self) -> Iterator[Path]:
+    def _guard(self, mode: int) -> Iterator[Path]:
+        """Creators hold the staging area's guard shared while they set up; recovery holds it exclusive."""
         area = self.root / STAGING
         area.mkdir(parents=True, exist_ok=True)
+        with open(area / GUARD, "a") as guard:
+            fcntl.flock(guard, mode)
+            yield area
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
         token = uuid.uuid4().hex
-        lock_path = area / f"{token}.lock"
-        with open(lock_path, "w") as lock:
+        with self._guard(fcntl.LOCK_SH) as area:
+            lock = open(area / f"{token}.lock", "w")
             fcntl.flock(lock, fcntl.LOCK_EX)
             work = area / token
             work.mkdir()
-            try:
-                yield work
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-                lock_path.unlink(missing_ok=True)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            (area / f"{token}.lock").unlink(missing_ok=True)
+            lock.close()
 
     def commit(self, key: str, staged: Path) -> None:
         target = self._path(key)
@@ -106,16 +117,14 @@ class FsLocation(Location):
         return self._path(key)
 
     def recover(self) -> list[str]:
-        area = self.root / STAGING
         removed: list[str] = []
-        if not area.is_dir():
-            return removed
-        for entry in sorted(area.iterdir()):
-            if entry.suffix == ".lock" or not self._abandoned(area, entry.name):
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
-            (area / f"{entry.name}.lock").unlink(missing_ok=True)
-            removed.append(entry.name)
+        with self._guard(fcntl.LOCK_EX) as area:
+            tokens = {e.name.removesuffix(".lock") for e in area.iterdir() if e.name != GUARD}
+            for token in sorted(tokens):
+                if self._abandoned(area, token):
+                    shutil.rmtree(area / token, ignore_errors=True)
+                    (area / f"{token}.lock").unlink(missing_ok=True)
+                    removed.append(token)
         return removed
 
     @staticmethod

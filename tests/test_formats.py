@@ -1,0 +1,525 @@
+"""ingest.formats: PRONOM identification and full decoding of one file.
+
+Every file of the shared image and PDF corpora runs through ``inspect_file`` with the
+outcome its MANIFEST.md states (decisions where the manifest leaves a choice are marked
+below). Other hostile files are made on the spot: bombs, zip bombs, DTDs in OOXML parts,
+truncated streams inside PDF pages.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import wave
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import pikepdf
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image, TiffImagePlugin
+
+from archive.errors import MissingDependencyError
+from archive.model import Verdict
+from ingest import formats
+from ingest.formats import Inspection, identify, inspect_file
+
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+IMAGES, PDFS = CORPORA / "images", CORPORA / "pdfs"
+needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason=f"shared corpora not found at {CORPORA}")
+
+CLEAN, VALID = "clean", "valid"  # clean: no finding at all; valid: no failure (warnings allowed)
+# From images/MANIFEST.md and pdfs/MANIFEST.md: VALID and VALID (warn) may not fail;
+# INVALID must fail with the code given here.
+EXPECTED = {
+    "hopper.jpg": CLEAN,
+    "hopper.png": CLEAN,
+    "hopper.tif": CLEAN,
+    "hopper_g4.tif": CLEAN,
+    "hopper_float_dpi_3.tif": CLEAN,
+    "multipage.tiff": CLEAN,
+    "multipage_multiple_frame_loop.tiff": VALID,  # VALID (warn): must not hang
+    "pil_sample_cmyk.jpg": CLEAN,
+    "tiff_16bit_RGB.tiff": CLEAN,
+    "photoshop-200dpi.jpg": CLEAN,
+    "exif-200dpcm.jpg": CLEAN,
+    "no-dpi-in-exif.jpg": CLEAN,
+    "invalid-exif.jpg": VALID,  # VALID (warn): corrupt EXIF is reported
+    "jfif_unit_cm.jpg": VALID,  # non-square dpi is reported
+    "truncated_jpeg.jpg": "GD-3-4",
+    "truncated_image.png": "GD-3-4",
+    "truncated_end_chunk.png": "GD-3-4",
+    "broken.png": "GD-3-4",
+    "broken_data_stream.png": "GD-3-4",
+    "pngtest_bad.png.bin": "GD-3-3",  # no signature matches; ".bin" says nothing
+    "decompression_bomb.gif": "GD-3-4",
+    "libtiff_segfault.tif": "GD-3-4",
+    "seek_too_large.tif": "GD-3-4",
+    "crash-86214e58da443d2b80820cff9677a38a33dcbbca.tif": "GD-3-4",
+    "pikepdf_fourpages.pdf": CLEAN,
+    "pikepdf_congress.pdf": CLEAN,
+    "pikepdf_sandwich.pdf": CLEAN,
+    "pikepdf_graph-encrypted.pdf": "GD-3-8",
+    # Decision: the manifest allows "INVALID if strict"; a page whose content cannot be
+    # parsed is a failure here, so this file fails.
+    "pikepdf_content-stream-errors.pdf": "GD-3-4",
+    "pikepdf_invalid_creationdate.pdf": VALID,
+    "qpdf_bad1.pdf": "GD-3-4",
+    "qpdf_xref-errors.pdf": VALID,
+    "qpdf_empty.pdf": "GD-3-4",
+    "verapdf_A-1b_6-1-2-t01-pass-a.pdf": CLEAN,
+    # Decision: PDF/A conformance needs veraPDF and is not this module's job. These fail
+    # only as PDF/A, and each is a readable PDF; the damaged xref of 6-1-2 warns.
+    "verapdf_A-1b_6-1-2-t01-fail-a.pdf": VALID,
+    "verapdf_A-1b_6-1-3-t01-fail-a.pdf": VALID,
+    "verapdf_A-1b_6-1-4-t02-fail-b.pdf": VALID,
+    "verapdf_A-2b_6-6-4-t01-fail-a.pdf": VALID,
+    "verapdf_A-2b_6-1-3-t02-fail-a.pdf": "GD-3-8",  # Encrypt in the trailer, empty user password
+}
+MUST_WARN = {"invalid-exif.jpg", "jfif_unit_cm.jpg", "qpdf_xref-errors.pdf", "verapdf_A-1b_6-1-2-t01-fail-a.pdf"}
+
+
+def corpus_files() -> list[Path]:
+    """Every data file of the two corpora (not the manifests or licences)."""
+    found = [
+        p
+        for folder in (IMAGES, PDFS)
+        if folder.is_dir()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != "MANIFEST.md" and not p.name.startswith("LICENSE")
+    ]
+    return found or [pytest.param(None, marks=pytest.mark.skip(reason=f"shared corpora not found at {CORPORA}"))]
+
+
+def failures(result: Inspection) -> list[str]:
+    return [f.code for f in result.findings if f.failed]
+
+
+def warnings_of(result: Inspection) -> list[str]:
+    return [f.code for f in result.findings if f.verdict is Verdict.warning]
+
+
+def inspect(path: Path, **kwargs: int) -> Inspection:
+    return inspect_file(path, path.name, **kwargs)
+
+
+# --- the corpora -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name if isinstance(p, Path) else str(p))
+def test_corpus_outcome(path: Path) -> None:
+    assert path.name in EXPECTED, f"{path.name} is new in the corpus: decide its outcome in EXPECTED"
+    result = inspect(path)
+    expected = EXPECTED[path.name]
+    assert all(f.verdict in (Verdict.failed, Verdict.warning) for f in result.findings)
+    if expected == CLEAN:
+        assert result.findings == []
+    elif expected == VALID:
+        assert failures(result) == []
+    else:
+        assert expected in failures(result)
+    if path.name in MUST_WARN:
+        assert warnings_of(result)
+    for finding in result.findings:  # Chinese first, English in parentheses, the file named
+        assert finding.message.startswith(f"「{path.name}」") and finding.message.endswith(")")
+        assert str(path.parent) not in finding.message  # no staging paths leak into reports
+
+
+@needs_corpora
+@pytest.mark.parametrize(
+    ("name", "dpi"),
+    [
+        ("hopper.tif", 96.0),
+        ("hopper.png", 95.987),
+        ("hopper_float_dpi_3.tif", 184.912),  # ResolutionUnit = cm
+        ("photoshop-200dpi.jpg", 200.0),  # EXIF only
+        ("exif-200dpcm.jpg", 508.0),  # EXIF in dots per cm
+        ("jfif_unit_cm.jpg", 2.54),  # JFIF cm, non-square: the lower one
+        ("pil_sample_cmyk.jpg", 72.0),  # really stated in EXIF
+        ("no-dpi-in-exif.jpg", None),  # Pillow says 72; the file says nothing
+        ("invalid-exif.jpg", None),
+        ("multipage.tiff", None),
+    ],
+)
+def test_stated_dpi(name: str, dpi: float | None) -> None:
+    result = inspect(IMAGES / name)
+    assert result.dpi == (pytest.approx(dpi, abs=0.01) if dpi else None)
+
+
+@needs_corpora
+def test_image_facts() -> None:
+    multipage = inspect(IMAGES / "multipage.tiff")
+    assert (multipage.pages, multipage.dpi, multipage.color_mode) == (3, None, "彩色")
+    g4 = inspect(IMAGES / "hopper_g4.tif")
+    assert (g4.color_mode, g4.pages, g4.is_scan_format, g4.puid) == ("黑白二值", 1, True, "fmt/353")
+    assert inspect(IMAGES / "jfif_unit_cm.jpg").color_mode == "灰度"
+    assert inspect(IMAGES / "hopper.jpg").mime == "image/jpeg"
+    assert inspect(IMAGES / "decompression_bomb.gif").is_scan_format is False
+
+
+@needs_corpora
+def test_pdf_facts() -> None:
+    four = inspect(PDFS / "pikepdf_fourpages.pdf")
+    assert (four.pages, four.is_scan_format, four.dpi, four.color_mode) == (4, False, None, None)
+    congress = inspect(PDFS / "pikepdf_congress.pdf")  # 1000×1520 px drawn at 200×304 pt
+    assert congress.is_scan_format and congress.dpi == pytest.approx(360.0)
+    assert congress.color_mode == "彩色"
+    # Decision: an invisible OCR layer (Tr 3) does not make a scan born-digital.
+    sandwich = inspect(PDFS / "pikepdf_sandwich.pdf")
+    assert sandwich.is_scan_format and sandwich.dpi == pytest.approx(300.0) and sandwich.color_mode == "黑白二值"
+    assert failures(inspect(PDFS / "pikepdf_graph-encrypted.pdf")) == ["GD-3-8"]
+    assert "GD-3-8" in failures(inspect(PDFS / "verapdf_A-2b_6-1-3-t02-fail-a.pdf"))
+    empty = inspect(PDFS / "qpdf_empty.pdf")
+    assert empty.pages == 0 and failures(empty) == ["GD-3-4"]
+
+
+@needs_corpora
+def test_content_stream_errors_name_each_damaged_page() -> None:
+    messages = [f.message for f in inspect(PDFS / "pikepdf_content-stream-errors.pdf").findings if f.failed]
+    assert [m.split("」")[1][:5] for m in messages] == ["第 1 页", "第 3 页", "第 4 页"]
+
+
+@needs_corpora
+def test_identify_uses_signatures() -> None:
+    assert identify(IMAGES / "hopper.png") == ("fmt/11", "Portable Network Graphics", "image/png")
+    assert identify(PDFS / "pikepdf_sandwich.pdf")[0] == "fmt/477"  # PDF/A-2b by its XMP signature
+
+
+@needs_corpora
+def test_identify_is_thread_safe() -> None:
+    paths = [p for p in corpus_files() if isinstance(p, Path)]
+    serial = [identify(p) for p in paths]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(identify, paths * 2)) == serial * 2
+
+
+# --- images made here --------------------------------------------------------------------
+
+
+@needs_corpora
+def test_pixel_ceiling_is_a_bomb_and_leaves_pillow_alone(tmp_path: Path) -> None:
+    before = Image.MAX_IMAGE_PIXELS
+    result = inspect(IMAGES / "hopper.png", max_pixels=100)
+    assert failures(result) == ["GD-3-4"]
+    assert "解压缩炸弹" in result.findings[0].message and "bomb" in result.findings[0].message
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_every_frame_is_checked_against_the_ceiling(tmp_path: Path) -> None:
+    path = tmp_path / "pages.tif"
+    small, big = Image.new("L", (10, 10)), Image.new("L", (100, 100))
+    small.save(path, save_all=True, append_images=[small, big], dpi=(300, 300))
+    assert inspect(path).pages == 3
+    assert failures(inspect(path, max_pixels=5_000)) == ["GD-3-4"]
+
+
+def _tiff_pages(path: Path, pages: list[tuple[Image.Image, float | None]]) -> Path:
+    """A multi-page TIFF whose pages state different resolutions (or none)."""
+    with TiffImagePlugin.AppendingTiffWriter(str(path), True) as out:
+        for image, dpi in pages:
+            image.save(out, format="TIFF", **({"dpi": (dpi, dpi)} if dpi else {}))
+            out.newFrame()
+    return path
+
+
+def test_multipage_tiff_dpi_is_the_lowest_page(tmp_path: Path) -> None:
+    path = _tiff_pages(tmp_path / "mixed.tif", [(Image.new("1", (20, 20)), 300), (Image.new("RGB", (20, 20)), 150)])
+    result = inspect(path)
+    assert (result.pages, result.dpi, result.color_mode, result.findings) == (2, 150.0, "彩色", [])
+    partly = inspect(
+        _tiff_pages(tmp_path / "partly.tif", [(Image.new("L", (20, 20)), 300), (Image.new("L", (20, 20)), None)])
+    )
+    assert (partly.dpi, partly.color_mode, failures(partly), warnings_of(partly)) == (300.0, "灰度", [], ["GD-3-4"])
+
+
+@needs_corpora
+def test_corrupt_g4_data_reported_by_libtiff_fails(tmp_path: Path) -> None:
+    with Image.open(IMAGES / "hopper_g4.tif") as im:
+        start, length = im.tag_v2[273][0], im.tag_v2[279][0]
+    data = bytearray((IMAGES / "hopper_g4.tif").read_bytes())
+    data[start + length // 3 : start + length // 3 + 40] = b"\xff" * 40
+    path = tmp_path / "bad_g4.tif"
+    path.write_bytes(bytes(data))
+    result = inspect(path)  # Pillow loads it without complaint; libtiff prints "Bad code word"
+    assert "GD-3-4" in failures(result)
+    assert any("Bad code word" in (f.found or "") for f in result.findings)
+
+
+@needs_corpora
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=1, max_value=30604))
+@example(cut=8)  # the signature alone
+@example(cut=30604)  # one byte short of the IEND CRC: load() alone accepts it
+def test_truncated_png_never_raises_and_always_fails(tmp_path: Path, cut: int) -> None:
+    data = (IMAGES / "hopper.png").read_bytes()
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[:cut])
+    assert failures(inspect(path))
+
+
+# --- PDFs made here ----------------------------------------------------------------------
+
+
+def _image_pdf(path: Path, image: bytes, *, text: bool = False) -> Path:
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(200, 200))
+    xobj = pikepdf.Stream(pdf, image)
+    xobj.Type, xobj.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+    xobj.Width, xobj.Height, xobj.BitsPerComponent = 128, 128, 8
+    xobj.ColorSpace, xobj.Filter = pikepdf.Name.DeviceRGB, pikepdf.Name.DCTDecode
+    font = pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=xobj), Font=pikepdf.Dictionary(F1=font))
+    words = b" BT /F1 12 Tf 10 10 Td (hello) Tj ET" if text else b""
+    page.Contents = pdf.make_stream(b"q 200 0 0 200 0 0 cm /Im0 Do Q" + words)
+    pdf.save(path)
+    return path
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (128, 128), (200, 30, 30)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_image_only_pdf_dpi_from_placement(tmp_path: Path) -> None:
+    result = inspect(_image_pdf(tmp_path / "scan.pdf", _jpeg()))
+    assert result.findings == [] and result.is_scan_format
+    assert result.dpi == pytest.approx(128 / (200 / 72)) and result.color_mode == "彩色"
+    text = inspect(_image_pdf(tmp_path / "text.pdf", _jpeg(), text=True))
+    assert (text.is_scan_format, text.dpi, text.color_mode) == (False, None, None)
+
+
+def test_truncated_image_stream_in_a_page_fails(tmp_path: Path) -> None:
+    result = inspect(_image_pdf(tmp_path / "cut.pdf", _jpeg()[:400]))
+    assert failures(result) == ["GD-3-4"]
+    assert "第 1 页" in result.findings[0].message
+
+
+def test_pdf_image_over_the_ceiling_is_not_decoded(tmp_path: Path) -> None:
+    result = inspect(_image_pdf(tmp_path / "big.pdf", _jpeg()), max_pixels=1000)
+    assert failures(result) == ["GD-3-4"] and "bomb" in result.findings[0].message
+
+
+def test_encrypted_pdf_with_empty_user_password_fails(tmp_path: Path) -> None:
+    path = _image_pdf(tmp_path / "plain.pdf", _jpeg())
+    with pikepdf.open(path) as pdf:
+        pdf.save(tmp_path / "locked.pdf", encryption=pikepdf.Encryption(owner="owner", user=""))
+    assert failures(inspect(tmp_path / "locked.pdf")) == ["GD-3-8"]
+
+
+# --- office packages, text, XML ------------------------------------------------------------
+
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType='
+    '"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+    'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+DOCUMENT = (
+    '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/'
+    '2006/main"><w:body><w:p><w:r><w:t>居民委员会</w:t></w:r></w:p></w:body></w:document>'
+)
+
+
+def _docx(path: Path, document: str | None = DOCUMENT, **extra: bytes) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr("_rels/.rels", RELS)
+        if document is not None:
+            archive.writestr("word/document.xml", document)
+        for name, data in extra.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_docx_and_xlsx_identified_by_container(tmp_path: Path) -> None:
+    docx = inspect(_docx(tmp_path / "会议纪要.docx"))
+    assert (docx.puid, docx.pages, docx.findings) == ("fmt/412", None, [])
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active["A1"] = "低保名册"
+    book.save(tmp_path / "名册.xlsx")
+    xlsx = inspect(tmp_path / "名册.xlsx")
+    assert (xlsx.puid, xlsx.findings) == ("fmt/214", [])
+    assert xlsx.mime == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_zip_bomb_renamed_docx_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr("word/document.xml", b"\0" * (40 * 1024**2))  # 40 MiB of zeros, ~40 KiB stored
+    result = inspect(path)
+    assert failures(result) == ["GD-3-4"] and "炸弹" in result.findings[0].message
+
+
+def test_docx_with_doctype_entity_fails(tmp_path: Path) -> None:
+    hostile = DOCUMENT.replace("?>", '?><!DOCTYPE w:document [<!ENTITY lol "lol">]>', 1).replace("居民委员会", "&lol;")
+    result = inspect(_docx(tmp_path / "xxe.docx", hostile))
+    assert failures(result) == ["GD-3-4"] and "DOCTYPE" in (result.findings[0].found or "")
+
+
+def test_docx_missing_main_part_or_damaged_member_fails(tmp_path: Path) -> None:
+    assert "GD-3-4" in failures(inspect(_docx(tmp_path / "hollow.docx", None)))
+    path = _docx(tmp_path / "crc.docx", **{"word/media/note.txt": b"A" * 5000})
+    data = bytearray(path.read_bytes())
+    at = data.index(b"word/media/note.txt") + len("word/media/note.txt") + 10  # inside its deflate data
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert "GD-3-4" in failures(inspect(path))
+
+
+def test_encrypted_zip_member_is_gd_3_8(tmp_path: Path) -> None:
+    data = bytearray(_docx(tmp_path / "plain.docx").read_bytes())
+    for header, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # zipfile cannot write the bit itself
+        at = -1
+        while (at := data.find(header, at + 1)) >= 0:
+            data[at + flag_at] |= 0x1  # general-purpose bit 0: "encrypted"
+    (tmp_path / "locked.docx").write_bytes(bytes(data))
+    assert "GD-3-8" in failures(inspect(tmp_path / "locked.docx"))
+
+
+def _ofd(path: Path, *, with_document: bool = True) -> Path:
+    ofd = (
+        '<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0" '
+        'DocType="OFD"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("OFD.xml", ofd)
+        if with_document:
+            archive.writestr("Doc_0/Document.xml", '<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"/>')
+    return path
+
+
+def test_ofd_and_odf(tmp_path: Path) -> None:
+    ofd = inspect(_ofd(tmp_path / "通知.ofd"))
+    assert ofd.findings == [] and "OFD" in (ofd.format_name or "") and ofd.mime == "application/ofd"
+    assert "GD-3-4" in failures(inspect(_ofd(tmp_path / "hollow.ofd", with_document=False)))
+    odt = tmp_path / "a.odt"
+    with zipfile.ZipFile(odt, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr(
+            "content.xml", '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"/>'
+        )
+        archive.writestr(
+            "META-INF/manifest.xml", '<m:manifest xmlns:m="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>'
+        )
+    result = inspect(odt)
+    assert failures(result) == [] and warnings_of(result) == ["GD-3-3"]  # readable, not on the archival list
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "verdict"),
+    [
+        ("utf8.txt", "社区居委会 2023 年工作总结\n".encode(), None),
+        ("gb.txt", "社区居委会 2023 年工作总结\n".encode("gb18030"), None),
+        ("latin1.txt", b"caf\xe9 au lait\n", "GD-3-4"),
+        ("list.csv", "姓名,住址\n张三,1栋\n".encode(), None),
+    ],
+)
+def test_text_encodings(tmp_path: Path, name: str, data: bytes, verdict: str | None) -> None:
+    (tmp_path / name).write_bytes(data)
+    result = inspect(tmp_path / name)
+    assert failures(result) == []
+    assert warnings_of(result) == ([verdict] if verdict else [])
+
+
+def test_xml_must_parse_without_dtd(tmp_path: Path) -> None:
+    (tmp_path / "ok.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><目录><件 档号="J012-WS·2023-D30-0001"/></目录>'
+    )
+    assert inspect(tmp_path / "ok.xml").findings == []
+    (tmp_path / "dtd.xml").write_text('<?xml version="1.0"?><!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>')
+    assert failures(inspect(tmp_path / "dtd.xml")) == ["GD-3-4"]
+    (tmp_path / "bad.xml").write_text('<?xml version="1.0"?><a><b></a>')
+    assert failures(inspect(tmp_path / "bad.xml")) == ["GD-3-4"]
+
+
+# --- audio and video ---------------------------------------------------------------------
+
+
+def _wav(path: Path) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * 800)
+    return path
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def test_audio_video_headers(tmp_path: Path) -> None:
+    wav = _wav(tmp_path / "会议录音.wav")
+    assert (inspect(wav).puid, inspect(wav).findings) == ("fmt/141", [])
+    (tmp_path / "cut.wav").write_bytes(wav.read_bytes()[:-100])
+    assert failures(inspect(tmp_path / "cut.wav")) == ["GD-3-4"]
+    frame = b"\xff\xfb\x90\x00" + b"\0" * 413  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+    (tmp_path / "a.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + frame * 4)
+    assert failures(inspect(tmp_path / "a.mp3")) == []
+    (tmp_path / "junk.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 2000)
+    assert failures(inspect(tmp_path / "junk.mp3")) == ["GD-3-4"]
+    mp4 = (
+        _box(b"ftyp", b"isom\0\0\2\0isomiso2mp41")
+        + _box(b"moov", _box(b"mvhd", b"\0" * 100))
+        + _box(b"mdat", b"\0" * 50)
+    )
+    (tmp_path / "a.mp4").write_bytes(mp4)
+    assert inspect(tmp_path / "a.mp4").findings == []
+    (tmp_path / "cut.mp4").write_bytes(mp4[:-20])
+    assert failures(inspect(tmp_path / "cut.mp4")) == ["GD-3-4"]
+
+
+# --- odds and ends -----------------------------------------------------------------------
+
+
+def test_unidentified_and_empty_files(tmp_path: Path) -> None:
+    (tmp_path / "noise").write_bytes(bytes(range(7, 250)) * 3)
+    result = inspect(tmp_path / "noise")
+    assert result.puid is None and failures(result) == ["GD-3-3"]
+    assert "无法识别文件格式" in result.findings[0].message and "PRONOM" in result.findings[0].message
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    assert failures(inspect(tmp_path / "empty.pdf")) == ["GD-3-4"]
+    assert failures(inspect(tmp_path / "missing.pdf")) == ["GD-3-4"]
+
+
+def test_missing_signatures_raise_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = SimpleNamespace(
+        pronom_signature="absent.xml", fido_extension_signature="absent.xml", pronom_container_signature="absent.xml"
+    )
+    monkeypatch.setattr("fido.versions.get_local_versions", lambda conf_dir: broken)
+    monkeypatch.setattr(formats, "_IDENTIFIER", None)
+    with pytest.raises(MissingDependencyError):
+        formats.identify(Path(__file__))
+
+
+def test_fido_loads_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formats, "_IDENTIFIER", None)
+    made: list[object] = []
+    real = formats._Identifier
+
+    def counting() -> object:
+        made.append(object())
+        return real()
+
+    monkeypatch.setattr(formats, "_Identifier", counting)
+    start = threading.Barrier(4)
+
+    def first_use(_: int) -> object:
+        start.wait()
+        return formats._identifier()
+
+    with ThreadPoolExecutor(4) as pool:
+        instances = set(map(id, pool.map(first_use, range(4))))
+    assert len(made) == 1 and len(instances) == 1
