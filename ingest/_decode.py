@@ -109,8 +109,9 @@ def richest(modes: list[str]) -> str | None:
 # are process-wide, so one lock serialises Pillow decoding in this process; parallel ingest
 # should use processes. Re-created after fork so a child never inherits a held lock.
 _PIL_LOCK = threading.RLock()
-# libtiff's default handlers print "Module: message" (errors) and "Module: Warning, message".
-_LIBTIFF_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: ")
+# libtiff's default handlers print "Module: message" (errors) and "Module: Warning, message";
+# the module is a function name or the name Pillow opened the data under ("tempfile.tif").
+_LIBTIFF_LINE = re.compile(r"^[A-Za-z_][\w.-]*: ")
 
 
 def _reset_lock() -> None:
@@ -211,6 +212,7 @@ _IMAGE_SKIPPED = (
     pikepdf.NotExtractableError,
     pikepdf.DependencyError,
 )
+_FORM_BUDGET = 2000
 Matrix = tuple[float, float, float, float, float, float]
 
 
@@ -226,6 +228,7 @@ class _PdfScan:
     dpis: list[float] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
     decoded: set[tuple[int, int]] = field(default_factory=set)
+    forms: int = 0  # form XObjects walked: a budget against self-drawing or exploding forms
 
 
 def check_pdf(path: Path, notes: Notes, max_pixels: int) -> Decoded:
@@ -347,7 +350,10 @@ def _draw(xobj: Any, resources: Any, ctm: Matrix, scan: _PdfScan, depth: int) ->
         return
     if xobj.get("/Subtype") == "/Image":
         _place(xobj, int(xobj.get("/Width", 0)), int(xobj.get("/Height", 0)), ctm, scan)
-    elif xobj.get("/Subtype") == "/Form" and depth < 12:  # depth also stops form cycles
+    elif xobj.get("/Subtype") == "/Form" and depth < 12 and scan.forms < _FORM_BUDGET:
+        scan.forms += 1
+        if scan.forms == _FORM_BUDGET:
+            scan.notes.warn("GD-3-4", "表单对象嵌套过多，未全部检查", "too many nested forms; not all checked")
         matrix = tuple(float(v) for v in xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]))
         inner = xobj.get("/Resources", resources)
         _walk(xobj, inner, _multiply(matrix, ctm), scan, depth + 1)  # type: ignore[arg-type]
@@ -437,10 +443,8 @@ def check_zip(path: Path, notes: Notes) -> Decoded:
         infos = archive.infolist()
         if _zip_refused(infos, path.stat().st_size, notes):
             return Decoded()
-        names = {info.filename for info in infos}
-        decoded = _package_kind(names)
-        _inflate_all(archive, infos, notes)
-        _check_package_parts(archive, names, notes)
+        decoded = _package_kind({info.filename for info in infos})
+        _check_members(archive, infos, notes)
         return decoded
 
 
@@ -451,6 +455,9 @@ def _zip_refused(infos: list[zipfile.ZipInfo], size: int, notes: Notes) -> bool:
         return True
     if total > ZIP_RATIO_FLOOR and total > ZIP_MAX_RATIO * max(size, 1):
         notes.fail("GD-3-4", "压缩比异常，疑似压缩炸弹", "zip bomb: compression ratio", f"{total} / {size} bytes")
+        return True
+    if len({info.filename for info in infos}) != len(infos):  # which copy would a reader take?
+        notes.fail("GD-3-4", "压缩包内有重名成员", "duplicate member names in zip")
         return True
     if any(info.flag_bits & 0x1 for info in infos):
         notes.fail("GD-3-8", "压缩包内容已加密，不能归档", "encrypted zip members")
@@ -466,28 +473,30 @@ def _package_kind(names: set[str]) -> Decoded:
     return Decoded()  # ODF or a plain zip: readable, but not on the archival list
 
 
-def _inflate_all(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], notes: Notes) -> None:
-    """Decompress every member (zipfile checks each CRC at the end); header sizes bound the work."""
+def _check_members(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], notes: Notes) -> None:
+    """Inflate every member once, parsing XML parts on the way; the header sizes bound the work.
+
+    zipfile checks a member's CRC when it is read to the end, hence the drain after parsing.
+    """
     for info in infos:
         try:
             with archive.open(info) as member:
-                while member.read(1 << 20):
+                problem = xml_problem(member) if info.filename.lower().endswith(_XML_SUFFIXES) else None
+                while not problem and member.read(1 << 20):
                     pass
         except DECODE_ERRORS + (zipfile.BadZipFile, RuntimeError) as exc:
             notes.fail(
                 "GD-3-4", "压缩包成员无法解压", "zip member cannot be decompressed", f"{info.filename}: {describe(exc)}"
             )
-
-
-def _check_package_parts(archive: zipfile.ZipFile, names: set[str], notes: Notes) -> None:
-    for name in sorted(n for n in names if n.lower().endswith(_XML_SUFFIXES)):
-        try:
-            with archive.open(name) as member:
-                problem = xml_problem(member)
-        except DECODE_ERRORS + (zipfile.BadZipFile, RuntimeError) as exc:
-            problem = describe(exc)
+            continue
         if problem:
-            notes.fail("GD-3-4", "文档部件 XML 无法安全解析", "package part XML cannot be parsed", f"{name}: {problem}")
+            notes.fail(
+                "GD-3-4",
+                "文档部件 XML 无法安全解析",
+                "package part XML cannot be parsed",
+                f"{info.filename}: {problem}",
+            )
+    names = {info.filename for info in infos}
     for part in _required_parts(archive, names):
         if part not in names:
             notes.fail("GD-3-4", "文档缺少主要部件", "main package part missing", part)

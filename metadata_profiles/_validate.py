@@ -49,6 +49,8 @@ def _finding(
 
 
 def _is_empty(value: object) -> bool:
+    # Whitespace-only counts as empty for 必填 fields; in optional ones the character
+    # check reports it instead of letting it pass silently.
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -78,7 +80,7 @@ def validate_metadata(
 def _check_field(
     meta: ItemMetadata, value: object, spec: FieldSpec, profile: Profile, codes: CodeLists, today: dt.date
 ) -> Iterator[Finding]:
-    if _is_empty(value):
+    if _is_empty(value) and (profile.is_required(spec.attr) or not value):
         if profile.is_required(spec.attr):
             yield Finding(
                 code="GD-2-4",

@@ -523,3 +523,16 @@ def test_fido_loads_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None
     with ThreadPoolExecutor(4) as pool:
         instances = set(map(id, pool.map(first_use, range(4))))
     assert len(made) == 1 and len(instances) == 1
+
+
+def test_self_drawing_form_does_not_run_away(tmp_path: Path) -> None:
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(100, 100))
+    form = pdf.make_indirect(pikepdf.Stream(pdf, b"/F0 Do /F0 Do"))
+    form.Type, form.Subtype, form.BBox = pikepdf.Name.XObject, pikepdf.Name.Form, [0, 0, 100, 100]
+    form.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(F0=form))
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(F0=form))
+    page.Contents = pdf.make_stream(b"/F0 Do")
+    pdf.save(tmp_path / "loop.pdf")
+    result = inspect(tmp_path / "loop.pdf")  # 2**12 walks without a budget
+    assert failures(result) == [] and "GD-3-4" in warnings_of(result)
