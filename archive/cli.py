@@ -134,11 +134,18 @@ def ingest(home: Home, source: Path, catalog: Path | None, as_json: bool, **clas
     from ingest.pipeline import Ingestor
 
     defaults = ClassDefaults(**class_fields)
-    ingestor = Ingestor.open(home.settings, home.catalogue)
     show_bar = not as_json and sys.stderr.isatty()
-    with Progress(
-        TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=not show_bar
-    ) as bar:
+    with (
+        Ingestor.open(home.settings, home.catalogue) as ingestor,
+        Progress(
+            TextColumn("归档"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not show_bar,
+        ) as bar,
+    ):
         task = bar.add_task("ingest", total=None)
         result = ingestor.run(
             source, catalog, defaults, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total)

@@ -105,6 +105,12 @@ def dangan(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "archive", "--home", str(home), *args]
 
 
+def ingest_cmd(home: Path, src: Path, category: str) -> list[str]:
+    """A born-digital ingest of ``src`` (bare-folder mode: one 件 per subfolder)."""
+    meta = ("--year", "2023", "--retention", "D10", "--carrier", "电子", "--author", "基准测试", "--date", "20230101")
+    return dangan(home, "ingest", str(src), "--category", category, *meta)
+
+
 def make_bag_cmd(bag_dir: Path) -> list[str]:
     code = "import bagit,sys; bagit.make_bag(sys.argv[1], checksums=['sha256', 'sm3'], processes=2)"
     return [sys.executable, "-c", code, str(bag_dir)]
@@ -127,11 +133,7 @@ def throughput(work: Path, items: int) -> None:
     t_bag, _ = timed(make_bag_cmd(bag_dir))
     home = work / "home"
     init_home(home)
-    t_dangan, _ = timed(
-        dangan(
-            home, "ingest", str(src), "--category", "WS", "--year", "2023", "--retention", "D10", "--carrier", "电子"
-        )
-    )
+    t_dangan, _ = timed(ingest_cmd(home, src, "WS"))
     rows = (
         ("bagit-python make_bag sha256+sm3, processes=2", t_bag),
         ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan),
@@ -162,11 +164,7 @@ def big(work: Path, gigabytes: float) -> None:
     shutil.rmtree(bag_dir)
     home = work / "home-big"
     init_home(home)
-    t_dangan, rss_dangan = timed(
-        dangan(
-            home, "ingest", str(src), "--category", "LY", "--year", "2023", "--retention", "D10", "--carrier", "电子"
-        )
-    )
+    t_dangan, rss_dangan = timed(ingest_cmd(home, src, "LY"))
     print(f"one file of {size / MB:.0f} MB")
     print(f"bagit-python make_bag: {t_bag:6.1f} s  peak RSS {rss_bag / 1024:6.0f} MB")
     print(f"dangan ingest:         {t_dangan:6.1f} s  peak RSS {rss_dangan / 1024:6.0f} MB  (target < 300 MB)")

@@ -203,6 +203,11 @@ def _report_noise(notes: Notes, caught: list[warnings.WarningMessage], logged: l
 
 
 # --- PDF ---------------------------------------------------------------------------------
+# Each page's content stream (and every form it draws) is parsed while tracking the CTM
+# through q/Q/cm. An image XObject fills the unit square of the CTM in force at its Do, so
+# its placed size in points is the length of the CTM's two axes, and its effective dpi is
+# pixels / (points / 72), times the page's /UserUnit. The lowest over all images is the
+# PDF's dpi when the PDF is image-only.
 
 _SCAN_OPERATORS = "q Q cm Tr Tj TJ ' \" Do BI ID EI"
 _TEXT_SHOW = {"Tj", "TJ", "'", '"'}

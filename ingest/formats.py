@@ -57,7 +57,9 @@ class Inspection:
 
     ``dpi`` is the lowest resolution the file itself states (x and y, every page), or for
     an image-only PDF the effective resolution of its images as placed on the page; None
-    when nothing is stated (never Pillow's 72 dpi default).
+    when nothing is stated (never Pillow's 72 dpi default). ``is_scan_format`` is true for
+    TIFF, JPEG, PNG and JPEG 2000, and for PDFs whose pages draw images but show no
+    visible text (an invisible OCR layer, text render mode 3, does not count as text).
     """
 
     puid: str | None

@@ -12,8 +12,9 @@ One item's failure never stops the batch: it is recorded and the next item goes 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,21 @@ class Ingestor:
         self.profiles = profiles
         self.rule = rule
         self.workers = int(settings.ingest["workers"])
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Ingestor:
+        """Start the worker processes (before any other thread, e.g. a progress bar, is running)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            # Fork every worker now, while no staging lock is open: a worker forked later would
+            # inherit that lock and keep it held after a crash of this process.
+            self._pool.submit(int).result()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     @classmethod
     def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
@@ -138,6 +154,9 @@ class Ingestor:
         on_item: Callable[[ItemResult, int, int], None] | None = None,
     ) -> IngestResult:
         """Ingest a folder (with its item list, if any); every item gets a result."""
+        if self._pool is None:
+            with self:
+                return self.run(root, catalog, defaults, on_item)
         defaults = defaults or ClassDefaults()
         self.recover()
         sources, batch_findings = read_batch(root, catalog)
@@ -159,6 +178,9 @@ class Ingestor:
 
     def ingest(self, src: SourceItem, defaults: ClassDefaults) -> ItemResult:
         """Check and archive one item; never raises for a bad item."""
+        if self._pool is None:
+            with self:
+                return self.ingest(src, defaults)
         meta, findings = build_metadata(src.fields, defaults, self.settings)
         findings += src.findings
         # Without a 页数 in the list (bare-folder mode) the pages are counted from the files below.
@@ -203,46 +225,18 @@ class Ingestor:
         return ItemResult(src.source, "archived", aip.item.metadata.archival_code, warnings=_warnings(findings))
 
     def _receive(self, files: list[tuple[str, Path]], dest: Path) -> tuple[list[FileEntry], set[str], list[Finding]]:
-        """Copy, digest and inspect every file, in parallel; keep the item's file order."""
-        with ThreadPoolExecutor(self.workers) as pool:
-            outcomes = list(pool.map(lambda f: self._receive_one(f[0], f[1], dest), files))
+        """Copy, digest and inspect every file in the worker processes; keep the item's file order."""
+        max_pixels = int(self.settings.ingest["max_pixels"])
+        jobs = [self._pool.submit(_receive_file, name, src, dest, max_pixels) for name, src in files]
+        outcomes = [job.result() for job in jobs]
         entries = [e for e, _, _ in outcomes if e is not None]
         scans = {e.name for e, is_scan, _ in outcomes if e is not None and is_scan}
         return entries, scans, [f for _, _, fs in outcomes for f in fs]
 
-    def _receive_one(self, name: str, src: Path, dest: Path) -> tuple[FileEntry | None, bool, list[Finding]]:
-        target = dest / name
-        if dest.resolve() not in target.resolve().parents:
-            return None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)]
-        try:
-            size, digests = copy_and_hash(src, target)
-        except OSError as exc:
-            return None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)]
-        found = inspect_file(target, name, max_pixels=int(self.settings.ingest["max_pixels"]))
-        entry = FileEntry(
-            name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
-            format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
-            color_mode=found.color_mode,
-        )  # fmt: skip
-        return (
-            entry,
-            found.is_scan_format,
-            [f if f.path else Finding(f.code, f.verdict, f.message, name, f.expected, f.found) for f in found.findings],
-        )
-
     def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
         """GD-1-1: read back what was written and compare it with the digest taken on receipt."""
-
-        def check(e: FileEntry) -> Finding | None:
-            size, digests = hash_file(dest / e.name, ("sha256",))
-            if size == e.size and digests["sha256"] == e.sha256:
-                return None
-            return fail(
-                "GD-1-1", "写入后复核摘要不符 (digest differs after the write)", e.name, e.sha256, digests["sha256"]
-            )
-
-        with ThreadPoolExecutor(self.workers) as pool:
-            return [f for f in pool.map(check, entries) if f is not None]
+        jobs = [self._pool.submit(_reverify_file, dest, e) for e in entries]
+        return [f for f in (job.result() for job in jobs) if f is not None]
 
     def _duplicate_file_warnings(self, entries: list[FileEntry]) -> list[Finding]:
         out = []
@@ -315,3 +309,32 @@ def _warnings(findings: list[Finding]) -> list[Finding]:
 
 def _rejected(src: SourceItem, findings: list[Finding]) -> ItemResult:
     return ItemResult(src.source, "rejected", errors=[f for f in findings if f.failed], warnings=_warnings(findings))
+
+
+# --- work done in the worker processes (module level, so it can be pickled) ----------
+
+
+def _receive_file(name: str, src: Path, dest: Path, max_pixels: int) -> tuple[FileEntry | None, bool, list[Finding]]:
+    target = dest / name
+    if dest.resolve() not in target.resolve().parents:
+        return None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)]
+    try:
+        size, digests = copy_and_hash(src, target)
+    except OSError as exc:
+        return None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)]
+    found = inspect_file(target, name, max_pixels=max_pixels)
+    entry = FileEntry(
+        name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
+        format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
+        color_mode=found.color_mode,
+    )  # fmt: skip
+    findings = [f if f.path else replace(f, path=name) for f in found.findings]
+    return entry, found.is_scan_format, findings
+
+
+def _reverify_file(dest: Path, entry: FileEntry) -> Finding | None:
+    size, digests = hash_file(dest / entry.name, ("sha256",))
+    if size == entry.size and digests["sha256"] == entry.sha256:
+        return None
+    message = "写入后复核摘要不符 (digest differs after the write)"
+    return fail("GD-1-1", message, entry.name, entry.sha256, digests["sha256"])

@@ -201,7 +201,7 @@ def test_identify_is_thread_safe() -> None:
 
 
 @needs_corpora
-def test_pixel_ceiling_is_a_bomb_and_leaves_pillow_alone(tmp_path: Path) -> None:
+def test_pixel_ceiling_is_a_bomb_and_leaves_pillow_alone() -> None:
     before = Image.MAX_IMAGE_PIXELS
     result = inspect(IMAGES / "hopper.png", max_pixels=100)
     assert failures(result) == ["GD-3-4"]
