@@ -13,8 +13,10 @@ One item's failure never stops the batch: it is recorded and the next item goes 
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,21 @@ class IngestResult:
             "duplicate": self.count("duplicate"),
             "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
         }
+
+
+PREFETCH = 3  # items being received while one commits
+
+
+@dataclass
+class _Pending:
+    """An item whose files are being received by the workers into its staging bag."""
+
+    src: SourceItem
+    meta: ItemMetadata
+    findings: list[Finding]
+    stack: ExitStack
+    bag_dir: Path
+    jobs: list[Future[tuple[FileEntry | None, bool, list[Finding]]]]
 
 
 class _Duplicate(Exception):
@@ -166,13 +183,29 @@ class Ingestor:
                 result.items.append(ItemResult(source=f.path or str(root), status="rejected", errors=[f]))
             else:
                 result.warnings.append(f)
-        total = len(sources)
-        for n, src in enumerate(sources, 1):
-            item_result = self.ingest(src, defaults)
-            result.items.append(item_result)
-            if on_item:
-                on_item(item_result, n, total)
+        # Items are received a few ahead of the one being committed, so the workers copy, hash
+        # and decode while this process checks, writes tag files and commits, in batch order.
+        window: deque[ItemResult | _Pending] = deque()
+        try:
+            for src in sources:
+                window.append(self._start(src, defaults))
+                if len(window) > PREFETCH:
+                    self._done(result, window.popleft(), len(sources), on_item)
+            while window:
+                self._done(result, window.popleft(), len(sources), on_item)
+        finally:
+            for left in window:  # only after an unexpected error: drop their staging bags
+                if isinstance(left, _Pending):
+                    left.stack.close()
         return result
+
+    def _done(
+        self, result: IngestResult, started: ItemResult | _Pending, total: int, on_item: Callable[..., None] | None
+    ) -> None:
+        item_result = self._finish(started) if isinstance(started, _Pending) else started
+        result.items.append(item_result)
+        if on_item:
+            on_item(item_result, len(result.items), total)
 
     # --- one item ------------------------------------------------------------------
 
@@ -181,6 +214,11 @@ class Ingestor:
         if self._pool is None:
             with self:
                 return self.ingest(src, defaults)
+        started = self._start(src, defaults)
+        return self._finish(started) if isinstance(started, _Pending) else started
+
+    def _start(self, src: SourceItem, defaults: ClassDefaults) -> ItemResult | _Pending:
+        """Cheap checks, then open a staging bag and hand its files to the workers."""
         meta, findings = build_metadata(src.fields, defaults, self.settings)
         findings += src.findings
         # Without a 页数 in the list (bare-folder mode) the pages are counted from the files below.
@@ -189,8 +227,16 @@ class Ingestor:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
         if any(f.failed for f in findings):
             return _rejected(src, findings)
-        with self.location.staging() as bag_dir:
-            return self._ingest_staged(src, meta, findings, bag_dir)
+        stack = ExitStack()
+        bag_dir = stack.enter_context(self.location.staging())
+        max_pixels = int(self.settings.ingest["max_pixels"])
+        dest = bag_dir / ORIGINAL_DIR
+        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels) for name, path in src.files]
+        return _Pending(src, meta, findings, stack, bag_dir, jobs)
+
+    def _finish(self, pending: _Pending) -> ItemResult:
+        with pending.stack:
+            return self._ingest_staged(pending)
 
     def _metadata_findings(self, meta: ItemMetadata) -> list[Finding]:
         try:
@@ -199,9 +245,12 @@ class Ingestor:
             return [fail("GD-1-4", exc.message, expected="门类代码表", found=meta.category)]
         return validate_metadata(meta, profile, self.profiles.codes)
 
-    def _ingest_staged(self, src: SourceItem, meta: ItemMetadata, findings: list[Finding], bag_dir: Path) -> ItemResult:
-        entries, scan_names, file_findings = self._receive(src.files, bag_dir / ORIGINAL_DIR)
-        findings += file_findings
+    def _ingest_staged(self, pending: _Pending) -> ItemResult:
+        src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir
+        outcomes = [job.result() for job in pending.jobs]
+        entries = [e for e, _, _ in outcomes if e is not None]
+        scan_names = {e.name for e, is_scan, _ in outcomes if e is not None and is_scan}
+        findings += [f for _, _, fs in outcomes for f in fs]
         item = Item(meta, entries)
         if meta.page_count is None:
             paginated = [e.pages for e in entries if e.pages is not None]
@@ -223,15 +272,6 @@ class Ingestor:
             )
             return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
         return ItemResult(src.source, "archived", aip.item.metadata.archival_code, warnings=_warnings(findings))
-
-    def _receive(self, files: list[tuple[str, Path]], dest: Path) -> tuple[list[FileEntry], set[str], list[Finding]]:
-        """Copy, digest and inspect every file in the worker processes; keep the item's file order."""
-        max_pixels = int(self.settings.ingest["max_pixels"])
-        jobs = [self._pool.submit(_receive_file, name, src, dest, max_pixels) for name, src in files]
-        outcomes = [job.result() for job in jobs]
-        entries = [e for e, _, _ in outcomes if e is not None]
-        scans = {e.name for e, is_scan, _ in outcomes if e is not None and is_scan}
-        return entries, scans, [f for _, _, fs in outcomes for f in fs]
 
     def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
         """GD-1-1: read back what was written and compare it with the digest taken on receipt."""

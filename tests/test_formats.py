@@ -9,12 +9,15 @@ truncated streams inside PDF pages.
 from __future__ import annotations
 
 import io
+import random
+import re
 import struct
 import threading
 import wave
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from types import SimpleNamespace
 
 import pikepdf
@@ -25,7 +28,7 @@ from PIL import Image, TiffImagePlugin
 
 from archive.errors import MissingDependencyError
 from archive.model import Verdict
-from ingest import formats
+from ingest import _pronom, formats
 from ingest.formats import Inspection, identify, inspect_file
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -536,3 +539,145 @@ def test_self_drawing_form_does_not_run_away(tmp_path: Path) -> None:
     pdf.save(tmp_path / "loop.pdf")
     result = inspect(tmp_path / "loop.pdf")  # 2**12 walks without a budget
     assert failures(result) == [] and "GD-3-4" in warnings_of(result)
+
+
+# --- fast identification: the signature index must change nothing --------------------------
+
+SUFFIXES = ("", ".bin", ".txt", ".pdf", ".jpg", ".tif", ".xml", ".csv", ".doc", ".wav", ".mp3", ".zip", ".rtf")
+MAGICS = (
+    b"%PDF-1.4\n",
+    b"%PDF-",
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    b"\xff\xd8\xff",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x89PNG\r\n\x1a\n",
+    b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00",
+    b"RIFF....WAVE",
+    b"PK\x03\x04",
+    b"ID3\x03\x00\x00\x00\x00\x00\x00",
+    b"GIF89a",
+    b"BM",
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+    b"",
+)
+
+
+def _fido_matches(data: bytes, *, exhaustive: bool) -> list[tuple[str, str]]:
+    """fido's raw match list for one buffer (as BOF and EOF), through the index or over every format."""
+    fido = formats._identifier()._fido
+    fido.exhaustive = exhaustive
+    try:
+        return [(fido.get_puid(fmt), signature) for fmt, signature in fido.match_formats(data, data)]
+    finally:
+        fido.exhaustive = False
+
+
+def _samples(folder: Path) -> list[Path]:
+    """One small file of each common kind, plus odd ones: random bytes, a big PDF-like file, empty."""
+    folder.mkdir(exist_ok=True)
+    for name, mode in (("a.tif", "L"), ("a.jpg", "RGB"), ("a.png", "RGBA"), ("a.gif", "P"), ("a.bmp", "RGB")):
+        Image.new(mode, (9, 7)).save(folder / name)
+    _image_pdf(folder / "a.pdf", _jpeg())
+    _wav(folder / "a.wav")
+    _docx(folder / "a.docx")
+    openpyxl = pytest.importorskip("openpyxl")
+    openpyxl.Workbook().save(folder / "a.xlsx")
+    with zipfile.ZipFile(folder / "a.zip", "w") as archive:
+        archive.writestr("note.txt", "hello")
+    rng = random.Random(20240601)
+    files = {
+        "a.txt": "社区居委会 2023 年工作总结\n".encode(),
+        "a.csv": "姓名,住址\n张三,1栋\n".encode(),
+        "a.xml": b'<?xml version="1.0" encoding="UTF-8"?><a/>',
+        "a.html": b"<!DOCTYPE html><html><body>hi</body></html>",
+        "a.mp3": b"ID3\x03\x00\x00\x00\x00\x00\x00" + (b"\xff\xfb\x90\x00" + b"\0" * 413) * 4,
+        "a.mp4": _box(b"ftyp", b"isom\0\0\2\0isomiso2mp41") + _box(b"moov", _box(b"mvhd", b"\0" * 100)),
+        "noise": rng.randbytes(5000),
+        "big.pdf": b"%PDF-1.4\n" + rng.randbytes(300_000) + b"\n%%EOF\n",  # BOF and EOF buffers differ
+        "big.bin": rng.randbytes(200_000),
+        "empty.pdf": b"",
+        "empty": b"",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name if isinstance(p, Path) else str(p))
+def test_index_matches_exhaustive_fido_on_corpora(path: Path) -> None:
+    assert identify(path) == formats._identify_exhaustive(path)
+
+
+def test_index_matches_exhaustive_fido_on_samples(tmp_path: Path) -> None:
+    for path in _samples(tmp_path / "samples"):
+        assert identify(path) == formats._identify_exhaustive(path), path.name
+        data = path.read_bytes()[: 128 * 1024]
+        assert _fido_matches(data, exhaustive=False) == _fido_matches(data, exhaustive=True), path.name
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    magic=st.sampled_from(MAGICS),
+    fill=st.binary(min_size=4, max_size=4),
+    body=st.binary(max_size=3000),
+    tail=st.sampled_from((b"", b"%%EOF\n", b"\x00\x00\x00\x00", b"</a>\n")),
+    suffix=st.sampled_from(SUFFIXES),
+)
+@example(magic=b"", fill=b"\0\0\0\0", body=b"", tail=b"", suffix=".pdf")  # empty: extension fallback
+def test_index_matches_exhaustive_fido_on_random_bytes(
+    tmp_path: Path, magic: bytes, fill: bytes, body: bytes, tail: bytes, suffix: str
+) -> None:
+    data = magic.replace(b"....", fill) + body + tail
+    assert _fido_matches(data, exhaustive=False) == _fido_matches(data, exhaustive=True)
+    path = tmp_path / f"random{suffix}"
+    path.write_bytes(data)
+    assert identify(path) == formats._identify_exhaustive(path)
+
+
+@needs_corpora
+def test_index_checks_few_formats() -> None:
+    fido = formats._identifier()._fido
+    for name in ("hopper.png", "hopper.jpg", "hopper.tif"):
+        identify(IMAGES / name)
+        assert fido.checked < 40, name  # of ~2,250 PRONOM formats
+    assert len(fido.formats) > 2000  # and the full list is back in place
+
+
+def test_literals_read_from_regexes() -> None:
+    needs, span = _pronom.analyse(rb"(?s)\A.{4}ftyp(?:mp41|isom).{0,64}moov")
+    assert span is None or span > 8
+    assert any(n.strings == {b"ftyp"} and (n.lo, n.hi) == (4, 4) for n in needs)
+    assert any(n.strings == {b"ftypmp41", b"ftypisom"} and (n.lo, n.hi) == (4, 4) for n in needs)
+    assert any(n.strings == {b"moov"} and (n.lo, n.hi) == (12, 76) for n in needs)
+    end, _ = _pronom.analyse(rb"(?s)%%EOF.{0,1024}\Z")
+    assert any(n.from_end and n.strings == {b"%%EOF"} and (n.lo, n.hi) == (0, 1024) for n in end)
+    assert _pronom.analyse(rb"(?i)\Aabc")[0] == []  # case-insensitive: no literal is certain
+
+
+def _patterns() -> list[tuple[str, bytes]]:
+    """fido's (position, regex) pairs, but those whose shortest match Hypothesis cannot build."""
+    fido = formats._identifier()._fido
+    found = {
+        (fido.get_pos(pattern), fido.get_regex(pattern))
+        for fmt in fido.formats
+        for signature in fido.get_signatures(fmt)
+        for pattern in fido.get_patterns(signature)
+    }
+    return sorted((position, regex) for position, regex in found if sre_parse.parse(regex).getwidth()[0] < 200)
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_literal_read_from_a_regex_is_in_each_of_its_matches(data: st.DataObject) -> None:
+    """The index is exact only if each check it derives holds for every buffer the regex matches."""
+    position, regex = data.draw(st.sampled_from(_patterns()), label="pattern")
+    needs, _ = _pronom.analyse(regex)
+    match = data.draw(st.from_regex(regex, fullmatch=True), label="match")
+    before, after = data.draw(st.binary(max_size=40)), data.draw(st.binary(max_size=40))
+    if position == "BOF":
+        buffer = match + after if re.match(regex, match + after) else match
+    else:
+        buffer = before + match + (after if re.search(regex, before + match + after) else b"")
+    for need in needs:
+        assert _pronom._passes(_pronom._test(need, position), buffer, buffer), (regex, need, buffer)

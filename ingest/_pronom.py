@@ -1,0 +1,451 @@
+"""An exact pruning index over fido's PRONOM signatures, so that a file is matched against a few formats.
+
+fido's ``match_formats`` runs every regex of every one of its ~2,250 formats against each file, which
+costs ~10 ms a file. Most signatures can only match when a known literal sits at a known place: PNG's
+``\\x89PNG`` at offset 0, QuickTime's ``moov`` at offset 4, ``<?xml`` somewhere in the first few bytes.
+:class:`SignatureIndex` reads those necessary literals out of fido's own regexes once per process and
+hands back, for a given pair of buffers, only the formats whose signatures could still match.
+
+The index only ever removes formats that provably cannot match, in fido's own order, and
+:class:`IndexedFido` then runs fido's unmodified ``match_formats`` (its regexes, its ``has_priority_over``
+and ``as_good_as_any`` rules) over what is left. A format that cannot match never enters fido's result
+list, so leaving it out cannot change that list. Whatever the analysis does not understand falls back to
+"always check", which costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from re import _constants as sre  # type: ignore[attr-defined]  # CPython's own regex parser: the
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # one truth about what a regex means
+from typing import Any
+
+from fido.fido import Fido
+
+__all__ = ["IndexedFido", "SignatureIndex"]
+
+_MAX_ALTERNATIVES = 64  # literal sets grow by cross product (RIF[FX], [0-7]); beyond this, stop growing
+_KEY_LENGTH = 4  # bytes of a fixed-offset literal used to route a file through a hash table
+_SEARCHED = {"VAR": "bof", "IFB": "bof", "EOF": "eof"}  # positions fido matches with re.search
+_UNIT_OPS = (sre.ANY, sre.IN, sre.LITERAL, sre.NOT_LITERAL)
+# Rough timings (CPython 3.11, one core), only used to choose which literals to test for.
+_FIND_NS_PER_BYTE = 3.2  # bytes.find, divided by the needle's length: longer needles skip further
+_CALL_US = 0.2  # one bytes.find call
+_REGEX_US = 2.0  # fido running a regex that looks at a few bytes
+_REGEX_NS_PER_BYTE = 0.9  # ... and one that scans (re.search, or .* in re.match)
+_BUFFER = 128 * 1024  # fido's default buffer size
+_MAX_TESTS = 5  # checks per signature: one to route a file to it, the rest to weed out
+_MAX_LITERAL = 16  # bytes; a longer literal is no more selective
+
+
+@dataclass(frozen=True)
+class _Need:
+    """A necessary condition of one regex: every match contains one of ``strings``.
+
+    Counted from the match start, a string starts ``lo``..``hi`` bytes in; with ``from_end`` (the
+    regex ends in ``\\Z``, so the match ends where the buffer does) a string ends ``lo``..``hi``
+    bytes before the end. ``hi`` None: unbounded.
+    """
+
+    lo: int
+    hi: int | None
+    strings: frozenset[bytes]
+    from_end: bool = False
+
+
+@dataclass(frozen=True)
+class _At:
+    """Test: the BOF buffer holds one of ``keys`` (each ``width`` bytes long) at ``offset``."""
+
+    offset: int
+    width: int
+    keys: frozenset[bytes]
+
+
+@dataclass(frozen=True)
+class _Find:
+    """Test: some ``(string, start, end)`` of ``spans`` has ``buffer.find(string, start, end) >= 0``.
+
+    ``start`` and ``end`` follow slice rules, so negative ones count from the buffer's end.
+    """
+
+    buffer: str  # "bof" or "eof"
+    spans: tuple[tuple[bytes, int, int | None], ...]
+
+
+_Test = _At | _Find
+
+
+# --- what a regex needs --------------------------------------------------------------------
+
+
+def _literals(op: Any, av: Any) -> tuple[set[bytes], bool]:
+    """The literal strings one parsed item can match: (a set every match starts with, exact?).
+
+    Exact means the item matches precisely those strings, so neighbouring literals may be joined on.
+    """
+    if op is sre.LITERAL:
+        return {bytes([av])}, True
+    if op is sre.IN:
+        return _class_literals(av)
+    if op is sre.SUBPATTERN and not av[1] & re.IGNORECASE:  # (group, add_flags, del_flags, pattern)
+        return _sequence_literals(av[-1])
+    if op is sre.BRANCH:
+        found: set[bytes] = set()
+        exact = True
+        for alternative in av[1]:
+            strings, alt_exact = _sequence_literals(alternative)
+            found |= strings
+            exact = exact and alt_exact
+        return (found, exact) if len(found) <= _MAX_ALTERNATIVES else ({b""}, False)
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+        strings, exact = _sequence_literals(av[2], repeat=av[0])
+        return strings, exact and av[0] == av[1]
+    return {b""}, False
+
+
+def _class_literals(items: Sequence[tuple[Any, Any]]) -> tuple[set[bytes], bool]:
+    """A character class of plain bytes and small ranges ([\\x01-\\x04]) is a set of one-byte strings."""
+    found: set[bytes] = set()
+    for op, av in items:
+        if op is sre.LITERAL:
+            found.add(bytes([av]))
+        elif op is sre.RANGE and av[1] - av[0] < _MAX_ALTERNATIVES:
+            found.update(bytes([c]) for c in range(av[0], av[1] + 1))
+        else:  # NEGATE, CATEGORY, big ranges
+            return {b""}, False
+    return found, True
+
+
+def _sequence_literals(items: Iterable[tuple[Any, Any]], repeat: int = 1) -> tuple[set[bytes], bool]:
+    """The literal strings a sequence starts with, ``repeat`` times over: (set, exact?)."""
+    found = {b""}
+    for _ in range(repeat):
+        for op, av in items:
+            if _zero_width(op):
+                continue
+            strings, exact = _literals(op, av)
+            grown = {a + b for a in found for b in strings}
+            if len(grown) > _MAX_ALTERNATIVES:
+                return found, False
+            found = grown
+            if not exact:
+                return found, False
+    return found, True
+
+
+def _zero_width(op: Any) -> bool:
+    """Anchors and look-arounds consume nothing, so literals on either side stay adjacent."""
+    return op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT)
+
+
+def _advance(at: tuple[int, int | None], state: Any, op: Any, av: Any) -> tuple[int, int | None]:
+    """Move the window of possible offsets past one item, by the (min, max) bytes it consumes."""
+    lo, hi = (1, 1) if op in _UNIT_OPS else sre_parse.SubPattern(state, [(op, av)]).getwidth()
+    if at[1] is None or hi >= sre.MAXREPEAT:
+        return at[0] + lo, None
+    return at[0] + lo, at[1] + hi
+
+
+class _Walk:
+    """One pass over the top level of a parsed regex, forwards from its start or backwards from its end.
+
+    Two kinds of literal are collected: ``run``, the cross product of adjacent exact items
+    (``RIF`` + ``[FX]``), and ``word``, adjacent plain bytes only, one string that is cheap to find.
+    Neither grows past ``_MAX_LITERAL`` bytes: longer says no more, and costs time to build.
+    """
+
+    def __init__(self, state: Any, from_end: bool) -> None:
+        self.state, self.from_end = state, from_end
+        self.found: list[_Need] = []
+        self.at: tuple[int, int | None] = (0, 0)
+        self.run, self.run_at, self.run_full = {b""}, self.at, False
+        self.word, self.word_at = b"", self.at
+
+    def item(self, op: Any, av: Any) -> None:
+        if op is sre.LITERAL and self.run_full and len(self.word) >= _MAX_LITERAL:
+            self.at = (self.at[0] + 1, None if self.at[1] is None else self.at[1] + 1)
+            return  # long literals (some run to hundreds of bytes) teach nothing more
+        strings, exact = _literals(op, av)
+        if not exact:
+            self._close_run(strings)
+        elif not self.run_full:
+            joined = {self._join(a, b) for a in self.run for b in strings}
+            if len(joined) <= _MAX_ALTERNATIVES:
+                self.run, self.run_full = joined, min(map(len, joined)) >= _MAX_LITERAL
+            else:
+                self._close_run(strings)
+        if op is not sre.LITERAL:
+            self._emit({self.word}, self.word_at)
+            self.word = b""
+        elif len(self.word) < _MAX_LITERAL:
+            self.word = self._join(self.word, bytes([av]))
+        self.at = _advance(self.at, self.state, op, av)
+        if self.run == {b""}:
+            self.run_at = self.at
+        if not self.word:
+            self.word_at = self.at
+
+    def finish(self) -> list[_Need]:
+        self._emit(self.run, self.run_at)
+        self._emit({self.word}, self.word_at)
+        return self.found
+
+    def _close_run(self, prefixes: set[bytes]) -> None:
+        """End the run before this item; what the item itself starts with is a need of its own."""
+        self._emit(self.run, self.run_at)
+        if not self.from_end:  # a prefix set is of no use read backwards
+            self._emit(prefixes, self.at)
+        self.run, self.run_full = {b""}, False
+
+    def _join(self, sofar: bytes, more: bytes) -> bytes:
+        return more + sofar if self.from_end else sofar + more
+
+    def _emit(self, strings: set[bytes], at: tuple[int, int | None]) -> None:
+        if b"" not in strings:
+            self.found.append(_Need(at[0], at[1], frozenset(strings), self.from_end))
+
+
+def analyse(regex: bytes) -> tuple[list[_Need], int | None]:
+    """Literals any match of ``regex`` must contain and where they sit in the match; and the most
+    bytes a match can span (None: unbounded), which prices running the regex.
+
+    Walks the top level of the parsed regex: runs of literal items (with small classes and
+    alternations) become needs; every other item only widens the window of possible offsets.
+    A regex ending in ``\\Z`` is also walked backwards from the end of the buffer.
+    """
+    parsed = sre_parse.parse(regex)
+    span = parsed.getwidth()[1]
+    span_or_none = None if span >= sre.MAXREPEAT else span
+    if parsed.state.flags & re.IGNORECASE:
+        return [], span_or_none
+    items = [(op, av) for op, av in parsed if not _zero_width(op)]
+    walks = [_Walk(parsed.state, from_end=False)]
+    if parsed.data and parsed.data[-1] == (sre.AT, sre.AT_END_STRING):
+        walks.append(_Walk(parsed.state, from_end=True))
+    for walk in walks:
+        for op, av in reversed(items) if walk.from_end else items:
+            walk.item(op, av)
+    return [need for walk in walks for need in walk.finish()], span_or_none
+
+
+# --- the checks for one signature ----------------------------------------------------------
+
+
+def _test(need: _Need, position: str) -> _Test:
+    """Turn a need into the cheapest check that every match at that position passes."""
+    buffer = _SEARCHED.get(position, "bof")
+    if need.from_end:  # the match ends at the buffer's end, under re.match and re.search alike
+        spans = tuple((s, 0 if need.hi is None else -(need.hi + len(s)), -need.lo or None) for s in need.strings)
+    elif position != "BOF":  # re.search: the match may start anywhere
+        spans = tuple((s, 0, None) for s in need.strings)
+    elif need.lo == need.hi:
+        width = min(map(len, need.strings))
+        return _At(need.lo, width, frozenset(s[:width] for s in need.strings))
+    else:  # re.match at 0: the literal starts within [lo, hi]
+        spans = tuple((s, need.lo, None if need.hi is None else need.hi + len(s)) for s in need.strings)
+    return _Find(buffer, tuple(sorted(spans, key=lambda span: span[0])))
+
+
+def _scan_us(test: _Test) -> float:
+    """A rough price of running a test, in microseconds."""
+    if isinstance(test, _At):
+        return 0.0
+    return sum(
+        _window(span) * _FIND_NS_PER_BYTE / min(max(len(span[0]), 3), 12) / 1000 + _CALL_US for span in test.spans
+    )
+
+
+def _pass_rate(test: _Test) -> float:
+    """How often a test lets an unrelated file through. Real files are far from random (zeros,
+    ASCII), so a byte counts as 5 bits of evidence, not 8, and no literal as more than six."""
+    if isinstance(test, _At):
+        return min(1.0, len(test.keys) * 32.0 ** -min(test.width, 6))
+    return min(1.0, sum(_window(span) * 32.0 ** -min(len(span[0]), 6) for span in test.spans))
+
+
+def _window(span: tuple[bytes, int, int | None]) -> int:
+    """How many bytes a find over this span reads, taking a buffer to be fido's 128 KiB."""
+    _, start, end = span
+    start = start if start >= 0 else _BUFFER + start
+    end = _BUFFER if end is None else (end if end >= 0 else _BUFFER + end)
+    return max(end - start, 0)
+
+
+def _regex_us(position: str, span: int | None) -> float:
+    """A rough price of fido running one pattern: re.search scans the buffer, re.match as far
+    as the match may reach."""
+    reach = _BUFFER if position in _SEARCHED or span is None else min(span, _BUFFER)
+    return _REGEX_US + reach * _REGEX_NS_PER_BYTE / 1000
+
+
+def signature_offers(fido: Fido, signature: Any) -> tuple[set[_Test], float]:
+    """Checks that every match of this signature passes, and the rough price of its regexes.
+
+    fido requires every pattern of a signature to match, so a necessary check of any one
+    pattern is a necessary check of the whole signature, and so is any conjunction of them.
+    """
+    tests: set[_Test] = set()
+    regex_us = 0.0
+    for pattern in fido.get_patterns(signature):
+        position = fido.get_pos(pattern)
+        if position != "BOF" and position not in _SEARCHED:
+            continue  # fido ignores other positions
+        try:
+            found, span = analyse(fido.get_regex(pattern))
+        # Any regex this analysis cannot follow (or that fido itself will fail on) simply
+        # gives no shortcut: the signature is then checked on every file, as fido would.
+        except Exception:  # noqa: BLE001
+            continue
+        regex_us += _regex_us(position, span)
+        tests.update(_test(need, position) for need in found)
+    return tests, regex_us
+
+
+def choose(tests: set[_Test], regex_us: float, shared: Counter[_Test]) -> tuple[_Test, ...]:
+    """The checks to run for one signature, best first; () when it has none.
+
+    The first check routes a file to the signature and runs on every file; the rest run only
+    then, and weed out files that merely share a common literal (a PDF ends in ``EOF`` as a DXF
+    drawing does) as long as they cost less than the regexes they spare. So a cheap, loose first
+    check backed by a dear, strict second one can beat the strict one alone. A check that
+    ``shared`` says several signatures offer runs once per file for all, so costs each a share.
+    """
+    alone = {test: _scan_us(test) / shared[test] + _pass_rate(test) * regex_us for test in tests}
+    ranked = sorted(tests, key=lambda test: (alone[test], repr(test)))
+
+    def routed(test: _Test) -> float:  # the price if ``test`` goes first, the best other second
+        backup = next((alone[other] for other in ranked if other != test), regex_us)
+        return _scan_us(test) / shared[test] + _pass_rate(test) * min(backup, regex_us)
+
+    first = min(ranked, key=routed, default=None)
+    if first is None:
+        return ()
+    rest = [test for test in ranked if test != first and _scan_us(test) / shared[test] <= regex_us / 2]
+    return (first, *rest[: _MAX_TESTS - 1])
+
+
+# --- the index -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One signature as the index sees it: its format's place in fido's list, and the checks
+    still to pass once the first one routed a file here."""
+
+    number: int
+    rest: tuple[_Test, ...]
+
+
+class SignatureIndex:
+    """Which of fido's formats could match a pair of buffers; built once from ``fido.formats``.
+
+    Formats without signatures are left out: fido's loop over their (no) signatures adds nothing.
+    """
+
+    def __init__(self, fido: Fido) -> None:
+        self.formats: list[Any] = list(fido.formats)
+        self._at: dict[tuple[int, int], dict[bytes, list[_Entry]]] = {}
+        self._finds: dict[_Find, list[_Entry]] = {}
+        self._always: list[_Entry] = []
+        offers = [
+            (number, *signature_offers(fido, signature))
+            for number, fmt in enumerate(self.formats)
+            for signature in fido.get_signatures(fmt)
+        ]
+        shared = Counter(test for _, tests, _ in offers for test in tests)
+        for number, tests, regex_us in offers:
+            self._add(number, choose(tests, regex_us, shared))
+        self._at_tables = sorted(self._at.items(), key=lambda item: item[0])
+        self._find_list = [(test.buffer == "eof", test.spans, entries) for test, entries in self._finds.items()]
+
+    def _add(self, number: int, tests: tuple[_Test, ...]) -> None:
+        if not tests:
+            self._always.append(_Entry(number, ()))
+            return
+        first, entry = tests[0], _Entry(number, tests[1:])
+        if isinstance(first, _At) and first.width > _KEY_LENGTH:  # route on a short key, then check it all
+            entry = _Entry(number, tests)
+            first = _At(first.offset, _KEY_LENGTH, frozenset(key[:_KEY_LENGTH] for key in first.keys))
+        if isinstance(first, _At):
+            table = self._at.setdefault((first.offset, first.width), {})
+            for key in first.keys:
+                table.setdefault(key, []).append(entry)
+        else:
+            self._finds.setdefault(first, []).append(entry)
+
+    def candidates(self, bofbuffer: bytes, eofbuffer: bytes) -> list[Any]:
+        """Every format that could match, in fido's order."""
+        routed = list(self._always)
+        for (offset, width), table in self._at_tables:
+            routed += table.get(bofbuffer[offset : offset + width], ())
+        for from_eof, spans, entries in self._find_list:  # the hot loop: kept flat
+            buffer = eofbuffer if from_eof else bofbuffer
+            for string, start, end in spans:
+                if buffer.find(string, start, end) >= 0:
+                    routed += entries
+                    break
+        found: set[int] = set()
+        memo: dict[_Test, bool] = {}
+        for entry in routed:
+            if entry.number not in found and all(_remembered(t, bofbuffer, eofbuffer, memo) for t in entry.rest):
+                found.add(entry.number)
+        return [self.formats[number] for number in sorted(found)]
+
+
+def _passes(test: _Test, bofbuffer: bytes, eofbuffer: bytes) -> bool:
+    if isinstance(test, _At):
+        return bofbuffer[test.offset : test.offset + test.width] in test.keys
+    buffer = bofbuffer if test.buffer == "bof" else eofbuffer
+    return any(buffer.find(string, start, end) >= 0 for string, start, end in test.spans)
+
+
+def _remembered(test: _Test, bofbuffer: bytes, eofbuffer: bytes, memo: dict[_Test, bool]) -> bool:
+    """Signatures of one family share checks; each is run once per file."""
+    if test not in memo:
+        memo[test] = _passes(test, bofbuffer, eofbuffer)
+    return memo[test]
+
+
+class IndexedFido(Fido):
+    """fido whose matching first narrows ``self.formats`` to the formats that could match.
+
+    ``match_formats`` gets the index's candidates, ``match_extensions`` the formats that list
+    the file's extension; both then run fido's own code. Callers serialise use (fido keeps
+    the current file on the instance anyway), so swapping ``formats`` for one call is safe.
+    ``exhaustive`` restores plain fido.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = SignatureIndex(self)
+        self._by_extension: dict[str, list[Any]] = {}
+        for fmt in self.formats:
+            for text in dict.fromkeys(e.text for e in fmt.findall("extension") if isinstance(e.text, str)):
+                self._by_extension.setdefault(text, []).append(fmt)
+        self.exhaustive = False
+        self.checked = 0  # formats handed to fido's match_formats last time, for measurements
+
+    def match_formats(self, bofbuffer: bytes, eofbuffer: bytes) -> list[tuple[Any, str]]:
+        """fido's own matching, over the formats that could match."""
+        candidates = self.formats if self.exhaustive else self.index.candidates(bofbuffer, eofbuffer)
+        self.checked = len(candidates)
+        return self._over(candidates, super().match_formats, bofbuffer, eofbuffer)
+
+    def match_extensions(self, filename: str) -> list[tuple[Any, str]]:
+        """fido's own extension matching, over the formats listing this extension (same test as fido's)."""
+        extension = os.path.splitext(filename)[1].lower().lstrip(".")
+        candidates = self.formats if self.exhaustive else self._by_extension.get(extension, [])
+        return self._over(candidates, super().match_extensions, filename)
+
+    def _over(self, formats: list[Any], match: Callable[..., list[tuple[Any, str]]], *args: Any) -> Any:
+        """Run one of fido's matchers with ``self.formats`` narrowed to ``formats``."""
+        every, self.formats = self.formats, formats
+        try:
+            return match(*args)
+        finally:
+            self.formats = every
