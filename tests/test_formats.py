@@ -8,6 +8,7 @@ truncated streams inside PDF pages.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
@@ -655,6 +656,7 @@ def test_literals_read_from_regexes() -> None:
     assert _pronom.analyse(rb"(?i)\Aabc")[0] == []  # case-insensitive: no literal is certain
 
 
+@functools.cache
 def _patterns() -> list[tuple[str, bytes]]:
     """fido's (position, regex) pairs, but those whose shortest match Hypothesis cannot build."""
     fido = formats._identifier()._fido
