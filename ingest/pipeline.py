@@ -202,7 +202,7 @@ class Ingestor:
     def _done(
         self, result: IngestResult, started: ItemResult | _Pending, total: int, on_item: Callable[..., None] | None
     ) -> None:
-        item_result = self._finish(started) if isinstance(started, _Pending) else started
+        item_result = self._complete(started)
         result.items.append(item_result)
         if on_item:
             on_item(item_result, len(result.items), total)
@@ -214,8 +214,7 @@ class Ingestor:
         if self._pool is None:
             with self:
                 return self.ingest(src, defaults)
-        started = self._start(src, defaults)
-        return self._finish(started) if isinstance(started, _Pending) else started
+        return self._complete(self._start(src, defaults))
 
     def _start(self, src: SourceItem, defaults: ClassDefaults) -> ItemResult | _Pending:
         """Cheap checks, then open a staging bag and hand its files to the workers."""
@@ -234,9 +233,12 @@ class Ingestor:
         jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
-    def _finish(self, pending: _Pending) -> ItemResult:
-        with pending.stack:
-            return self._ingest_staged(pending)
+    def _complete(self, started: ItemResult | _Pending) -> ItemResult:
+        """The item's result: an early rejection as it is, a pending item once received and committed."""
+        if isinstance(started, ItemResult):
+            return started
+        with started.stack:
+            return self._ingest_staged(started)
 
     def _metadata_findings(self, meta: ItemMetadata) -> list[Finding]:
         try:
