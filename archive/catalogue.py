@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,15 @@ CREATE TABLE IF NOT EXISTS events (
     location TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_item ON events (archival_code, time);
+CREATE TABLE IF NOT EXISTS copies (
+    archival_code TEXT NOT NULL,
+    location TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    verified_at TEXT NOT NULL,
+    sm3_verified_at TEXT NOT NULL,
+    PRIMARY KEY (archival_code, location)
+);
+CREATE INDEX IF NOT EXISTS copies_due ON copies (verified_at);
 """
 
 ITEM_COLUMNS = (
@@ -89,6 +98,17 @@ class IndexedAIP:
     events: list[Event]
     ingested_at: str
     status: str = "archived"
+    copies: dict[str, Copy] = field(default_factory=dict)  # location name -> what is known of that copy
+
+
+@dataclass
+class Copy:
+    """副本: one location's copy of an AIP and when it was last proven intact."""
+
+    location: str
+    stored_at: str
+    verified_at: str
+    sm3_verified_at: str
 
 
 @dataclass(frozen=True)
@@ -185,9 +205,11 @@ class Catalogue:
             )
         for ev in aip.events:
             self.add_event(code, ev)
+        for c in aip.copies.values():
+            self.set_copy(code, c)
 
     def _delete_item(self, code: str | None) -> None:
-        for table in ("files", "events", "items"):
+        for table in ("files", "events", "copies", "items"):
             self.conn.execute(f"DELETE FROM {table} WHERE archival_code=?", (code,))
 
     def add_event(self, archival_code: str, ev: Event) -> None:
@@ -196,11 +218,28 @@ class Catalogue:
             (ev.id, archival_code, ev.type, ev.time, ev.outcome, ev.detail, ev.outcome_detail, ev.agent, ev.location),
         )
 
+    def set_copy(self, archival_code: str, c: Copy) -> None:
+        """Record that a location holds a verified copy (call inside :meth:`write` or alone)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO copies VALUES (?, ?, ?, ?, ?)",
+            (archival_code, c.location, c.stored_at, c.verified_at, c.sm3_verified_at),
+        )
+
+    def drop_copy(self, archival_code: str, location: str) -> None:
+        self.conn.execute("DELETE FROM copies WHERE archival_code=? AND location=?", (archival_code, location))
+
+    def copies(self, archival_code: str) -> dict[str, Copy]:
+        rows = self.conn.execute("SELECT * FROM copies WHERE archival_code=?", (archival_code,))
+        return {
+            r["location"]: Copy(*(r[k] for k in ("location", "stored_at", "verified_at", "sm3_verified_at")))
+            for r in rows
+        }
+
     def replace_all(self, aips: Iterable[IndexedAIP]) -> int:
         """Replace the whole catalogue with these AIPs, in one transaction (reindex)."""
         count = 0
         with self.write():
-            for table in ("files", "events", "items"):
+            for table in ("files", "events", "copies", "items"):
                 self.conn.execute(f"DELETE FROM {table}")
             for aip in aips:
                 self._insert(aip)
@@ -259,7 +298,12 @@ class Catalogue:
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, ordered: to compare a rebuilt catalogue with the old one."""
-        order = {"items": "archival_code", "files": "archival_code, path", "events": "id"}
+        order = {
+            "items": "archival_code",
+            "files": "archival_code, path",
+            "events": "id",
+            "copies": "archival_code, location",
+        }
         return {t: [tuple(r) for r in self.conn.execute(f"SELECT * FROM {t} ORDER BY {o}")] for t, o in order.items()}
 
 

@@ -7,6 +7,7 @@ only say which to use.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -52,6 +53,14 @@ INGEST_SETTINGS = (
 )
 
 
+AUDIT_SETTINGS = (
+    Setting("cycle_days", 90, "每份副本每隔多少天至少做一次 SHA-256 检查 (days between SHA-256 checks of each copy)"),
+    Setting("sm3_cycle_days", 360, "每隔多少天同时核对 SM3 (days between checks that also verify SM3)"),
+)
+
+DEFAULT_COPIES = {"default": 2, "Y": 3}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an archive home says about itself; frozen once loaded."""
@@ -62,6 +71,16 @@ class Settings:
     storage: tuple[StorageConfig, ...]
     ingest: dict[str, Any]
     profiles_dir: Path | None = None
+    copies: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COPIES))
+    audit: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in AUDIT_SETTINGS})
+
+    def required_copies(self, retention: str) -> int:
+        """复制策略: how many locations must hold an AIP of this 保管期限."""
+        return int(self.copies.get(retention, self.copies["default"]))
+
+    def required_locations(self, retention: str) -> tuple[StorageConfig, ...]:
+        """The locations that must hold an AIP of this 保管期限: the first N, primary first."""
+        return self.storage[: self.required_copies(retention)]
 
     @property
     def catalogue_path(self) -> Path:
@@ -89,8 +108,31 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return Path(home or os.environ.get("DANGAN_HOME") or DEFAULT_HOME).absolute()
 
 
-def render_config(fonds: Fonds, rule: str = "dat22") -> str:
+DEFAULT_STORAGE = (
+    StorageConfig("local", "fs", {"path": "store"}),
+    StorageConfig("copy2", "fs", {"path": "copy2"}),
+    StorageConfig("copy3", "fs", {"path": "copy3"}),
+)
+
+
+def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
+    blocks = []
+    for e in entries:
+        lines = ["[[storage]]", f'name = "{e.name}"', f'type = "{e.type}"']
+        lines += [f"{k} = {json.dumps(str(v), ensure_ascii=False)}" for k, v in e.options.items()]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_config(fonds: Fonds, rule: str = "dat22", storage: tuple[StorageConfig, ...] = DEFAULT_STORAGE) -> str:
     """The text of a new ``dangan.toml``: commented, so an archivist can edit it."""
+    same_disk = all(e.type == "fs" and not Path(str(e.options.get("path", ""))).is_absolute() for e in storage)
+    warning = (
+        "# 注意: 以下副本都在本档案库所在的同一块磁盘上, 只防比特损坏和误删, 不防磁盘损坏。\n"
+        "# 请把 copy2 / copy3 改到另一块磁盘 (绝对路径) 或 S3 (NOTE: all copies are on one disk).\n"
+        if same_disk
+        else ""
+    )
     return f'''# dangan 档案库配置 (archive home settings)
 
 # 全宗: 全宗号与立档单位名称. A township archive lists every fonds it holds.
@@ -109,22 +151,30 @@ min_scan_dpi = 200
 max_pixels = 200000000
 workers = 2
 
-# 存储位置 (storage locations). type = "fs" (a directory, relative to this home) or "s3".
-[[storage]]
-name = "local"
-type = "fs"
-path = "store"
-'''
+# 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
+# copy policy per 保管期限: how many locations must hold each AIP (the first N below).
+[copies]
+default = 2
+Y = 3
+
+# 定期检测 (periodic fixity audit)
+[audit]
+cycle_days = 90
+sm3_cycle_days = 360
+
+# 存储位置 (storage locations). type = "fs" (path: a directory, relative to this home or absolute)
+# or "s3" (endpoint_url, bucket, optional prefix; credentials from AWS_ACCESS_KEY_ID etc. or ~/.aws).
+{warning}{_storage_toml(storage)}'''
 
 
-def init_home(home: Path, fonds: Fonds, rule: str = "dat22") -> Path:
+def init_home(home: Path, fonds: Fonds, rule: str = "dat22", storage: tuple[StorageConfig, ...] | None = None) -> Path:
     """Create an archive home with its ``dangan.toml``; refuse to overwrite one."""
     config = home / CONFIG_NAME
     if config.exists():
         raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
     home.mkdir(parents=True, exist_ok=True)
     tmp = config.with_suffix(".tmp")
-    tmp.write_text(render_config(fonds, rule), encoding="utf-8")
+    tmp.write_text(render_config(fonds, rule, storage or DEFAULT_STORAGE), encoding="utf-8")
     os.replace(tmp, config)
     return config
 
@@ -152,11 +202,9 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
         raise ConfigError("至少需要一个 [[storage]] 存储位置 (at least one storage location)", path=str(path))
     if len({s.name for s in storage}) != len(storage):
         raise ConfigError("存储位置名称重复 (duplicate storage names)", path=str(path))
-    ingest = {s.name: s.default for s in INGEST_SETTINGS}
-    unknown = set(data.get("ingest", {})) - set(ingest)
-    if unknown:
-        raise ConfigError(f"[ingest] 中有未知设置 (unknown settings): {', '.join(sorted(unknown))}", path=str(path))
-    ingest.update(data.get("ingest", {}))
+    ingest = _table(data, "ingest", INGEST_SETTINGS, path)
+    audit = _table(data, "audit", AUDIT_SETTINGS, path)
+    copies = _copies(data.get("copies", {}), len(storage), path)
     rule = data.get("archival_code", {}).get("rule", "dat22")
     profiles = data.get("profiles", {}).get("dir")
     return Settings(
@@ -166,7 +214,33 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
         storage=storage,
         ingest=ingest,
         profiles_dir=(home / profiles) if profiles else None,
+        copies=copies,
+        audit=audit,
     )
+
+
+def _table(data: dict[str, Any], name: str, known: tuple[Setting, ...], path: Path) -> dict[str, Any]:
+    values = {s.name: s.default for s in known}
+    unknown = set(data.get(name, {})) - set(values)
+    if unknown:
+        raise ConfigError(f"[{name}] 中有未知设置 (unknown settings): {', '.join(sorted(unknown))}", path=str(path))
+    values.update(data.get(name, {}))
+    return values
+
+
+def _copies(table: dict[str, Any], locations: int, path: Path) -> dict[str, int]:
+    copies = {**DEFAULT_COPIES, **table}
+    for retention, n in copies.items():
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"[copies] {retention} 必须是正整数 (must be a positive integer)", path=str(path))
+        if n > locations:
+            raise ConfigError(
+                f"复制策略要求 {retention} 保存 {n} 份, 但只配置了 {locations} 个存储位置 "
+                f"(copy policy needs {n} copies, only {locations} locations configured)",
+                path=str(path),
+                rule="dangan.toml [copies]",
+            )
+    return copies
 
 
 def _fonds(entry: dict[str, Any], path: Path) -> Fonds:

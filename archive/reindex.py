@@ -1,15 +1,51 @@
-"""Rebuild the catalogue from the AIPs in storage: the catalogue is only a cache."""
+"""Rebuild the catalogue from the AIPs in storage: the catalogue is only a cache.
+
+Every location is read: an AIP's own bag gives its metadata, files and ingest events
+(from the first location whose copy can be read); each location's records give the
+later events and so when each copy was last proven intact.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from archive.aip import read_aip
-from archive.catalogue import Catalogue
+from archive.catalogue import Catalogue, IndexedAIP
 from archive.config import Settings
-from archive.storage import open_locations
+from archive.errors import DanganError
+from archive.evidence import copy_from_events, events_in
+from archive.storage import Location, open_locations
 
 
 def rebuild(settings: Settings, catalogue: Catalogue) -> int:
-    """Replace the catalogue with what the primary location holds; return the item count."""
-    location = open_locations(settings)[0]
-    location.recover()
-    return catalogue.replace_all(read_aip(location, key) for key in location.list_keys())
+    """Replace the catalogue with what the locations hold; return the item count."""
+    locations = open_locations(settings)
+    for loc in locations:
+        loc.recover()
+    return catalogue.replace_all(_indexed(locations))
+
+
+def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
+    holders: dict[str, list[Location]] = {}
+    for loc in locations:
+        for key in loc.list_keys():
+            holders.setdefault(key, []).append(loc)
+    for key in sorted(holders):
+        aip = _first_readable(key, holders[key])
+        primary = locations[0].name
+        for loc in holders[key]:
+            later = list(events_in(loc, key))
+            aip.events += later
+            copy = copy_from_events(loc.name, later, aip.ingested_at, primary=loc.name == primary)
+            if copy is not None:
+                aip.copies[loc.name] = copy
+        yield aip
+
+
+def _first_readable(key: str, holders: list[Location]) -> IndexedAIP:
+    for loc in holders[:-1]:
+        try:
+            return read_aip(loc, key)
+        except DanganError:
+            continue  # a damaged copy: the next location's copy may be whole
+    return read_aip(holders[-1], key)

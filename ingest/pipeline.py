@@ -23,9 +23,9 @@ from typing import Any
 
 from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
-from archive.catalogue import Catalogue, IndexedAIP
+from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError
+from archive.errors import AIPExistsError, ConfigError, ExitCode
 from archive.fixity import copy_and_hash, hash_file, require_algorithms
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.premis import (
@@ -37,6 +37,7 @@ from archive.premis import (
     events_to_xml,
     now_iso,
 )
+from archive.replicas import complete_copies, replicate, retain_until
 from archive.storage import Location, aip_key, open_locations
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file
@@ -80,7 +81,9 @@ class IngestResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.count("rejected") else 0
+        if self.count("incomplete"):
+            return ExitCode.storage
+        return ExitCode.rejected if self.count("rejected") else ExitCode.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class IngestResult:
             "archived": self.count("archived"),
             "rejected": self.count("rejected"),
             "duplicate": self.count("duplicate"),
+            "incomplete": self.count("incomplete"),
             "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
         }
 
@@ -116,12 +120,18 @@ class Ingestor:
     """Ingests batches into one archive home's primary storage location."""
 
     def __init__(
-        self, settings: Settings, catalogue: Catalogue, location: Location, profiles: Profiles, rule: ArchivalCodeRule
+        self,
+        settings: Settings,
+        catalogue: Catalogue,
+        locations: list[Location],
+        profiles: Profiles,
+        rule: ArchivalCodeRule,
     ):
         require_algorithms()
         self.settings = settings
         self.catalogue = catalogue
-        self.location = location
+        self.locations = locations
+        self.location = locations[0]  # primary: where bags are built and first committed
         self.profiles = profiles
         self.rule = rule
         self.workers = int(settings.ingest["workers"])
@@ -144,24 +154,32 @@ class Ingestor:
     @classmethod
     def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
         """An ingestor for the home's settings, its primary location first."""
-        location = open_locations(settings)[0]
         return cls(
             settings,
             catalogue,
-            location,
+            open_locations(settings),
             load_profiles(settings.profiles_dir),
             load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir),
         )
 
     def recover(self) -> list[str]:
-        """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed."""
-        done = self.location.recover()
+        """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed,
+        and write the copies the policy requires that were not written."""
+        done = [removed for loc in self.locations for removed in loc.recover()]
         known = self.catalogue.keys()
         for key in self.location.list_keys():
             if key not in known:
-                self.catalogue.index(read_aip(self.location, key))
+                self.catalogue.index(self._read_primary(key))
                 done.append(key)
+        for check in complete_copies(self.catalogue, self.locations, self.settings.required_copies):
+            done.append(f"{check.location}:{check.archival_code}")
         return done
+
+    def _read_primary(self, key: str) -> IndexedAIP:
+        """An AIP a killed run committed to the primary location but did not catalogue."""
+        aip = read_aip(self.location, key)
+        aip.copies = {self.location.name: _fresh_copy(self.location.name, aip.ingested_at)}
+        return aip
 
     def run(
         self,
@@ -273,7 +291,27 @@ class Ingestor:
                 "GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)"
             )
             return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
-        return ItemResult(src.source, "archived", aip.item.metadata.archival_code, warnings=_warnings(findings))
+        code = aip.item.metadata.archival_code
+        failures = self._replicate(aip)
+        if failures:
+            return ItemResult(src.source, "incomplete", code, errors=failures, warnings=_warnings(findings))
+        return ItemResult(src.source, "archived", code, warnings=_warnings(findings))
+
+    def _replicate(self, aip: IndexedAIP) -> list[Finding]:
+        """Write the further copies the copy policy requires; an AIP counts as stored only with all of them."""
+        meta = aip.item.metadata
+        targets = self.locations[1 : self.settings.required_copies(meta.retention)]
+        until = retain_until(meta.retention, meta.year)
+        failures = []
+        for target in targets:
+            check = replicate(self.catalogue, meta.archival_code, aip.key, self.location, target, until)
+            for p in check.problems:
+                message = (
+                    f"副本未能写入存储位置 {target.name}, 将在下次运行时补写 "
+                    f"(copy not stored; retried on the next run): {p.kind} {p.detail}"
+                )
+                failures.append(fail("BC-4-8", message, p.path))
+        return failures
 
     def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
         """GD-1-1: read back what was written and compare it with the digest taken on receipt."""
@@ -308,11 +346,13 @@ class Ingestor:
         when = now_iso()
         write_aip(bag_dir, item, self._tag_files(item, report, when), when[:10])
         try:
-            self.location.commit(key, bag_dir)
+            self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year))
         except AIPExistsError:
-            self.catalogue.index_in_transaction(read_aip(self.location, key))
+            self.catalogue.index_in_transaction(self._read_primary(key))
             return None
-        return read_aip(self.location, key)
+        aip = read_aip(self.location, key)
+        aip.copies = {self.location.name: _fresh_copy(self.location.name, when)}
+        return aip
 
     def _tag_files(self, item: Item, report: CheckReport, when: str) -> dict[str, bytes]:
         code = item.metadata.archival_code or ""
@@ -343,6 +383,12 @@ def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
         ),
         Event(INGESTION, f"归档为 {item.metadata.archival_code}", "success", time=when),
     ]
+
+
+def _fresh_copy(location: str, when: str | None = None) -> Copy:
+    """The primary copy, just written and its payload read back (SHA-256 only) at ingest."""
+    when = when or now_iso()
+    return Copy(location, when, when, "")
 
 
 def _warnings(findings: list[Finding]) -> list[Finding]:

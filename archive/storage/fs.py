@@ -2,7 +2,9 @@
 
 An AIP is built in ``.staging/<id>/`` inside the location (same file system), then
 renamed to ``<全宗号>/<档号>/``: the rename is atomic, so a crash leaves either the
-whole AIP or none. Each staging directory has a lock file its process holds
+whole AIP or none. Records (audit and repair events, tombstones) live in
+``.records/<全宗号>/<档号>/``, each written once under a new name by a hard link, which
+fails rather than overwrite. Each staging directory has a lock file its process holds
 (flock, released by the kernel when the process dies); a directory whose lock nobody
 holds belongs to a dead process and is removed by :meth:`FsLocation.recover`. A guard
 file keeps recovery from looking while another process is half-way through setting
@@ -18,15 +20,17 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
-from archive.errors import AIPExistsError, StorageError
+from archive.errors import AIPExistsError, RecordExistsError, StorageError
 from archive.fixity import fsync_dir
-from archive.storage.base import Location
+from archive.storage.base import COPY_CHUNK, Location
 
 STAGING = ".staging"
 GUARD = ".guard"
+RECORDS = ".records"
 
 
 class FsLocation(Location):
@@ -69,7 +73,7 @@ class FsLocation(Location):
             (area / f"{token}.lock").unlink(missing_ok=True)
             lock.close()
 
-    def commit(self, key: str, staged: Path) -> None:
+    def commit(self, key: str, staged: Path, retain_until: date | None = None) -> None:
         target = self._path(key)
         if target.exists():
             raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}")
@@ -111,6 +115,81 @@ class FsLocation(Location):
             return open(p, "rb")
         except OSError as exc:
             raise StorageError(f"无法读取 (cannot read): {exc.strerror}", path=f"{key}/{relpath}") from exc
+
+    def delete(self, key: str) -> None:
+        target = self._path(key)
+        if not (target / "bagit.txt").is_file():
+            raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
+        # Out of sight in one rename; a crash during the removal leaves only staging debris.
+        with self.staging() as work:
+            os.rename(target, work / "deleted")
+            fsync_dir(target.parent)
+
+    def replace_file(self, key: str, relpath: str, source: BinaryIO) -> None:
+        target = self._file(key, relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.staging() as work:
+            tmp = work / "part"
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(source, out, COPY_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        fsync_dir(target.parent)
+
+    def remove_file(self, key: str, relpath: str) -> None:
+        target = self._file(key, relpath)
+        target.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+
+    def _file(self, key: str, relpath: str) -> Path:
+        base = self._path(key)
+        target = base.joinpath(*relpath.split("/"))
+        if ".." in relpath.split("/") or base not in target.parents:
+            raise StorageError(f"路径越出 AIP (path escapes the AIP): {relpath}", path=key)
+        return target
+
+    # --- records ------------------------------------------------------------------------
+
+    def _records(self, key: str) -> Path:
+        return self.root / RECORDS / self._path(key).relative_to(self.root)
+
+    def append_record(self, key: str, name: str, data: bytes) -> None:
+        folder = self._records(key)
+        if "/" in name or name.startswith("."):
+            raise StorageError(f"非法的记录名 (invalid record name): {name!r}", path=key)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{uuid.uuid4().hex}.tmp"
+        with open(tmp, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, folder / name)  # unlike rename, a link never replaces an existing record
+        except FileExistsError as exc:
+            raise RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {name}", path=key) from exc
+        finally:
+            tmp.unlink()
+        fsync_dir(folder)
+
+    def list_records(self, key: str) -> Iterator[str]:
+        folder = self._records(key)
+        if folder.is_dir():
+            yield from sorted(e.name for e in folder.iterdir() if not e.name.startswith("."))
+
+    def read_record(self, key: str, name: str) -> bytes:
+        try:
+            return (self._records(key) / name).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"无法读取记录 (cannot read record): {exc.strerror}", path=f"{key}/{name}") from exc
+
+    def record_keys(self) -> Iterator[str]:
+        base = self.root / RECORDS
+        if not base.is_dir():
+            return
+        for fonds in sorted(base.iterdir()):
+            for aip in sorted(fonds.iterdir()) if fonds.is_dir() else ():
+                yield f"{fonds.name}/{aip.name}"
 
     def bag_path(self, key: str) -> Path:
         """The directory of a committed AIP (local locations only)."""

@@ -1,0 +1,70 @@
+"""保管过程证据: PREMIS events of replication, audits and repairs, kept beside the AIP.
+
+Each event is one small record written once in the location it is about (append-only:
+a new name per event, never rewritten) and also entered in the catalogue, which can
+therefore be rebuilt from the locations alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archive.catalogue import Catalogue, Copy
+from archive.errors import StorageError
+from archive.premis import FIXITY_CHECK, REPAIR, REPLICATION, Event, events_from_xml, events_to_xml
+from archive.storage.base import Location
+
+#: event types after which a copy has been read back and found whole (when the outcome is success)
+PROVING = (REPLICATION, FIXITY_CHECK, REPAIR)
+SM3_MARK = "SM3"  # event details name the algorithms verified; SM3 is the slow one on its own cycle
+
+
+def record_name(event: Event) -> str:
+    """A record name that sorts by time and never collides: time, type, event id."""
+    stamp = event.time.replace("-", "").replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
+    return f"{stamp}-{event.type.replace(' ', '-')}-{event.id}.xml"
+
+
+def record_event(catalogue: Catalogue, location: Location, key: str, archival_code: str, event: Event) -> bool:
+    """Store ``event`` beside the AIP in ``location`` and in the catalogue.
+
+    Returns False when the location could not take it (it is down): the event is
+    then kept in the catalogue only, and says so.
+    """
+    event.location = event.location or location.name
+    stored = True
+    try:
+        location.append_record(key, record_name(event), events_to_xml([event], archival_code))
+    except StorageError as exc:
+        stored = False
+        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
+    with catalogue.write():
+        catalogue.add_event(archival_code, event)
+    return stored
+
+
+def events_in(location: Location, key: str) -> Iterator[Event]:
+    """Every event recorded beside one AIP in one location."""
+    for name in location.list_records(key):
+        if name.endswith(".xml"):
+            yield from events_from_xml(location.read_record(key, name), name=f"{location.name}:{key}/{name}")
+
+
+def copy_from_events(location: str, events: list[Event], ingested_at: str, *, primary: bool) -> Copy | None:
+    """What the catalogue knows of a copy, from the events kept beside it.
+
+    The primary copy was written and read back at ingest; a further copy counts only
+    after a successful replication (or a repair that re-verified it).
+    """
+    proofs = sorted((e for e in events if e.type in PROVING and e.outcome == "success"), key=lambda e: e.time)
+    if primary:
+        stored, verified, sm3 = ingested_at, ingested_at, ""
+    elif proofs:
+        stored, verified, sm3 = proofs[0].time, proofs[0].time, ""
+    else:
+        return None
+    for e in proofs:
+        verified = max(verified, e.time)
+        if SM3_MARK in e.detail:
+            sm3 = max(sm3, e.time)
+    return Copy(location, stored, verified, sm3)

@@ -1,0 +1,108 @@
+"""复制策略 (copy policy): every AIP in as many locations as its 保管期限 requires.
+
+The policy names a count per 保管期限; the locations are the first N of
+``dangan.toml``, the primary first. A copy counts only once it has been written and
+read back against the independent record (the catalogue's digests of every file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import date
+
+from archive.catalogue import Catalogue, Copy
+from archive.copycheck import CopyCheck, Expected, Problem, ProblemKind, check_copy
+from archive.errors import AIPExistsError, StorageError
+from archive.evidence import record_event
+from archive.fixity import ALGORITHMS
+from archive.premis import REPLICATION, Event, now_iso
+from archive.storage.base import Location
+
+# 永久: a retention date far beyond any planning horizon that S3 servers still accept.
+PERMANENT_UNTIL = date(2200, 1, 1)
+PERIOD_YEARS = {"D30": 30, "D10": 10, "C": 50, "D": 15}
+
+
+def retain_until(retention: str, year: int) -> date:
+    """Object Lock retention for an AIP: until its appraisal date; 永久 far in the future.
+
+    The clock starts on 1 January of the year after 年度.
+    """
+    years = PERIOD_YEARS.get(retention)
+    return PERMANENT_UNTIL if years is None else date(year + 1 + years, 1, 1)
+
+
+def expected_files(catalogue: Catalogue, archival_code: str) -> list[Expected]:
+    """The independent record of an AIP: every file with its size and digests."""
+    return [Expected(r["path"], r["size"], r["sha256"], r["sm3"]) for r in catalogue.files(archival_code)]
+
+
+def replicate(
+    catalogue: Catalogue,
+    archival_code: str,
+    key: str,
+    source: Location,
+    target: Location,
+    until: date | None,
+    pool: Executor | None = None,
+) -> CopyCheck:
+    """Write ``source``'s copy into ``target``, read it back, and record it when it verifies."""
+    try:
+        target.commit_from(key, source, key, until)
+    except AIPExistsError:
+        pass  # written by an earlier, interrupted run: what counts is whether it verifies
+    except StorageError as exc:
+        check = CopyCheck(archival_code, target.name, ALGORITHMS)
+        check.problems.append(Problem(archival_code, target.name, None, ProblemKind.unreadable, exc.message))
+        return check
+    check = check_copy(target, key, archival_code, expected_files(catalogue, archival_code), ALGORITHMS, pool)
+    when = now_iso()
+    if check.ok:
+        with catalogue.write():
+            catalogue.set_copy(archival_code, Copy(target.name, when, when, when))
+    outcome = "success" if check.ok else "failure"
+    detail = f"从 {source.name} 复制到 {target.name} 并以 SHA-256 与 SM3 复核 (copied and verified)"
+    summary = "; ".join(f"{p.kind}: {p.path or ''}" for p in check.problems)
+    record_event(catalogue, target, key, archival_code, Event(REPLICATION, detail, outcome, summary, time=when))
+    return check
+
+
+def missing_copies(
+    catalogue: Catalogue, locations: list[Location], required_copies: Callable[[str], int]
+) -> list[tuple[str, str, str, int, list[Location]]]:
+    """Items whose required locations do not all hold a verified copy.
+
+    Each as (档号, key, 保管期限, 年度, the locations lacking it).
+    """
+    out = []
+    rows = catalogue.conn.execute(
+        "SELECT i.archival_code, i.aip_key, i.retention, i.year, group_concat(c.location, char(31)) AS held"
+        " FROM items i LEFT JOIN copies c USING (archival_code) WHERE i.status='archived' GROUP BY i.archival_code"
+    )
+    for row in rows:
+        held = set((row["held"] or "").split("\x1f"))
+        lacking = [loc for loc in locations[: required_copies(row["retention"])] if loc.name not in held]
+        if lacking:
+            out.append((row["archival_code"], row["aip_key"], row["retention"], row["year"], lacking))
+    return out
+
+
+def complete_copies(
+    catalogue: Catalogue, locations: list[Location], required_copies: Callable[[str], int], pool: Executor | None = None
+) -> list[CopyCheck]:
+    """Write every missing required copy from a verified one (after a crash or an outage)."""
+    results = []
+    by_name = {loc.name: loc for loc in locations}
+    for code, key, retention, year, lacking in missing_copies(catalogue, locations, required_copies):
+        sources = [by_name[name] for name in catalogue.copies(code) if name in by_name]
+        if not sources:
+            for target in lacking:
+                check = CopyCheck(code, target.name, ALGORITHMS)
+                none = "没有已核实的副本可复制 (no verified copy)"
+                check.problems.append(Problem(code, target.name, None, ProblemKind.missing_copy, none))
+                results.append(check)
+            continue
+        for target in lacking:
+            results.append(replicate(catalogue, code, key, sources[0], target, retain_until(retention, year), pool))
+    return results
