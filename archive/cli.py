@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from archive import __version__
 from archive.catalogue import Catalogue, ListFilter
-from archive.config import Fonds, Settings, init_home, load_settings, resolve_home
+from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings, resolve_home
 from archive.errors import DanganError, NotFoundError, UsageError
 
 out = Console(highlight=False)
@@ -92,16 +93,51 @@ def main(ctx: click.Context, home: Path | None) -> None:
     type=click.Choice(["dat22", "dat13"]),
     help="档号规则: dat22 = DA/T 22-2015, dat13 = DA/T 13-2022",
 )
+@click.option(
+    "--storage",
+    "storage",
+    multiple=True,
+    metavar="NAME=PATH|NAME=s3:URL/BUCKET[/PREFIX]",
+    help="存储位置, 可重复, 第一个为主位置 (storage location; repeat; the first is primary). "
+    "Default: three directories inside the home.",
+)
 @pass_home
 @handles_errors
-def init(home: Home, fonds_code: str, fonds_name: str, rule: str) -> None:
+def init(home: Home, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...]) -> None:
     """创建档案库 (create an archive home with dangan.toml)."""
-    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule)
+    entries = tuple(parse_storage_spec(spec) for spec in storage) or None
+    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule, entries)
     settings = load_settings(home.path)
     Catalogue(settings.catalogue_path).close()
-    for loc in _locations(settings):
-        out.print(f"存储位置 (storage location): {loc.describe()}")
+    from archive.storage import prepare_locations
+
+    for loc in prepare_locations(settings):
+        note = _LOCK_NOTES.get(str(loc.object_lock()), "")
+        out.print(f"存储位置 (storage location): {loc.describe()} {note}".rstrip())
     out.print(f"已创建档案库 (archive home created): {config}")
+
+
+_LOCK_NOTES = {
+    "enforced": "对象锁定已启用 (Object Lock enforced)",
+    "unsupported": "[yellow]不支持对象锁定, 副本可被删除 (no Object Lock: copies can be deleted)[/yellow]",
+}
+
+
+def parse_storage_spec(spec: str) -> StorageConfig:
+    """``NAME=PATH`` (a directory) or ``NAME=s3:http://host:port/bucket[/prefix]``."""
+    name, sep, where = spec.partition("=")
+    if not sep or not name or not where:
+        raise UsageError(f"存储位置写法应为 NAME=PATH 或 NAME=s3:URL/BUCKET (bad --storage): {spec}")
+    if not where.startswith("s3:"):
+        return StorageConfig(name, "fs", {"path": where})
+    url = urlsplit(where.removeprefix("s3:"))
+    bucket, _, prefix = url.path.lstrip("/").partition("/")
+    if not url.scheme or not url.netloc or not bucket:
+        raise UsageError(f"S3 位置应为 s3:http://主机:端口/桶[/前缀] (bad s3 location): {spec}")
+    options = {"endpoint_url": f"{url.scheme}://{url.netloc}", "bucket": bucket}
+    if prefix:
+        options["prefix"] = prefix.rstrip("/") + "/"
+    return StorageConfig(name, "s3", options)
 
 
 def _locations(settings: Settings) -> list[Any]:
@@ -157,7 +193,12 @@ def ingest(home: Home, source: Path, catalog: Path | None, as_json: bool, **clas
     sys.exit(result.exit_code)
 
 
-_STATUS = {"archived": "[green]已归档[/green]", "rejected": "[red]拒收[/red]", "duplicate": "[yellow]重复[/yellow]"}
+_STATUS = {
+    "archived": "[green]已归档[/green]",
+    "rejected": "[red]拒收[/red]",
+    "duplicate": "[yellow]重复[/yellow]",
+    "incomplete": "[red]副本未齐[/red]",
+}
 
 
 def _print_ingest(result: Any) -> None:
@@ -171,7 +212,8 @@ def _print_ingest(result: Any) -> None:
         out.print(f"[yellow]提示[/yellow] {f.path or ''} {f.message}", soft_wrap=True)
     out.print(
         f"共 {len(result.items)} 件: 已归档 {result.count('archived')}, 拒收 {result.count('rejected')}, "
-        f"重复 {result.count('duplicate')} (archived / rejected / duplicate)"
+        f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')} "
+        "(archived / rejected / duplicate / copies incomplete)"
     )
 
 
@@ -196,8 +238,9 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
         raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
     files = [dict(f) for f in cat.files(archival_code)]
     events = [dict(e) for e in cat.events(archival_code)]
+    copies = [vars(c) for c in cat.copies(archival_code).values()]
     if as_json:
-        _emit_json({"item": dict(row), "files": files, "events": events})
+        _emit_json({"item": dict(row), "files": files, "copies": copies, "events": events})
         return
     for label, key in SHOW_FIELDS:
         out.print(f"{label}: {row[key] if row[key] is not None else ''}")
@@ -205,6 +248,10 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     for f in files:
         if f["kind"] == "payload":
             out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…")
+    out.print("副本 (copies):")
+    for c in copies:
+        sm3 = c["sm3_verified_at"] or "尚未"
+        out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {c['verified_at']}  SM3 核验 {sm3}")
     out.print("保管事件 (PREMIS events):")
     for e in events:
         out.print(f"  {e['time']}  {e['type']}  {e['outcome']}  {e['detail']} {e['location']}".rstrip())
@@ -322,3 +369,75 @@ def reindex(home: Home) -> None:
 
     count = rebuild(home.settings, home.catalogue)
     out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")
+
+
+def _size(value: str | None) -> int | None:
+    """``500M``, ``10G``, ``1T`` or plain bytes."""
+    if value is None:
+        return None
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    text = value.strip().upper().removesuffix("B")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise UsageError(f"无法识别的大小 (bad size): {value}; 例如 500M, 10G") from None
+
+
+@main.command()
+@click.option("--max-seconds", type=float, help="本次最多检测的秒数 (stop after this many seconds)")
+@click.option("--max-bytes", help="本次最多读取的数据量, 如 50G (stop after reading this much)")
+@click.option("--all", "check_all", is_flag=True, help="检测全部副本, 含 SM3 (check every copy, both digests)")
+@click.option("--location", help="只检测这个存储位置 (only this location)")
+@click.option("--repair", is_flag=True, help="用完好副本修复损坏或缺失的副本 (repair from a good copy)")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def audit(
+    home: Home,
+    max_seconds: float | None,
+    max_bytes: str | None,
+    check_all: bool,
+    location: str | None,
+    repair: bool,
+    as_json: bool,
+) -> None:
+    """定期检测: 逐份核验各存储位置中的 AIP (fixity audit of every copy)."""
+    from archive.audit import AuditOptions
+    from archive.audit import audit as run_audit
+
+    options = AuditOptions(max_seconds, _size(max_bytes), check_all, location, repair)
+    report = run_audit(home.settings, home.catalogue, _locations(home.settings), options)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_audit(report)
+    sys.exit(report.exit_code)
+
+
+_KIND = {
+    "corrupt": "损坏", "truncated": "截短", "missing": "缺失文件", "extra": "多余文件",
+    "missing_copy": "缺少副本", "unreadable": "无法读取",
+}  # fmt: skip
+
+
+def _print_audit(report: Any) -> None:
+    from archive.audit import NO_GOOD_COPY
+    from archive.copycheck import PROBLEM_CODES
+
+    for p in report.problems:
+        code = PROBLEM_CODES[p.kind][0]
+        state = "[green]已修复[/green]" if p.repaired else "[red]未修复[/red]"
+        where = f"{p.archival_code or '(整个位置)'} @ {p.location}"
+        out.print(f"{state} {code} {_KIND[p.kind]} {where} {p.path or ''} {p.detail}".rstrip(), soft_wrap=True)
+    for code in report.no_good_copy:
+        err.print(f"[bold red]!! {code}: {NO_GOOD_COPY}[/bold red]")
+    for name, state in report.object_lock.items():
+        if state == "unsupported":
+            out.print(f"[yellow]提示[/yellow] 存储位置 {name} 不支持对象锁定 (no Object Lock: not write-protected)")
+    out.print(
+        f"已检测 {report.checked_aips} 件 / {report.checked_copies} 份副本 / {report.checked_files} 个文件 / "
+        f"{report.checked_bytes} 字节, 用时 {report.seconds:.1f} 秒; 问题 {len(report.problems)}, "
+        f"未修复 {len(report.unrepaired)}; 待下次检测 {report.remaining} 份 (remaining due)"
+    )

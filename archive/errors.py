@@ -83,6 +83,14 @@ class AIPExistsError(StorageError):
     """档号对应的 AIP 已存在: the key is taken; the caller reconciles and retries."""
 
 
+class RecordExistsError(StorageError):
+    """记录已存在: an append-only record (a PREMIS event, a tombstone) with that name is already stored."""
+
+
+class LockedError(StorageError):
+    """对象锁定 (WORM): the location refuses to delete or overwrite a version under retention."""
+
+
 class NotFoundError(DanganError):
     """未找到: no record with that 档号."""
 
@@ -93,3 +101,30 @@ class MissingDependencyError(DanganError):
     """缺少依赖: an external program or library is missing."""
 
     exit_code = ExitCode.missing_dependency
+
+
+class RetentionError(DanganError):
+    """保管期限错误: an item's 保管期限 does not fit the retention schedule (保管期限表)."""
+
+    exit_code = ExitCode.rejected
+
+
+class AppraisalError(RetentionError):
+    """鉴定错误: an appraisal decision (鉴定意见) or a disposal hold (法律冻结) is invalid."""
+
+
+class DestructionRefusedError(RetentionError):
+    """销毁不予批准: a destruction batch breaks a rule.
+
+    The error raised is the first violation found; ``details`` holds every violation,
+    so the archivist can fix them all in one pass.
+    """
+
+    details: tuple[DanganError, ...] = ()
+
+
+class TransferListError(DanganError):
+    """移交清册错误: a received 文件目录 XML breaks its structure; ``details`` holds every problem."""
+
+    exit_code = ExitCode.rejected
+    details: tuple[DanganError, ...] = ()

@@ -17,6 +17,7 @@ from PIL import Image
 from archive.catalogue import Catalogue
 from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
+from archive.storage import prepare_locations
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -41,6 +42,7 @@ def home(tmp_path: Path) -> Home:
     path = tmp_path / "home"
     init_home(path, Fonds("J012", "振兴社区居民委员会"))
     settings = load_settings(path)
+    prepare_locations(settings)
     cat = Catalogue(settings.catalogue_path)
     yield Home(path, settings, cat)
     cat.close()

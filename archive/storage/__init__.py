@@ -9,7 +9,7 @@ from archive.errors import ConfigError
 from archive.storage.base import Location, ObjectLock, aip_key
 from archive.storage.fs import FsLocation
 
-__all__ = ["FsLocation", "Location", "ObjectLock", "aip_key", "open_location", "open_locations"]
+__all__ = ["FsLocation", "Location", "ObjectLock", "aip_key", "open_location", "open_locations", "prepare_locations"]
 
 
 def open_location(settings: Settings, cfg: StorageConfig) -> Location:
@@ -27,3 +27,11 @@ def open_location(settings: Settings, cfg: StorageConfig) -> Location:
 def open_locations(settings: Settings) -> list[Location]:
     """Every configured location, the first being the primary one ingest commits to."""
     return [open_location(settings, cfg) for cfg in settings.storage]
+
+
+def prepare_locations(settings: Settings) -> list[Location]:
+    """Create every configured location (``dangan init``) and return them."""
+    locations = open_locations(settings)
+    for loc in locations:
+        loc.prepare()
+    return locations

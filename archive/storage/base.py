@@ -44,6 +44,10 @@ class Location(ABC):
     def describe(self) -> str:
         """One line for people: name, type and where."""
 
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create the location's directory or bucket (``dangan init``); harmless when it exists."""
+
     # --- whole AIPs -------------------------------------------------------------------
 
     @abstractmethod

@@ -43,17 +43,29 @@ class FsLocation(Location):
     def describe(self) -> str:
         return f"{self.name} (fs: {self.root})"
 
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _reachable(self) -> Path:
+        """The root, which must exist: a missing root is an unmounted disk, never an empty location."""
+        if not self.root.is_dir():
+            raise StorageError(
+                f"存储位置 {self.name} 不可访问: {self.root} 不存在, 磁盘是否已挂载? "
+                "(location unreachable: directory missing, disk not mounted?)"
+            )
+        return self.root
+
     def _path(self, key: str) -> Path:
         parts = key.split("/")
         if len(parts) != 2 or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise StorageError(f"非法的 AIP 键 (invalid AIP key): {key!r}")
-        return self.root.joinpath(*parts)
+        return self._reachable().joinpath(*parts)
 
     @contextmanager
     def _guard(self, mode: int) -> Iterator[Path]:
         """Creators hold the staging area's guard shared while they set up; recovery holds it exclusive."""
-        area = self.root / STAGING
-        area.mkdir(parents=True, exist_ok=True)
+        area = self._reachable() / STAGING
+        area.mkdir(exist_ok=True)
         with open(area / GUARD, "a") as guard:
             fcntl.flock(guard, mode)
             yield area
@@ -90,9 +102,7 @@ class FsLocation(Location):
         return (self._path(key) / "bagit.txt").is_file()
 
     def list_keys(self) -> Iterator[str]:
-        if not self.root.is_dir():
-            return
-        for fonds in sorted(self.root.iterdir()):
+        for fonds in sorted(self._reachable().iterdir()):
             if fonds.name.startswith(".") or not fonds.is_dir():
                 continue
             for aip in sorted(fonds.iterdir()):
@@ -184,7 +194,7 @@ class FsLocation(Location):
             raise StorageError(f"无法读取记录 (cannot read record): {exc.strerror}", path=f"{key}/{name}") from exc
 
     def record_keys(self) -> Iterator[str]:
-        base = self.root / RECORDS
+        base = self._reachable() / RECORDS
         if not base.is_dir():
             return
         for fonds in sorted(base.iterdir()):

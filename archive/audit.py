@@ -1,0 +1,342 @@
+"""定期检测 (periodic fixity audit) and 修复 (repair) of every copy of every AIP.
+
+A run picks the copies that are due, least recently verified first: SHA-256 each
+``cycle_days``, SM3 as well each ``sm3_cycle_days`` (SM3 costs eight times as much
+per byte here, so the slower digest runs on the longer cycle). ``max_seconds`` and
+``max_bytes`` bound a run, so a daily cron job walks through the whole archive within
+the cycle. Each copy is streamed from its location and checked against the
+independent record in the catalogue (:mod:`archive.copycheck`); each check and each
+repair becomes a PREMIS event beside the AIP and in the catalogue.
+
+Repair takes a file only from a copy that has just verified against the record, and
+reads the repaired copy back before it counts; with no good copy it changes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from archive.catalogue import Catalogue, Copy
+from archive.config import Settings
+from archive.copycheck import CopyCheck, Expected, Problem, ProblemKind, check_copy
+from archive.errors import ExitCode, StorageError, UsageError
+from archive.evidence import SM3_MARK, record_event
+from archive.fixity import ALGORITHMS, hash_stream
+from archive.premis import FIXITY_CHECK, REPAIR, Event, now_iso
+from archive.replicas import expected_files, retain_until
+from archive.storage.base import COPY_CHUNK, Location, ObjectLock
+
+WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
+IN_FLIGHT = 2 * WORKERS
+NO_GOOD_COPY = "无完好副本可用于修复, 未做任何修改 (no good copy to repair from; nothing changed)"
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What one run covers: ``dangan audit`` flags."""
+
+    max_seconds: float | None = None
+    max_bytes: int | None = None
+    all: bool = False
+    location: str | None = None
+    repair: bool = False
+    algorithms: tuple[str, ...] | None = None  # None: by the cycles in dangan.toml
+
+
+@dataclass
+class AuditReport:
+    """What a run checked and found."""
+
+    checked_aips: int = 0
+    checked_files: int = 0
+    checked_bytes: int = 0
+    checked_copies: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    remaining: int = 0  # due copies left for the next run (bounds reached, location down)
+    object_lock: dict[str, str] = field(default_factory=dict)
+    no_good_copy: list[str] = field(default_factory=list)  # 档号 with damage and nothing to repair from
+    seconds: float = 0.0
+
+    @property
+    def unrepaired(self) -> list[Problem]:
+        return [p for p in self.problems if not p.repaired]
+
+    @property
+    def exit_code(self) -> int:
+        if any(p.kind is ProblemKind.unreadable for p in self.unrepaired):
+            return ExitCode.storage
+        return ExitCode.rejected if self.unrepaired else ExitCode.ok
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "checked_aips": self.checked_aips,
+            "checked_files": self.checked_files,
+            "checked_bytes": self.checked_bytes,
+            "problems": [p.to_dict() for p in self.problems],
+            "checked_copies": self.checked_copies,
+            "remaining_due": self.remaining,
+            "object_lock": self.object_lock,
+            "no_good_copy": self.no_good_copy,
+        }
+
+
+@dataclass(frozen=True)
+class _Due:
+    archival_code: str
+    key: str
+    retention: str
+    year: int
+    location: str
+    verified_at: str
+    algorithms: tuple[str, ...]
+    size: int
+
+
+def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], options: AuditOptions) -> AuditReport:
+    """Run one audit over the archive's copies; see the module docstring."""
+    started = time.monotonic()
+    by_name = {loc.name: loc for loc in locations}
+    if options.location is not None and options.location not in by_name:
+        raise UsageError(f"没有名为 {options.location} 的存储位置 (no such location)", rule="dangan.toml [[storage]]")
+    report = AuditReport(object_lock={loc.name: str(_lock_state(loc)) for loc in locations})
+    due = list(_due(settings, catalogue, locations, options))
+    down: set[str] = set()
+    checked_codes: set[str] = set()
+    verified: dict[tuple[str, str], CopyCheck] = {}
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for d, check in _run(due, catalogue, by_name, pool, options, started, down, report):
+            checked_codes.add(d.archival_code)
+            report.checked_copies += 1
+            report.checked_files += check.files
+            report.checked_bytes += check.bytes
+            if check.location_down:
+                if d.location not in down:
+                    down.add(d.location)
+                    report.problems.append(replace(check.problems[0], archival_code=None))
+                else:
+                    report.remaining += 1
+                continue
+            _record_check(catalogue, by_name[d.location], d, check)
+            if check.ok:
+                verified[(d.archival_code, d.location)] = check
+                continue
+            report.problems.extend(check.problems)
+            if options.repair:
+                _repair(catalogue, locations, d, check, verified, down, pool, report)
+    report.checked_aips = len(checked_codes)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _lock_state(loc: Location) -> ObjectLock | str:
+    try:
+        return loc.object_lock()
+    except StorageError:
+        return "unknown"
+
+
+def _run(
+    due: list[_Due],
+    catalogue: Catalogue,
+    by_name: dict[str, Location],
+    pool: ThreadPoolExecutor,
+    options: AuditOptions,
+    started: float,
+    down: set[str],
+    report: AuditReport,
+) -> Iterator[tuple[_Due, CopyCheck]]:
+    """Check due copies a few at a time, yielding in order, until a bound is reached."""
+    window: deque[tuple[_Due, Future[CopyCheck]]] = deque()
+    budget = 0
+    for d in due:
+        if _bound_reached(options, started, budget) or d.location in down:
+            report.remaining += 1
+            continue
+        budget += d.size
+        record = expected_files(catalogue, d.archival_code)  # read here: the catalogue belongs to this thread
+        window.append((d, pool.submit(check_copy, by_name[d.location], d.key, d.archival_code, record, d.algorithms)))
+        while len(window) >= IN_FLIGHT:
+            first, fut = window.popleft()
+            yield first, fut.result()
+    while window:
+        first, fut = window.popleft()
+        yield first, fut.result()
+
+
+def _bound_reached(options: AuditOptions, started: float, budget: int) -> bool:
+    if options.max_seconds is not None and time.monotonic() - started >= options.max_seconds:
+        return True
+    return options.max_bytes is not None and budget >= options.max_bytes
+
+
+def _due(settings: Settings, catalogue: Catalogue, locations: list[Location], options: AuditOptions) -> list[_Due]:
+    """The copies to check, least recently verified first.
+
+    A copy is expected in the locations the copy policy names and wherever the
+    catalogue knows one; a copy never verified sorts first.
+    """
+    now = datetime.now(UTC)
+    sha_before = (now - timedelta(days=int(settings.audit["cycle_days"]))).isoformat(timespec="seconds")
+    sm3_before = (now - timedelta(days=int(settings.audit["sm3_cycle_days"]))).isoformat(timespec="seconds")
+    names = [loc.name for loc in locations]
+    out = []
+    rows = catalogue.conn.execute(
+        "SELECT i.archival_code, i.aip_key, i.retention, i.year, i.payload_bytes,"
+        " (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.archival_code=i.archival_code) AS bytes"
+        " FROM items i WHERE i.status='archived'"
+    )
+    for row in rows:
+        code = row["archival_code"]
+        known = catalogue.copies(code)
+        expected = set(names[: settings.required_copies(row["retention"])]) | (set(known) & set(names))
+        for name in sorted(expected, key=names.index):
+            if options.location is not None and name != options.location:
+                continue
+            copy = known.get(name)
+            verified = copy.verified_at if copy else ""
+            sm3_at = copy.sm3_verified_at if copy else ""
+            sm3_due = options.all or sm3_at < sm3_before
+            if not (options.all or verified < sha_before or sm3_due):
+                continue
+            algorithms = options.algorithms or (ALGORITHMS if sm3_due else ("sha256",))
+            out.append(
+                _Due(code, row["aip_key"], row["retention"], row["year"], name, verified, algorithms, row["bytes"])
+            )
+    out.sort(key=lambda d: (d.verified_at, d.archival_code, names.index(d.location)))
+    return out
+
+
+def _detail(check: CopyCheck) -> str:
+    algs = " + ".join("SM3" if a == "sm3" else "SHA-256" for a in check.algorithms)
+    return f"固定性检查 {algs}: {check.files} 个文件, {check.bytes} 字节 (fixity check)"
+
+
+def _summary(problems: list[Problem]) -> str:
+    return "; ".join(f"{p.kind} {p.path or ''} {p.detail}".strip() for p in problems)
+
+
+def _record_check(catalogue: Catalogue, loc: Location, d: _Due, check: CopyCheck) -> None:
+    when = now_iso()
+    outcome = "success" if check.ok else "failure"
+    event = Event(FIXITY_CHECK, _detail(check), outcome, _summary(check.problems), time=when, location=loc.name)
+    record_event(catalogue, loc, d.key, d.archival_code, event)
+    if check.ok:
+        _mark_verified(catalogue, d.archival_code, loc.name, when, "sm3" in check.algorithms)
+
+
+def _mark_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:
+    old = catalogue.copies(code).get(location)
+    copy = Copy(location, old.stored_at if old else when, when, when if sm3 else (old.sm3_verified_at if old else ""))
+    with catalogue.write():
+        catalogue.set_copy(code, copy)
+
+
+# --- repair ----------------------------------------------------------------------------
+
+
+def _repair(
+    catalogue: Catalogue,
+    locations: list[Location],
+    d: _Due,
+    damaged: CopyCheck,
+    verified: dict[tuple[str, str], CopyCheck],
+    down: set[str],
+    pool: ThreadPoolExecutor,
+    report: AuditReport,
+) -> None:
+    """Put each damaged file right from a copy whose file verifies now, then prove the whole copy.
+
+    Sources are chosen file by file, so two copies damaged in different places
+    mend each other; a file no copy holds intact is left as it is.
+    """
+    target = next(loc for loc in locations if loc.name == d.location)
+    others = [loc for loc in locations if loc.name != d.location and loc.name not in down]
+    record = {e.path: e for e in expected_files(catalogue, d.archival_code)}
+    finder = _SourceFinder(d, others, record, verified)
+    when = now_iso()
+    try:
+        unsourced = _apply(finder, target, d, damaged, record)
+    except StorageError as exc:
+        event = Event(REPAIR, "修复失败 (repair failed)", "failure", exc.message, time=when)
+        record_event(catalogue, target, d.key, d.archival_code, event)
+        return
+    if unsourced:
+        report.no_good_copy.append(f"{d.archival_code} @ {d.location}: {', '.join(unsourced)}")
+    if len(unsourced) == len([p for p in damaged.problems if p.kind is not ProblemKind.extra]) and unsourced:
+        return  # nothing could be done: no event, nothing changed
+    after = check_copy(target, d.key, d.archival_code, list(record.values()), ALGORITHMS, pool)
+    still = {(p.path, p.kind) for p in after.problems}
+    for p in damaged.problems:
+        p.repaired = (p.path, p.kind) not in still and not (p.kind is ProblemKind.missing_copy and still)
+    outcome = "success" if after.ok else "failure"
+    sources = ", ".join(sorted(finder.used)) or "-"
+    detail = f"从 {sources} 修复并以 SHA-256 + {SM3_MARK} 复核 (repaired from verified files and re-verified)"
+    summary = _summary([p for p in damaged.problems if p.repaired])
+    record_event(catalogue, target, d.key, d.archival_code, Event(REPAIR, detail, outcome, summary, time=when))
+    if after.ok:
+        _mark_verified(catalogue, d.archival_code, target.name, when, True)
+
+
+class _SourceFinder:
+    """Finds, per file, another location whose copy of that file matches the record now."""
+
+    def __init__(
+        self, d: _Due, others: list[Location], record: dict[str, Expected], verified: dict[tuple[str, str], CopyCheck]
+    ):
+        self.d, self.others, self.record, self.verified = d, others, record, verified
+        self.used: set[str] = set()
+
+    def __call__(self, path: str) -> Location | None:
+        want = self.record[path]
+        for loc in self.others:
+            if (self.d.archival_code, loc.name) in self.verified or self._file_ok(loc, want):
+                self.used.add(loc.name)
+                return loc
+        return None
+
+    def _file_ok(self, loc: Location, want: Expected) -> bool:
+        try:
+            with loc.open(self.d.key, want.path) as f:
+                size, digests = hash_stream(f, ALGORITHMS)
+        except StorageError:
+            return False
+        return size == want.size and digests == {"sha256": want.sha256, "sm3": want.sm3}
+
+
+def _apply(
+    finder: _SourceFinder, target: Location, d: _Due, damaged: CopyCheck, record: dict[str, Expected]
+) -> list[str]:
+    """Write good files over the damaged ones; return the paths no copy holds intact."""
+    if any(p.kind is ProblemKind.missing_copy for p in damaged.problems):
+        sources = {path: finder(path) for path in record}
+        unsourced = sorted(path for path, src in sources.items() if src is None)
+        if unsourced:
+            return unsourced  # a whole copy or none: never commit a partial AIP
+        with target.staging() as work:
+            for path, src in sources.items():
+                dest = work.joinpath(*path.split("/"))
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with src.open(d.key, path) as good, open(dest, "wb") as out:
+                    shutil.copyfileobj(good, out, COPY_CHUNK)
+            target.commit(d.key, work, retain_until(d.retention, d.year))
+        return []
+    unsourced = []
+    for p in damaged.problems:
+        if p.path is None:
+            continue
+        if p.kind is ProblemKind.extra:
+            target.remove_file(d.key, p.path)
+            continue
+        src = finder(p.path)
+        if src is None:
+            unsourced.append(p.path)
+            continue
+        with src.open(d.key, p.path) as good:
+            target.replace_file(d.key, p.path, good)
+    return unsourced
