@@ -22,7 +22,7 @@ from rich.table import Table
 
 from archive import __version__
 from archive.catalogue import Catalogue, ListFilter
-from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings, resolve_home
+from archive.config import DEFAULT_COPIES, Fonds, Settings, StorageConfig, init_home, load_settings, resolve_home
 from archive.errors import DanganError, NotFoundError, UsageError
 
 out = Console(highlight=False)
@@ -114,6 +114,12 @@ def init(home: Home, fonds_code: str, fonds_name: str, rule: str, storage: tuple
     for loc in prepare_locations(settings):
         note = _LOCK_NOTES.get(str(loc.object_lock()), "")
         out.print(f"存储位置 (storage location): {loc.describe()} {note}".rstrip())
+    for retention, n in DEFAULT_COPIES.items():
+        if settings.copies[retention] < n:
+            err.print(
+                f"[yellow]注意: 复制策略 {retention} 只能保存 {settings.copies[retention]} 份 (默认 {n} 份), "
+                f"请增加存储位置 (fewer copies than the default policy: add locations)[/yellow]"
+            )
     out.print(f"已创建档案库 (archive home created): {config}")
 
 

@@ -124,6 +124,16 @@ def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def _copies_toml(locations: int) -> str:
+    lines = []
+    for retention, n in DEFAULT_COPIES.items():
+        if n > locations:
+            lines.append(f"# 只配置了 {locations} 个存储位置, 低于默认的 {n} 份; 请增加存储位置后改回 {n}")
+            lines.append(f"# (only {locations} locations: fewer than the default {n} copies)")
+        lines.append(f"{retention} = {min(n, locations)}")
+    return "\n".join(lines)
+
+
 def render_config(fonds: Fonds, rule: str = "dat22", storage: tuple[StorageConfig, ...] = DEFAULT_STORAGE) -> str:
     """The text of a new ``dangan.toml``: commented, so an archivist can edit it."""
     same_disk = all(e.type == "fs" and not Path(str(e.options.get("path", ""))).is_absolute() for e in storage)
@@ -154,8 +164,7 @@ workers = 2
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
 # copy policy per 保管期限: how many locations must hold each AIP (the first N below).
 [copies]
-default = 2
-Y = 3
+{_copies_toml(len(storage))}
 
 # 定期检测 (periodic fixity audit)
 [audit]

@@ -118,7 +118,10 @@ def make_bag_cmd(bag_dir: Path) -> list[str]:
 
 def init_home(home: Path) -> None:
     subprocess.run(
-        dangan(home, "init", "--fonds-code", "J012", "--fonds-name", "基准测试社区居民委员会"),
+        # one location, one copy: the peer (make_bag) writes one bag too
+        dangan(
+            home, "init", "--fonds-code", "J012", "--fonds-name", "基准测试社区居民委员会", "--storage", "local=store"
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from archive.audit import AuditOptions, audit
 from archive.bagcheck import validate_bag
 from archive.catalogue import Catalogue
 from archive.reindex import rebuild
+from archive.storage import open_locations
 
 from .conftest import dangan_process, make_image, staging_leftovers
 
@@ -85,16 +87,20 @@ def test_sigkill_at_several_points_loses_nothing_and_duplicates_nothing(home, tm
         lambda: staging_busy(store),  # mid-copy of the first item
         lambda: len(committed(store)) >= 1,  # right after a commit
         lambda: len(committed(store)) >= 3 and staging_busy(store),  # mid-batch, mid-item
+        lambda: staging_busy(home.path / "copy2"),  # mid-replication to the second location
         lambda: len(committed(store)) >= 6,
     ]
     for point in points:
         kill_when(home.path, batch, point)
         assert_only_whole_aips(store)
+        assert_only_whole_aips(home.path / "copy2")
     final = dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, "--json", stdout=open(os.devnull, "wb"))
     assert final.wait() == 0
     names = [p.name for p in committed(store)]
     assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 11)]
     assert not staging_leftovers(store), "abandoned staging left behind"
+    assert not staging_leftovers(home.path / "copy2")
+    assert [p.name for p in committed(home.path / "copy2")] == names, "a required copy is missing"
     assert_only_whole_aips(store)
     cat = Catalogue(home.settings.catalogue_path)
     try:
@@ -102,6 +108,8 @@ def test_sigkill_at_several_points_loses_nothing_and_duplicates_nothing(home, tm
         before = cat.dump()
         rebuild(home.settings, cat)
         assert cat.dump() == before, "catalogue disagrees with storage"
+        report = audit(home.settings, cat, open_locations(home.settings), AuditOptions(all=True))
+        assert report.problems == [] and report.checked_copies == 20
     finally:
         cat.close()
 
