@@ -1,0 +1,250 @@
+"""移交清册 (transfer list): the 文件目录.XML of an electronic transfer, and its XLSX twin.
+
+The 2012 电子档案移交与接收办法 (standards.md §8) puts a 文件目录.XML at the root of the
+transfer with one entry per 件: 顺序号, 档号, 责任者, 题名, 日期, 密级, 电子档案名称, 备注.
+The layout we write (no namespace, fields as child elements in that order)::
+
+    <文件目录>
+      <文件><顺序号>1</顺序号><档号>…</档号> … <备注/></文件>
+    </文件目录>
+
+The receiving 镇档案馆 reads it back with :func:`read_transfer_list`, which parses with
+the hardened parser and checks the structure and every row; the writer runs the same
+row checks, so we never send a list we would refuse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, dataclass
+from functools import lru_cache
+
+from lxml import etree
+
+from archive.errors import TransferListError
+from archive.model import ItemMetadata
+from archive.xmlsafe import parse_xml
+from metadata_profiles import load_codes
+
+from ._sheet import sheet_xlsx
+
+TRANSFER_COLUMNS = ("顺序号", "档号", "责任者", "题名", "日期", "密级", "电子档案名称", "备注")
+TRANSFER_WIDTHS = (7, 26, 18, 44, 10, 6, 40, 12)
+LIST_ROOT = "文件目录"
+LIST_ITEM = "文件"
+ENCODINGS = ("UTF-8", "GB18030")  # the 2012 rule also names GB2312, which cannot hold every name
+REQUIRED = ("档号", "责任者", "题名", "日期", "电子档案名称")
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """One 件 of the 移交清册, field for field."""
+
+    seq: int  # 顺序号
+    archival_code: str  # 档号
+    author: str  # 责任者
+    title: str  # 题名
+    date: str  # 日期 YYYYMMDD
+    classification: str  # 密级, "" for none
+    record_name: str  # 电子档案名称: the item's folder, relative to the root of the transfer
+    remarks: str = ""  # 备注
+
+
+def record_name_for(meta: ItemMetadata) -> str:
+    """The default 电子档案名称: ``电子档案/<年度>/<门类>/<档号>`` (the 2012 年度/类别/文件 layout)."""
+    return f"电子档案/{meta.year}/{meta.category}/{meta.archival_code}"
+
+
+def transfer_rows(
+    metas: Iterable[ItemMetadata], record_name: Callable[[ItemMetadata], str] = record_name_for
+) -> list[TransferRow]:
+    """Rows numbered 1…n in the order given (sort by 档号 first for a conventional list)."""
+    return [
+        TransferRow(n, m.archival_code or "", m.author, m.title, m.date, m.classification, record_name(m), m.remarks)
+        for n, m in enumerate(metas, 1)
+    ]
+
+
+def transfer_list_xml(rows: Sequence[TransferRow], *, encoding: str = "UTF-8") -> bytes:
+    """文件目录.XML bytes.
+
+    Raises:
+        TransferListError: A row would be refused by :func:`read_transfer_list`.
+    """
+    if encoding.upper() not in ENCODINGS:
+        raise TransferListError(
+            f"编码须为 {'/'.join(ENCODINGS)}：{encoding} / unsupported encoding", rule="transfer-list:encoding"
+        )
+    _raise_first(_row_problems(rows, "文件目录.XML"))
+    root = etree.Element(LIST_ROOT)
+    for row in rows:
+        item = etree.SubElement(root, LIST_ITEM)
+        for tag, value in zip(TRANSFER_COLUMNS, astuple(row), strict=True):
+            etree.SubElement(item, tag).text = str(value)
+    return etree.tostring(root, xml_declaration=True, encoding=encoding.upper(), pretty_print=True)
+
+
+def transfer_list_xlsx(rows: Sequence[TransferRow], *, header_lines: Sequence[str] = ()) -> bytes:
+    """The 移交清册 as XLSX bytes, for printing and signing by both sides."""
+    return sheet_xlsx(
+        "移交清册", TRANSFER_COLUMNS, TRANSFER_WIDTHS, [astuple(r) for r in rows], header_lines=header_lines
+    )
+
+
+def read_transfer_list(data: bytes, *, name: str = "文件目录.XML") -> list[TransferRow]:
+    """Parse and check a received 文件目录.XML.
+
+    Raises:
+        UnsafeXMLError: Malformed XML, or a DOCTYPE/entity (from :func:`archive.xmlsafe.parse_xml`).
+        TransferListError: The first structural or row problem; ``details`` holds all of them.
+    """
+    root = parse_xml(data, name=name)
+    problems: list[TransferListError] = []
+    rows = _structure(root, name, problems)
+    _raise_first(problems)
+    _raise_first(_row_problems(rows, name))
+    return rows
+
+
+def _problem(name: str, where: str, message: str, rule: str) -> TransferListError:
+    return TransferListError(f"{where}：{message}", path=name, rule=rule)
+
+
+def _raise_first(problems: list[TransferListError]) -> None:
+    if problems:
+        first = problems[0]
+        first.details = tuple(problems)
+        raise first
+
+
+def _structure(root: etree._Element, name: str, problems: list[TransferListError]) -> list[TransferRow]:
+    if root.tag != LIST_ROOT or root.attrib:
+        problems.append(
+            _problem(
+                name, "根元素", f"应为不带属性的 <{LIST_ROOT}>，实为 <{root.tag}> / wrong root", "transfer-list:root"
+            )
+        )
+        return []
+    rows = []
+    for i, item in enumerate(_elements(root, name, "根元素", problems), 1):
+        where = f"第 {i} 个 <{LIST_ITEM}>"
+        if item.tag != LIST_ITEM or item.attrib:
+            problems.append(_problem(name, where, f"应为 <{LIST_ITEM}>，实为 <{item.tag}>", "transfer-list:element"))
+            continue
+        fields = _elements(item, name, where, problems)
+        tags = tuple(f.tag for f in fields)
+        if tags != TRANSFER_COLUMNS:
+            problems.append(
+                _problem(
+                    name,
+                    where,
+                    f"子元素应依次为 {'、'.join(TRANSFER_COLUMNS)}，实为 {'、'.join(map(str, tags)) or '（无）'} / "
+                    "fields missing, extra or out of order",
+                    "transfer-list:fields",
+                )
+            )
+            continue
+        values = [_text(f, name, where, problems) for f in fields]
+        rows.append(_row(values, name, where, problems))
+    return [r for r in rows if r is not None]
+
+
+def _elements(parent: etree._Element, name: str, where: str, problems: list[TransferListError]) -> list[etree._Element]:
+    """Element children; comments and PIs are skipped, stray text is a problem."""
+    if (parent.text or "").strip() or any((c.tail or "").strip() for c in parent):
+        problems.append(_problem(name, where, "元素之间有多余文字 / stray text between elements", "transfer-list:text"))
+    return [c for c in parent if isinstance(c.tag, str)]
+
+
+def _text(field: etree._Element, name: str, where: str, problems: list[TransferListError]) -> str:
+    if len(field) or field.attrib:
+        problems.append(
+            _problem(name, where, f"<{field.tag}> 只能含文字 / must hold text only", "transfer-list:fields")
+        )
+    # Not stripped: the writer never pads a field, so what was sent is what is read.
+    return field.text or ""
+
+
+def _row(values: list[str], name: str, where: str, problems: list[TransferListError]) -> TransferRow | None:
+    if not values[0].isascii() or not values[0].isdigit():
+        problems.append(
+            _problem(name, where, f"顺序号“{values[0]}”不是正整数 / not a number", "transfer-list:sequence")
+        )
+        return None
+    return TransferRow(int(values[0]), *values[1:])
+
+
+def _row_problems(rows: Sequence[TransferRow], name: str) -> list[TransferListError]:
+    problems: list[TransferListError] = []
+    if not rows:
+        problems.append(_problem(name, "文件目录", "没有任何条目 / the list is empty", "transfer-list:empty"))
+    seen_codes: set[str] = set()
+    seen_names: set[str] = set()
+    for n, row in enumerate(rows, 1):
+        where = f"顺序号 {row.seq}"
+        if row.seq != n:
+            problems.append(
+                _problem(name, where, f"顺序号应为 {n}（从 1 起连续）/ must run 1…n", "transfer-list:sequence")
+            )
+        for column, value in zip(TRANSFER_COLUMNS, astuple(row), strict=True):
+            if column in REQUIRED and not str(value).strip():
+                problems.append(
+                    _problem(name, where, f"{column}不能为空 / {column} is required", "transfer-list:required")
+                )
+        for column, value in zip(TRANSFER_COLUMNS[1:], astuple(row)[1:], strict=True):
+            if not _is_plain_text(str(value)):
+                problems.append(
+                    _problem(
+                        name,
+                        where,
+                        f"{column}含控制字符或 XML 不允许的字符 / holds control or non-XML characters",
+                        "transfer-list:characters",
+                    )
+                )
+        if row.date and not _is_date(row.date):
+            problems.append(_problem(name, where, f"日期“{row.date}”不是 YYYYMMDD 日期", "transfer-list:date"))
+        if row.classification not in _classifications():
+            problems.append(
+                _problem(name, where, f"密级“{row.classification}”不在代码表中", "transfer-list:classification")
+            )
+        if row.record_name and not _is_safe_name(row.record_name):
+            problems.append(
+                _problem(name, where, f"电子档案名称“{row.record_name}”不是安全的相对路径", "transfer-list:record-name")
+            )
+        for value, seen, column in (
+            (row.archival_code, seen_codes, "档号"),
+            (row.record_name, seen_names, "电子档案名称"),
+        ):
+            if value and value in seen:
+                problems.append(_problem(name, where, f"{column}“{value}”重复 / duplicate", "transfer-list:unique"))
+            seen.add(value)
+    return problems
+
+
+def _is_plain_text(value: str) -> bool:
+    """One line of XML 1.0 characters: no controls (tab and newline included), surrogates or U+FFFE/U+FFFF."""
+    return all("\x20" <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or "\U00010000" <= c <= "\U0010ffff" for c in value)
+
+
+def _is_date(value: str) -> bool:
+    if len(value) != 8 or not value.isascii() or not value.isdigit():
+        return False
+    try:
+        dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _classifications() -> frozenset[str]:
+    return frozenset(load_codes()["classification"].values)
+
+
+def _is_safe_name(value: str) -> bool:
+    """A relative POSIX path without ``..``, empty parts, backslashes or control characters."""
+    if "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return False
+    # Split by hand: PurePosixPath would quietly drop the empty and "." parts we refuse.
+    return all(part not in ("", ".", "..") for part in value.split("/"))

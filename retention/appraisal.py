@@ -1,0 +1,270 @@
+"""鉴定 (appraisal): decisions on expired records, and disposal holds (法律冻结).
+
+A :class:`Decision` is what the 鉴定小组 decided for one 件 when its period ran out:
+destroy it, keep it for a longer 定期 period, or keep it 永久. Every decision names a
+person and gives a reason, because the 鉴定意见 is itself kept permanently.
+
+A :class:`Hold` stops disposal while a lawsuit, audit or complaint needs the records.
+It covers one 档号 or a whole class (全宗, optionally 门类, 保管期限 and a 年度 range),
+and stays in force until it is lifted by a named person. Holds block destruction only:
+appraisal and transfer go on, since neither loses anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from archive.archival_code import MIDDLE_DOT
+from archive.errors import DanganError
+from archive.model import ItemMetadata
+
+from .errors import InvalidDecisionError, InvalidHoldError, NoRetentionRuleError
+from .periods import PERMANENT, is_longer, period_years, retention_label
+
+__all__ = ["Action", "Decision", "Hold", "check_decision", "holds_on", "is_held", "latest_decisions"]
+
+
+class Action(StrEnum):
+    """鉴定结论: what happens to an expired item."""
+
+    destroy = "destroy"
+    extend = "extend"
+    permanent = "permanent"
+
+    @property
+    def label(self) -> str:
+        """The Chinese wording used in registers."""
+        return {"destroy": "销毁", "extend": "延长保管期限", "permanent": "改为永久保管"}[self.value]
+
+
+#: Builds the error to raise from (message, rule); see :func:`failing`.
+Fail = Callable[[str, str], DanganError]
+
+
+def failing(cls: type[DanganError], path: str | None) -> Fail:
+    """An error factory for one class and one 档号 or id, used by the field checks below."""
+    return lambda message, rule: cls(message, path=path or None, rule=rule)
+
+
+def require_text(value: str | None, what_zh: str, what_en: str, fail: Fail) -> str:
+    """The value stripped; a missing or blank value fails, naming the field."""
+    text = (value or "").strip() if isinstance(value, str | None) else ""
+    if not text:
+        raise fail(f"{what_zh}不能为空 / {what_en} is required", "appraisal:required-field")
+    return text
+
+
+def require_aware(value: object, what_zh: str, what_en: str, fail: Fail) -> None:
+    """Refuse naive datetimes: registers are evidence, and a time without a zone is ambiguous."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise fail(f"{what_zh}必须是带时区的时间 / {what_en} must be a timezone-aware datetime", "appraisal:aware-time")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """鉴定意见: the appraisal decision for one 件.
+
+    Attributes:
+        archival_code: 档号 of the item.
+        action: destroy | extend | permanent.
+        reason: 鉴定理由, required: the register prints it.
+        decided_by: The named person who decided (鉴定小组 member), required.
+        time: When, timezone-aware.
+        new_period: For ``extend`` only: the new 定期 code (``D30``), counted from the
+            original clock start, and longer than the item's current code.
+    """
+
+    archival_code: str
+    action: Action
+    reason: str
+    decided_by: str
+    time: datetime
+    new_period: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            action = Action(self.action)
+        except ValueError:
+            raise InvalidDecisionError(
+                f"鉴定结论“{self.action}”无效，应为 destroy/extend/permanent / unknown action",
+                path=self.archival_code,
+                rule="appraisal:action",
+            ) from None
+        fail = failing(InvalidDecisionError, self.archival_code if isinstance(self.archival_code, str) else None)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "archival_code", require_text(self.archival_code, "档号", "archival code", fail))
+        object.__setattr__(self, "reason", require_text(self.reason, "鉴定理由", "reason", fail))
+        object.__setattr__(self, "decided_by", require_text(self.decided_by, "鉴定人", "decided_by", fail))
+        require_aware(self.time, "鉴定时间", "decision time", fail)
+        self._check_new_period()
+
+    def _check_new_period(self) -> None:
+        if self.action is not Action.extend:
+            if self.new_period is not None:
+                raise InvalidDecisionError(
+                    "只有“延长保管期限”需要新期限 / new_period is only for extend",
+                    path=self.archival_code,
+                    rule="appraisal:new-period",
+                )
+            return
+        if not self.new_period or self.new_period == PERMANENT:
+            raise InvalidDecisionError(
+                "延长保管期限须给出新的定期期限（如 D30）；改为永久请用 permanent / "
+                "extend needs a 定期 new_period such as D30; use permanent for 永久",
+                path=self.archival_code,
+                rule="appraisal:new-period",
+            )
+        try:
+            period_years(self.new_period)
+        except NoRetentionRuleError as exc:
+            raise InvalidDecisionError(exc.message, path=self.archival_code, rule="appraisal:new-period") from None
+
+
+def check_decision(decision: Decision, meta: ItemMetadata, legacy: Mapping[str, int] | None = None) -> None:
+    """Check that a decision fits the item it is about.
+
+    Raises:
+        InvalidDecisionError: The 档号 differs, the item is 永久 already, or an extension
+            is not longer than the current period.
+    """
+    code = decision.archival_code
+    if meta.archival_code != code:
+        raise InvalidDecisionError(
+            f"鉴定意见的档号 {code} 与档案 {meta.archival_code} 不符 / decision is for another item",
+            path=code,
+            rule="appraisal:same-item",
+        )
+    if meta.retention == PERMANENT:
+        raise InvalidDecisionError(
+            "永久保管的档案不再鉴定，也不得销毁 / a 永久 record is neither re-appraised nor destroyed",
+            path=code,
+            rule="appraisal:permanent-final",
+        )
+    if decision.action is Action.extend and not is_longer(decision.new_period or "", meta.retention, legacy):
+        raise InvalidDecisionError(
+            f"新期限 {retention_label(decision.new_period or '')} 须长于现期限 {retention_label(meta.retention)} / "
+            "the new period must be longer than the current one",
+            path=code,
+            rule="appraisal:extend-longer",
+        )
+
+
+def latest_decisions(decisions: Iterable[Decision]) -> dict[str, Decision]:
+    """The most recent decision per 档号: a later appraisal supersedes an earlier one."""
+    latest: dict[str, Decision] = {}
+    for d in decisions:
+        if d.archival_code not in latest or d.time >= latest[d.archival_code].time:
+            latest[d.archival_code] = d
+    return latest
+
+
+@dataclass(frozen=True)
+class Hold:
+    """冻结 (法律冻结 / disposal hold): no item it covers may be destroyed while it is in force.
+
+    Scope is either ``archival_code`` (one 件) or a class: ``fonds_code`` with optional
+    ``category`` (``ZY`` also covers ``ZY·DB``), ``retention`` and an inclusive 年度 range.
+    """
+
+    hold_id: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    archival_code: str | None = None
+    fonds_code: str | None = None
+    category: str | None = None
+    retention: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    lifted_by: str | None = None
+    lifted_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        where = self.hold_id if isinstance(self.hold_id, str) and self.hold_id.strip() else "冻结"
+        fail = failing(InvalidHoldError, where)
+        object.__setattr__(self, "hold_id", require_text(self.hold_id, "冻结编号", "hold_id", fail))
+        object.__setattr__(self, "reason", require_text(self.reason, "冻结理由", "reason", fail))
+        object.__setattr__(self, "placed_by", require_text(self.placed_by, "冻结人", "placed_by", fail))
+        require_aware(self.placed_at, "冻结时间", "placed_at", fail)
+        self._check_scope(where)
+        self._check_lift(where)
+
+    def _check_scope(self, where: str) -> None:
+        class_fields = (self.fonds_code, self.category, self.retention, self.year_from, self.year_to)
+        if self.archival_code and any(v is not None for v in class_fields):
+            raise InvalidHoldError(
+                "冻结范围只能是一个档号或一个类别，不能同时给出 / give either an archival code or a class, not both",
+                path=where,
+                rule="hold:scope",
+            )
+        if not self.archival_code and not self.fonds_code:
+            raise InvalidHoldError(
+                "冻结须指定档号，或至少指定全宗号 / a hold needs an archival code or at least a fonds code",
+                path=where,
+                rule="hold:scope",
+            )
+        if self.year_from is not None and self.year_to is not None and self.year_from > self.year_to:
+            raise InvalidHoldError(
+                f"年度范围 {self.year_from}–{self.year_to} 颠倒 / year range is reversed",
+                path=where,
+                rule="hold:scope",
+            )
+
+    def _check_lift(self, where: str) -> None:
+        if (self.lifted_by is None) != (self.lifted_at is None):
+            raise InvalidHoldError(
+                "解除冻结须同时给出解除人和解除时间 / lifting needs both lifted_by and lifted_at",
+                path=where,
+                rule="hold:lift",
+            )
+        if self.lifted_at is not None:
+            fail = failing(InvalidHoldError, where)
+            object.__setattr__(self, "lifted_by", require_text(self.lifted_by, "解除人", "lifted_by", fail))
+            require_aware(self.lifted_at, "解除时间", "lifted_at", fail)
+            if self.lifted_at < self.placed_at:
+                raise InvalidHoldError(
+                    "解除时间早于冻结时间 / lifted before it was placed", path=where, rule="hold:lift"
+                )
+
+    @property
+    def active(self) -> bool:
+        """True until the hold is lifted."""
+        return self.lifted_at is None
+
+    def lift(self, by: str, at: datetime) -> Hold:
+        """A copy of this hold, lifted by a named person at a time (the original stays on record)."""
+        if not self.active:
+            raise InvalidHoldError("该冻结已解除 / hold already lifted", path=self.hold_id, rule="hold:lift")
+        return replace(self, lifted_by=by, lifted_at=at)
+
+    def covers(self, meta: ItemMetadata) -> bool:
+        """True when the item falls within this hold's scope (lifted or not)."""
+        if self.archival_code:
+            return meta.archival_code == self.archival_code
+        if meta.fonds_code != self.fonds_code:
+            return False
+        if self.category and not _category_within(meta.category, self.category):
+            return False
+        if self.retention and meta.retention != self.retention:
+            return False
+        if self.year_from is not None and meta.year < self.year_from:
+            return False
+        return self.year_to is None or meta.year <= self.year_to
+
+
+def _category_within(category: str, scope: str) -> bool:
+    """``ZY·DB`` is within ``ZY``; ``ZYX`` is not within ``ZY``."""
+    return category == scope or category.startswith(scope + MIDDLE_DOT)
+
+
+def holds_on(meta: ItemMetadata, holds: Iterable[Hold]) -> list[Hold]:
+    """The holds in force that cover an item."""
+    return [h for h in holds if h.active and h.covers(meta)]
+
+
+def is_held(meta: ItemMetadata, holds: Iterable[Hold]) -> bool:
+    """True when any hold in force covers the item: it must not be destroyed."""
+    return bool(holds_on(meta, holds))

@@ -1,0 +1,278 @@
+"""销毁 (destruction): a batch of expired items and the approvals it needs.
+
+standards.md §8: the 鉴定小组 reviews expired items one by one, the unit's leadership
+(单位负责人) approves the 销毁清册, and at least two 监销人 check before and sign after
+the destruction. :func:`check_approved` enforces that, and that nothing in the batch is
+held, kept by its decision, or not yet due. Every violation is collected before the
+first is raised, so one pass shows the archivist everything to fix.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from archive.errors import DanganError, DestructionRefusedError
+from archive.model import ItemMetadata
+
+from .appraisal import Action, Decision, Hold, failing, holds_on, require_aware, require_text
+from .errors import (
+    ApprovalTimeError,
+    InvalidBatchError,
+    ItemHeldError,
+    MissingRoleError,
+    NotDestroyDecisionError,
+    NotDueError,
+    RoleConflictError,
+    SelfApprovalError,
+    TooFewApproversError,
+    UnknownItemError,
+)
+from .rules import Schedule, load_schedule
+
+__all__ = ["Approval", "ApprovalPolicy", "DestructionBatch", "Role", "batch_problems", "check_approved"]
+
+
+class Role(StrEnum):
+    """审批角色: who signs a destruction batch."""
+
+    panel = "鉴定小组"  # a member of the appraisal panel (incl. 居民代表 in a 社区)
+    head = "单位负责人"  # the unit's leadership, approving the 销毁清册
+    witness = "监销人"  # destruction witness: checks before, signs after
+
+
+@dataclass(frozen=True)
+class Approval:
+    """签署: one named person's approval of a batch, in one role."""
+
+    person: str
+    role: Role
+    time: datetime
+
+    def __post_init__(self) -> None:
+        fail = failing(InvalidBatchError, None)
+        object.__setattr__(self, "person", require_text(self.person, "审批人", "person", fail))
+        try:
+            object.__setattr__(self, "role", Role(self.role))
+        except ValueError:
+            roles = "、".join(r.value for r in Role)
+            raise InvalidBatchError(
+                f"审批角色“{self.role}”无效，应为 {roles} / unknown role", rule="destruction:role"
+            ) from None
+        require_aware(self.time, "审批时间", "approval time", fail)
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """How many distinct people must sign, in which roles.
+
+    ``one_role_per_person``: a witness is a check on the people who decided, so by
+    default nobody counts in two roles of one batch. A very small unit may relax this
+    in its settings; the proposer may never approve.
+    """
+
+    required_roles: Mapping[Role, int] = field(
+        default_factory=lambda: MappingProxyType({Role.panel: 1, Role.head: 1, Role.witness: 2})
+    )
+    min_approvers: int = 2
+    one_role_per_person: bool = True
+
+
+DEFAULT_POLICY = ApprovalPolicy()
+
+
+@dataclass(frozen=True)
+class DestructionBatch:
+    """销毁批次: items proposed for destruction together, each with its decision."""
+
+    batch_id: str
+    proposer: str
+    proposed_at: datetime
+    decisions: tuple[Decision, ...]
+    approvals: tuple[Approval, ...] = ()
+
+    def __post_init__(self) -> None:
+        fail = failing(InvalidBatchError, self.batch_id if isinstance(self.batch_id, str) else None)
+        object.__setattr__(self, "batch_id", require_text(self.batch_id, "批次号", "batch id", fail))
+        object.__setattr__(self, "proposer", require_text(self.proposer, "提出人", "proposer", fail))
+        require_aware(self.proposed_at, "提出时间", "proposed_at", fail)
+        object.__setattr__(self, "decisions", tuple(self.decisions))
+        object.__setattr__(self, "approvals", tuple(self.approvals))
+        if not self.decisions:
+            raise InvalidBatchError(
+                "销毁批次没有档案 / the batch is empty", path=self.batch_id, rule="destruction:items"
+            )
+        codes = [d.archival_code for d in self.decisions]
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise InvalidBatchError(
+                f"同一档号在批次中出现多次：{'、'.join(twice)} / item listed twice",
+                path=self.batch_id,
+                rule="destruction:items",
+            )
+
+    @property
+    def archival_codes(self) -> tuple[str, ...]:
+        return tuple(d.archival_code for d in self.decisions)
+
+    def approve(self, approval: Approval) -> DestructionBatch:
+        """A copy with one more approval; approvals are only ever added."""
+        return replace(self, approvals=(*self.approvals, approval))
+
+
+def person_key(name: str) -> str:
+    """Names compared as people: full-width forms folded, all whitespace dropped."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def check_approved(
+    batch: DestructionBatch,
+    holds: Iterable[Hold],
+    items_meta: Iterable[ItemMetadata] | Mapping[str, ItemMetadata],
+    *,
+    schedule: Schedule | None = None,
+    as_of: date | None = None,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+) -> None:
+    """Raise unless the batch may be destroyed now.
+
+    Raises:
+        DestructionRefusedError: The first violation found (a subclass naming its rule);
+            ``details`` holds every violation.
+    """
+    problems = batch_problems(batch, holds, items_meta, schedule=schedule, as_of=as_of, policy=policy)
+    if problems:
+        first = problems[0]
+        first.details = tuple(problems)
+        raise first
+
+
+def batch_problems(
+    batch: DestructionBatch,
+    holds: Iterable[Hold],
+    items_meta: Iterable[ItemMetadata] | Mapping[str, ItemMetadata],
+    *,
+    schedule: Schedule | None = None,
+    as_of: date | None = None,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+) -> list[DestructionRefusedError]:
+    """Every rule the batch breaks: approvals first (cheap), then each item."""
+    schedule = schedule or load_schedule()
+    as_of = as_of or date.today()
+    if isinstance(items_meta, Mapping):
+        metas = dict(items_meta)
+    else:
+        metas = {m.archival_code: m for m in items_meta if m.archival_code}
+    problems = _approval_problems(batch, policy)
+    holds = tuple(holds)
+    for decision in batch.decisions:
+        problems.extend(_item_problems(decision, metas.get(decision.archival_code), holds, schedule, as_of))
+    return problems
+
+
+def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[DestructionRefusedError]:
+    problems: list[DestructionRefusedError] = []
+    where = batch.batch_id
+    proposer = person_key(batch.proposer)
+    roles_of: dict[str, set[Role]] = {}
+    for a in batch.approvals:
+        if person_key(a.person) == proposer:
+            problems.append(
+                SelfApprovalError(
+                    f"提出人 {batch.proposer} 不得批准自己提出的销毁批次 / the proposer cannot approve their own batch",
+                    path=where,
+                    rule="destruction:not-proposer",
+                )
+            )
+            continue
+        if a.time < batch.proposed_at:
+            problems.append(
+                ApprovalTimeError(
+                    f"{a.person}（{a.role}）的批准时间早于批次提出时间 / approval predates the proposal",
+                    path=where,
+                    rule="destruction:approval-after-proposal",
+                )
+            )
+        roles_of.setdefault(person_key(a.person), set()).add(a.role)
+    if policy.one_role_per_person:
+        for person, roles in roles_of.items():
+            if len(roles) > 1:
+                problems.append(
+                    RoleConflictError(
+                        f"{person} 同时以{'、'.join(sorted(roles))}身份签署 / one person signed in several roles",
+                        path=where,
+                        rule="destruction:one-role-per-person",
+                    )
+                )
+    if len(roles_of) < policy.min_approvers:
+        problems.append(
+            TooFewApproversError(
+                f"除提出人外至少需要 {policy.min_approvers} 位不同的审批人，现有 {len(roles_of)} 位 / "
+                f"at least {policy.min_approvers} distinct approvers besides the proposer are required",
+                path=where,
+                rule="destruction:two-approvers",
+            )
+        )
+    for role, needed in policy.required_roles.items():
+        have = sum(1 for roles in roles_of.values() if role in roles)
+        if have < needed:
+            problems.append(
+                MissingRoleError(
+                    f"需要 {needed} 位{role}签署，现有 {have} 位 / {needed} signature(s) of role {role} required",
+                    path=where,
+                    rule=f"destruction:role {role}",
+                )
+            )
+    return problems
+
+
+def _item_problems(
+    decision: Decision, meta: ItemMetadata | None, holds: tuple[Hold, ...], schedule: Schedule, as_of: date
+) -> list[DestructionRefusedError]:
+    code = decision.archival_code
+    if meta is None:
+        return [UnknownItemError("目录中没有这件档案 / no metadata for this item", path=code, rule="destruction:item")]
+    problems: list[DestructionRefusedError] = []
+    if decision.action is not Action.destroy:
+        problems.append(
+            NotDestroyDecisionError(
+                f"鉴定意见为“{decision.action.label}”，不是销毁 / the decision is not destroy",
+                path=code,
+                rule="destruction:decision-destroy",
+            )
+        )
+    for hold in holds_on(meta, holds):
+        problems.append(
+            ItemHeldError(
+                f"处于冻结 {hold.hold_id}（{hold.reason}）中，不得销毁 / under hold {hold.hold_id}",
+                path=code,
+                rule="destruction:no-hold",
+            )
+        )
+    problems.extend(_due_problems(meta, schedule, as_of))
+    return problems
+
+
+def _due_problems(meta: ItemMetadata, schedule: Schedule, as_of: date) -> list[DestructionRefusedError]:
+    code = meta.archival_code
+    try:
+        due = schedule.dates(meta).appraisal_due
+    except DanganError as exc:
+        return [NotDueError(f"保管期限无法确定：{exc.message} / period cannot be determined", path=code, rule=exc.rule)]
+    if due is None:
+        return [
+            NotDueError("永久保管的档案不得销毁 / a 永久 record is never destroyed", path=code, rule="destruction:due")
+        ]
+    if due > as_of:
+        return [
+            NotDueError(
+                f"保管期限至 {due.isoformat()} 才届满 / the period runs until {due.isoformat()}",
+                path=code,
+                rule="destruction:due",
+            )
+        ]
+    return []
