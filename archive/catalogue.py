@@ -218,6 +218,10 @@ class Catalogue:
             (ev.id, archival_code, ev.type, ev.time, ev.outcome, ev.detail, ev.outcome_detail, ev.agent, ev.location),
         )
 
+    def set_status(self, archival_code: str, status: str) -> None:
+        """在档 archived / 已移交 transferred / 已销毁 destroyed (call inside :meth:`write` or alone)."""
+        self.conn.execute("UPDATE items SET status=? WHERE archival_code=?", (status, archival_code))
+
     def set_copy(self, archival_code: str, c: Copy) -> None:
         """Record that a location holds a verified copy (call inside :meth:`write` or alone)."""
         self.conn.execute(

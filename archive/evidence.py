@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from archive.catalogue import Catalogue, Copy
 from archive.errors import StorageError
-from archive.premis import FIXITY_CHECK, REPAIR, REPLICATION, Event, events_from_xml, events_to_xml
+from archive.premis import FIXITY_CHECK, REPAIR, REPLICATION, STATUS_AFTER, Event, events_from_xml, events_to_xml
 from archive.storage.base import Location
 
 #: event types after which a copy has been read back and found whole (when the outcome is success)
@@ -68,3 +68,12 @@ def copy_from_events(location: str, events: list[Event], ingested_at: str, *, pr
         if SM3_MARK in e.detail:
             sm3 = max(sm3, e.time)
     return Copy(location, stored, verified, sm3)
+
+
+def status_from_events(events: list[Event]) -> str:
+    """An item's status replayed from its events: the last successful status change wins."""
+    status = "archived"
+    for e in sorted(events, key=lambda e: e.time):
+        if e.outcome == "success" and e.type in STATUS_AFTER:
+            status = STATUS_AFTER[e.type]
+    return status

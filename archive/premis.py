@@ -28,6 +28,10 @@ FORMAT_IDENTIFICATION = "format identification"
 REPAIR = "repair"
 REPLICATION = "replication"
 DELETION = "deletion"
+TRANSFER = "transfer"
+
+#: the status an item has after a successful event of this type (replayed by reindex from the records)
+STATUS_AFTER = {DELETION: "destroyed", TRANSFER: "transferred"}
 
 
 def now_iso() -> str:

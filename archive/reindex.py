@@ -13,7 +13,7 @@ from archive.aip import read_aip
 from archive.catalogue import Catalogue, IndexedAIP
 from archive.config import Settings
 from archive.errors import DanganError
-from archive.evidence import copy_from_events, events_in
+from archive.evidence import copy_from_events, events_in, status_from_events
 from archive.storage import Location, open_locations
 
 
@@ -34,11 +34,12 @@ def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
         aip = _first_readable(key, holders[key])
         primary = locations[0].name
         for loc in holders[key]:
-            later = list(events_in(loc, key))
+            later = [e for e in events_in(loc, key) if e.id not in {x.id for x in aip.events}]
             aip.events += later
             copy = copy_from_events(loc.name, later, aip.ingested_at, primary=loc.name == primary)
             if copy is not None:
                 aip.copies[loc.name] = copy
+        aip.status = status_from_events(aip.events)
         yield aip
 
 
