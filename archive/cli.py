@@ -371,10 +371,15 @@ def catalog(home: Home, out_path: Path, **flt: Any) -> None:
 @handles_errors
 def reindex(home: Home) -> None:
     """从存储中的 AIP 重建目录数据库 (rebuild the catalogue from storage)."""
+    from archive.indexing import open_search
+    from archive.indexing import rebuild as rebuild_index
     from archive.reindex import rebuild
 
     count = rebuild(home.settings, home.catalogue)
     out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")
+    with open_search(home.settings) as index:
+        indexed = rebuild_index(home.catalogue, index, _locations(home.settings))
+    out.print(f"已重建检索索引: {indexed} 件 (search index rebuilt)")
 
 
 def _size(value: str | None) -> int | None:
@@ -447,3 +452,55 @@ def _print_audit(report: Any) -> None:
         f"{report.checked_bytes} 字节, 用时 {report.seconds:.1f} 秒; 问题 {len(report.problems)}, "
         f"未修复 {len(report.unrepaired)}; 待下次检测 {report.remaining} 份 (remaining due)"
     )
+
+
+@main.command()
+@click.argument("query", required=False, default="")
+@click.option("--fonds", help="全宗号")
+@click.option("--year", help="年度, e.g. 2023 or 2020-2023")
+@click.option("--category", help="门类代码")
+@click.option("--retention", help="保管期限")
+@click.option("--date", "dates", help="日期范围 YYYYMMDD-YYYYMMDD")
+@click.option("--limit", type=int, default=20, show_default=True, help="每页条数")
+@click.option("--page", type=int, default=1, show_default=True, help="第几页")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@pass_home
+@handles_errors
+def search(
+    home: Home,
+    query: str,
+    fonds: str | None,
+    year: str | None,
+    category: str | None,
+    retention: str | None,
+    dates: str | None,
+    limit: int,
+    page: int,
+    as_json: bool,
+) -> None:
+    """全文检索 (full-text search over metadata and the text of every record)."""
+    from archive.indexing import open_search
+    from search import Query
+
+    year_from, year_to = _year_range(year)
+    date_from, _, date_to = (dates or "").partition("-")
+    visible = frozenset(f.code for f in home.settings.fonds)
+    q = Query(
+        text=query, visible_fonds=visible, fonds=fonds, year_from=year_from, year_to=year_to, category=category,
+        retention=retention, date_from=date_from or None, date_to=date_to or date_from or None, limit=limit,
+        offset=(max(page, 1) - 1) * limit,
+    )  # fmt: skip
+    with open_search(home.settings) as index:
+        result = index.search(q)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    out.print(f"共 {result.total} 件 (hits), 第 {page} 页")
+    for hit in result.hits:
+        out.print(f"[bold]{hit.archival_code}[/bold]  {hit.title}")
+        if hit.snippet:
+            out.print(f"    {hit.snippet}", soft_wrap=True)
+    for name, label in (("fonds", "全宗"), ("year", "年度"), ("category", "门类"), ("retention", "保管期限")):
+        counts = result.facets.get(name, {})
+        if counts:
+            out.print(f"{label}: " + "  ".join(f"{k} ({n})" for k, n in counts.items()))

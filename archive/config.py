@@ -49,13 +49,20 @@ class Setting:
 INGEST_SETTINGS = (
     Setting("min_scan_dpi", 200, "扫描件最低分辨率 (DA/T 31: at least 200 dpi for scans)"),
     Setting("max_pixels", 200_000_000, "单页像素上限, 超过视为解压缩炸弹 (decompression-bomb ceiling per page)"),
-    Setting("workers", 2, "并行计算摘要的线程数 (threads hashing files)"),
+    Setting("workers", 2, "并行接收文件的进程数 (worker processes copying, hashing, decoding and OCR'ing files)"),
+    Setting("ocr", "rapidocr", "扫描件文字识别引擎: rapidocr / tesseract / off (OCR engine for scanned pages)"),
 )
 
 
 AUDIT_SETTINGS = (
     Setting("cycle_days", 90, "每份副本每隔多少天至少做一次 SHA-256 检查 (days between SHA-256 checks of each copy)"),
     Setting("sm3_cycle_days", 360, "每隔多少天同时核对 SM3 (days between checks that also verify SM3)"),
+)
+
+SEARCH_SETTINGS = (
+    Setting("backend", "sqlite", "检索后端: sqlite (内嵌 FTS5) 或 elasticsearch (search backend)"),
+    Setting("url", "", "Elasticsearch 地址, 如 http://127.0.0.1:9200 (only for elasticsearch)"),
+    Setting("index_prefix", "dangan", "Elasticsearch 索引名前缀 (index and alias name prefix)"),
 )
 
 DEFAULT_COPIES = {"default": 2, "Y": 3}
@@ -73,6 +80,8 @@ class Settings:
     profiles_dir: Path | None = None
     copies: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COPIES))
     audit: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in AUDIT_SETTINGS})
+    search: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in SEARCH_SETTINGS})
+    retention: dict[str, Any] = field(default_factory=dict)  # [retention]: schedule overrides (retention.rules)
 
     def required_copies(self, retention: str) -> int:
         """复制策略: how many locations must hold an AIP of this 保管期限."""
@@ -160,6 +169,7 @@ rule = "{rule}"
 min_scan_dpi = 200
 max_pixels = 200000000
 workers = 2
+ocr = "rapidocr"
 
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
 # copy policy per 保管期限: how many locations must hold each AIP (the first N below).
@@ -213,6 +223,11 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
         raise ConfigError("存储位置名称重复 (duplicate storage names)", path=str(path))
     ingest = _table(data, "ingest", INGEST_SETTINGS, path)
     audit = _table(data, "audit", AUDIT_SETTINGS, path)
+    search = _table(data, "search", SEARCH_SETTINGS, path)
+    if search["backend"] not in ("sqlite", "elasticsearch"):
+        raise ConfigError(f"[search] backend 只能是 sqlite 或 elasticsearch: {search['backend']}", path=str(path))
+    if search["backend"] == "elasticsearch" and not search["url"]:
+        raise ConfigError("[search] 使用 elasticsearch 时必须给出 url (url required)", path=str(path))
     copies = _copies(data.get("copies", {}), len(storage), path)
     rule = data.get("archival_code", {}).get("rule", "dat22")
     profiles = data.get("profiles", {}).get("dir")
@@ -225,6 +240,8 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
         profiles_dir=(home / profiles) if profiles else None,
         copies=copies,
         audit=audit,
+        search=search,
+        retention=dict(data.get("retention", {})),
     )
 
 

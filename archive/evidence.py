@@ -25,19 +25,29 @@ def record_name(event: Event) -> str:
     return f"{stamp}-{event.type.replace(' ', '-')}-{event.id}.xml"
 
 
-def record_event(catalogue: Catalogue, location: Location, key: str, archival_code: str, event: Event) -> bool:
+def record_event(
+    catalogue: Catalogue,
+    location: Location,
+    key: str,
+    archival_code: str,
+    event: Event,
+    fallback: Location | None = None,
+) -> bool:
     """Store ``event`` beside the AIP in ``location`` and in the catalogue.
 
-    Returns False when the location could not take it (it is down): the event is
-    then kept in the catalogue only, and says so.
+    When ``location`` cannot take it (it is down), the record goes beside the AIP in
+    ``fallback`` instead, so the evidence still survives a rebuild of the catalogue.
+    Returns whether it was stored in ``location`` itself.
     """
     event.location = event.location or location.name
+    data = events_to_xml([event], archival_code)
     stored = True
     try:
-        location.append_record(key, record_name(event), events_to_xml([event], archival_code))
-    except StorageError as exc:
+        location.append_record(key, record_name(event), data)
+    except StorageError:
         stored = False
-        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
+        if fallback is not None:
+            fallback.append_record(key, record_name(event), data)
     with catalogue.write():
         catalogue.add_event(archival_code, event)
     return stored

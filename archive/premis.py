@@ -29,6 +29,7 @@ REPAIR = "repair"
 REPLICATION = "replication"
 DELETION = "deletion"
 TRANSFER = "transfer"
+EXTRACTION = "extraction"  # OCR and text extraction: the derivative text beside the originals
 
 #: the status an item has after a successful event of this type (replayed by reindex from the records)
 STATUS_AFTER = {DELETION: "destroyed", TRANSFER: "transferred"}

@@ -64,7 +64,8 @@ def replicate(
     outcome = "success" if check.ok else "failure"
     detail = f"从 {source.name} 复制到 {target.name} 并以 SHA-256 与 SM3 复核 (copied and verified)"
     summary = "; ".join(f"{p.kind}: {p.path or ''}" for p in check.problems)
-    record_event(catalogue, target, key, archival_code, Event(REPLICATION, detail, outcome, summary, time=when))
+    event = Event(REPLICATION, detail, outcome, summary, time=when, location=target.name)
+    record_event(catalogue, target, key, archival_code, event, fallback=source)
     return check
 
 

@@ -12,6 +12,7 @@ One item's failure never stops the batch: it is recorded and the next item goes 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections import deque
 from collections.abc import Callable
@@ -25,11 +26,14 @@ from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError, ExitCode
+from archive.errors import AIPExistsError, ConfigError, ExitCode, StorageError
 from archive.fixity import copy_and_hash, hash_file, require_algorithms
+from archive.indexing import open_search, search_doc, text_path
+from archive.indexing import sync as sync_index
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.premis import (
     DIGEST_CALCULATION,
+    EXTRACTION,
     FORMAT_IDENTIFICATION,
     INGESTION,
     VALIDATION,
@@ -42,8 +46,11 @@ from archive.storage import Location, aip_key, open_locations
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file
 from ingest.metadata import ClassDefaults, build_metadata
+from ingest.ocr import get_engine
 from ingest.sources import SourceItem, read_batch
+from ingest.text import ExtractedText, extract_text
 from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
+from search import SearchIndex
 
 
 @dataclass
@@ -97,6 +104,7 @@ class IngestResult:
 
 
 PREFETCH = 3  # items being received while one commits
+PAGE_BREAK = "\f"  # between the pages of one file's text derivative
 
 
 @dataclass
@@ -126,8 +134,10 @@ class Ingestor:
         locations: list[Location],
         profiles: Profiles,
         rule: ArchivalCodeRule,
+        index: SearchIndex | None = None,
     ):
         require_algorithms()
+        self.index = index
         self.settings = settings
         self.catalogue = catalogue
         self.locations = locations
@@ -160,12 +170,18 @@ class Ingestor:
             open_locations(settings),
             load_profiles(settings.profiles_dir),
             load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir),
+            open_search(settings),
         )
 
     def recover(self) -> list[str]:
         """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed,
         and write the copies the policy requires that were not written."""
-        done = [removed for loc in self.locations for removed in loc.recover()]
+        done = list(self.location.recover())
+        for loc in self.locations[1:]:
+            try:
+                done += loc.recover()
+            except StorageError:
+                pass  # a replica location that is down: its copies are completed on a later run
         known = self.catalogue.keys()
         for key in self.location.list_keys():
             if key not in known:
@@ -173,6 +189,9 @@ class Ingestor:
                 done.append(key)
         for check in complete_copies(self.catalogue, self.locations, self.settings.required_copies):
             done.append(f"{check.location}:{check.archival_code}")
+        if self.index is not None:
+            added, removed = sync_index(self.catalogue, self.index, self.locations)
+            done += [f"index+{added}"] * bool(added) + [f"index-{removed}"] * bool(removed)
         return done
 
     def _read_primary(self, key: str) -> IndexedAIP:
@@ -248,7 +267,8 @@ class Ingestor:
         bag_dir = stack.enter_context(self.location.staging())
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR
-        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels) for name, path in src.files]
+        ocr = str(self.settings.ingest["ocr"])
+        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -267,11 +287,12 @@ class Ingestor:
 
     def _ingest_staged(self, pending: _Pending) -> ItemResult:
         src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir
-        outcomes = [job.result() for job in pending.jobs]
-        entries = [e for e, _, _ in outcomes if e is not None]
-        scan_names = {e.name for e, is_scan, _ in outcomes if e is not None and is_scan}
-        findings += [f for _, _, fs in outcomes for f in fs]
+        received = [job.result() for job in pending.jobs]
+        entries = [r.entry for r in received if r.entry is not None]
+        scan_names = {r.entry.name for r in received if r.entry is not None and r.is_scan}
+        findings += [f for r in received for f in r.findings]
         item = Item(meta, entries)
+        texts = {r.entry.name: r.text for r in received if r.entry is not None and r.text is not None}
         if meta.page_count is None:
             paginated = [e.pages for e in entries if e.pages is not None]
             meta.page_count = sum(paginated) if paginated else None
@@ -285,7 +306,7 @@ class Ingestor:
         if not report.ok:
             return _rejected(src, findings)
         try:
-            aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir))
+            aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir, texts))
         except _Duplicate as dup:
             warning = Finding(
                 "GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)"
@@ -293,6 +314,9 @@ class Ingestor:
             return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
         code = aip.item.metadata.archival_code
         failures = self._replicate(aip)
+        if self.index is not None:
+            body = "\n\n".join(PAGE_BREAK.join(p.text for p in t.pages) for t in texts.values())
+            self.index.upsert([search_doc(self.catalogue.get(code), body)])
         if failures:
             return ItemResult(src.source, "incomplete", code, errors=failures, warnings=_warnings(findings))
         return ItemResult(src.source, "archived", code, warnings=_warnings(findings))
@@ -335,7 +359,9 @@ class Ingestor:
 
     # --- commit (inside the catalogue's write transaction) ---------------------------
 
-    def _commit(self, number: int, item: Item, report: CheckReport, bag_dir: Path) -> IndexedAIP | None:
+    def _commit(
+        self, number: int, item: Item, report: CheckReport, bag_dir: Path, texts: dict[str, ExtractedText]
+    ) -> IndexedAIP | None:
         dup = self.catalogue.find_duplicate(item.content_digest())
         if dup:
             raise _Duplicate(dup)
@@ -344,7 +370,7 @@ class Ingestor:
         meta.archival_code = self.rule.render(meta, number)
         key = aip_key(meta.fonds_code, meta.archival_code)
         when = now_iso()
-        write_aip(bag_dir, item, self._tag_files(item, report, when), when[:10])
+        write_aip(bag_dir, item, self._tag_files(item, report, when, texts), when[:10])
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year))
         except AIPExistsError:
@@ -354,7 +380,9 @@ class Ingestor:
         aip.copies = {self.location.name: _fresh_copy(self.location.name, when)}
         return aip
 
-    def _tag_files(self, item: Item, report: CheckReport, when: str) -> dict[str, bytes]:
+    def _tag_files(
+        self, item: Item, report: CheckReport, when: str, texts: dict[str, ExtractedText]
+    ) -> dict[str, bytes]:
         code = item.metadata.archival_code or ""
         final = CheckReport(report.stage, list(report.findings))
         if not self.rule.is_valid(code):
@@ -364,11 +392,15 @@ class Ingestor:
         schema_problems = validate_item_xml(item_xml, name=ITEM_XML)
         if schema_problems:
             raise AssertionError(f"item.xml fails its own XSD: {schema_problems[0].message}")
-        events = _ingest_events(item, final, when)
+        events = _ingest_events(item, final, when) + _text_events(texts, when)
+        derived = {
+            text_path(name): PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()
+        }
         return {
             ITEM_XML: item_xml,
             REPORT_XML: report_to_xml(final, code, when),
             PREMIS_XML: events_to_xml(events, code),
+            **{path: data for path, data in derived.items() if data.strip()},
         }
 
 
@@ -391,6 +423,29 @@ def _fresh_copy(location: str, when: str | None = None) -> Copy:
     return Copy(location, when, when, "")
 
 
+def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
+    """An event per OCR engine used (its name, version and settings), and one for text read from the files."""
+    by_engine: dict[str, int] = {}
+    read = 0
+    for t in texts.values():
+        if t.engine:
+            key = json.dumps(vars(t.engine), sort_keys=True, ensure_ascii=False)
+            by_engine[key] = by_engine.get(key, 0) + 1
+        elif t.pages:
+            read += 1
+    events = [
+        Event(EXTRACTION, f"OCR 全文识别 (OCR) {engine}", "success", f"{n} 个文件", time=when)
+        for engine, n in sorted(by_engine.items())
+    ]
+    if read:
+        events.append(
+            Event(
+                EXTRACTION, "全文提取: 文本层与文档结构 (text read from files)", "success", f"{read} 个文件", time=when
+            )
+        )
+    return events
+
+
 def _warnings(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.verdict is Verdict.warning]
 
@@ -402,14 +457,24 @@ def _rejected(src: SourceItem, findings: list[Finding]) -> ItemResult:
 # --- work done in the worker processes (module level, so it can be pickled) ----------
 
 
-def _receive_file(name: str, src: Path, dest: Path, max_pixels: int) -> tuple[FileEntry | None, bool, list[Finding]]:
+@dataclass
+class _Received:
+    """What a worker found of one file: its entry, whether it is a scan format, findings and text."""
+
+    entry: FileEntry | None
+    is_scan: bool
+    findings: list[Finding]
+    text: ExtractedText | None = None
+
+
+def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
-        return None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)]
+        return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
     try:
         size, digests = copy_and_hash(src, target)
     except OSError as exc:
-        return None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)]
+        return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
     found = inspect_file(target, name, max_pixels=max_pixels)
     entry = FileEntry(
         name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
@@ -417,7 +482,12 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int) -> tuple[Fi
         color_mode=found.color_mode,
     )  # fmt: skip
     findings = [f if f.path else replace(f, path=name) for f in found.findings]
-    return entry, found.is_scan_format, findings
+    text = None
+    if not any(f.failed for f in findings):
+        engine = get_engine(ocr) if ocr != "off" else None
+        text = extract_text(target, found, engine=engine, display_name=name)
+        findings += [f if f.path else replace(f, path=name) for f in text.findings]
+    return _Received(entry, found.is_scan_format, findings, text)
 
 
 def _reverify_file(dest: Path, entry: FileEntry) -> Finding | None:

@@ -1,0 +1,88 @@
+"""检索索引的维护 (keeping the search index): a cache of the catalogue and the AIPs' text.
+
+Each AIP carries the text of its files as derivatives under ``metadata/text/`` (OCR of
+scans, text layers and document text), so the index can always be rebuilt from storage.
+Ingest adds each item as it is archived; after a crash between store and index,
+:func:`sync` adds what the index lacks and drops what the archive no longer holds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from archive.catalogue import Catalogue
+from archive.config import Settings
+from archive.errors import DanganError
+from archive.storage.base import Location
+from search import SearchDoc, SearchIndex, open_index
+
+TEXT_DIR = "metadata/text"
+SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
+
+
+def text_path(file_name: str) -> str:
+    """Where the text of one original file is kept inside the AIP."""
+    return f"{TEXT_DIR}/{file_name}.txt"
+
+
+def open_search(settings: Settings) -> SearchIndex:
+    """The home's search index: SQLite FTS5 in the home, or Elasticsearch per ``[search]``."""
+    cfg = settings.search
+    if cfg["backend"] == "elasticsearch":
+        return open_index("elasticsearch", url=cfg["url"], index_prefix=cfg["index_prefix"])
+    return open_index("sqlite", path=settings.home / "search.sqlite")
+
+
+def search_doc(row: sqlite3.Row, body: str) -> SearchDoc:
+    """The search document of one catalogue row and its text."""
+    extra = (row["author"], row["doc_number"], row["remarks"], row["fonds_name"], row["classification"])
+    return SearchDoc(
+        archival_code=row["archival_code"],
+        fonds_code=row["fonds_code"],
+        year=int(row["year"]),
+        category=row["category"],
+        retention=row["retention"],
+        title=row["title"],
+        date=row["date"] or "",
+        metadata_text=" ".join(v for v in extra if v),
+        body=body,
+    )
+
+
+def body_of(catalogue: Catalogue, locations: list[Location], row: sqlite3.Row) -> str:
+    """The item's text, read from the first copy that can be read."""
+    paths = [f["path"] for f in catalogue.files(row["archival_code"]) if f["path"].startswith(TEXT_DIR + "/")]
+    if not paths:
+        return ""
+    held = catalogue.copies(row["archival_code"])
+    for loc in sorted(locations, key=lambda loc: loc.name not in held):
+        try:
+            return "\n\n".join(loc.read(row["aip_key"], p).decode("utf-8") for p in paths)
+        except (DanganError, UnicodeDecodeError):
+            continue
+    return ""
+
+
+def _docs(catalogue: Catalogue, locations: list[Location], codes: Iterable[str] | None) -> Iterator[SearchDoc]:
+    wanted = None if codes is None else set(codes)
+    marks = ", ".join("?" * len(SEARCHABLE))
+    for row in catalogue.conn.execute(f"SELECT * FROM items WHERE status IN ({marks})", SEARCHABLE).fetchall():
+        if wanted is None or row["archival_code"] in wanted:
+            yield search_doc(row, body_of(catalogue, locations, row))
+
+
+def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> tuple[int, int]:
+    """Make the index hold exactly the searchable items; return (added, removed)."""
+    marks = ", ".join("?" * len(SEARCHABLE))
+    rows = catalogue.conn.execute(f"SELECT archival_code FROM items WHERE status IN ({marks})", SEARCHABLE)
+    want = {r[0] for r in rows}
+    have = index.codes()
+    added = index.upsert(_docs(catalogue, locations, want - have)) if want - have else 0
+    removed = index.delete(have - want) if have - want else 0
+    return added, removed
+
+
+def rebuild(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> int:
+    """Rebuild the whole index from the catalogue and the AIPs' text, swapped in at the end."""
+    return index.rebuild(_docs(catalogue, locations, None))

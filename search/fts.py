@@ -1,0 +1,388 @@
+"""嵌入式全文检索 (the embedded search backend): SQLite FTS5 over Python-made character bigrams.
+
+Why bigrams made in Python, measured with ``bench/search.py --compare`` on generated community
+records (20,000 items, the same texts for each candidate; figures in that module's docstring):
+
+* FTS5's ``trigram`` tokenizer cannot match a two-character query (低保, 档案) from its index;
+  only a ``LIKE`` scan finds them, which is the slow path this index exists to avoid.
+* word segmentation (jieba) misses two-character queries inside longer words: 低保 is not found
+  in 低保户 or 城乡低保, so recall is incomplete, and segmenting is the slowest build.
+* unigrams with phrase queries are complete but read the long position lists of common characters.
+* overlapping bigrams (plus each run's last character, for one-character queries) give complete
+  recall for every query of two or more characters, with phrase queries over short lists.
+
+So each CJK run is indexed as its bigrams (:func:`search.text.index_tokens`) in a *contentless*
+FTS5 table with the ``ascii`` tokenizer (it only splits on the spaces we put in); the original
+texts, for display and snippets, live in an ordinary table. Ranking is ``bm25()`` with the
+title weighted over the metadata over the body.
+
+Each generation of the index is a set of three tables (``docs_N``, ``text_N``, ``fts_N``) named
+in the ``meta`` table; :meth:`FtsIndex.rebuild` fills generation N+1 while readers keep using N,
+then switches the name and drops N in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from archive.errors import UsageError
+from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
+from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
+from search.fts_sql import Tier, plan, row_id
+from search.query import ParsedQuery, code_key, parse_query
+from search.snippet import make_snippet, match_pattern
+from search.synonyms import Synonyms, load_synonyms
+from search.text import fold, index_tokens
+
+SCHEMA_VERSION = "1"
+TOKENIZER_VERSION = "bigram-1"  # bump when index_tokens() changes: contentless deletes need the same tokens
+BATCH = 2000  # documents per write transaction
+PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
+T = TypeVar("T")
+
+
+def tokenizer_stamp() -> str:
+    """What produced the tokens: stored in the index so a change of rules is noticed."""
+    import opencc
+
+    return f"{TOKENIZER_VERSION}; opencc {getattr(opencc, '__version__', '?')}"
+
+
+def check_fts5() -> None:
+    """Probe this Python's SQLite for FTS5 (and report the version when it is missing)."""
+    try:
+        con = sqlite3.connect(":memory:")
+        con.execute("CREATE VIRTUAL TABLE probe USING fts5(a, content='', tokenize='ascii')")
+        con.close()
+    except sqlite3.Error as exc:
+        raise SearchConfigError(
+            f"此 Python 的 SQLite {sqlite3.sqlite_version} 不支持 FTS5, 无法建立检索索引 "
+            f"(SQLite {sqlite3.sqlite_version} in this Python lacks FTS5; use the elasticsearch backend)"
+        ) from exc
+
+
+class FtsIndex(SearchIndex):
+    """SQLite FTS5 检索索引 in one file; one writer at a time, any number of readers (WAL).
+
+    ``time_limit`` (seconds) stops a runaway query with :class:`SearchTimeoutError`.
+    """
+
+    def __init__(
+        self, path: str | Path, *, synonyms: Synonyms | None = None, time_limit: float = 5.0, busy_timeout: float = 30.0
+    ) -> None:
+        check_fts5()
+        self.path = Path(path)
+        self.synonyms = synonyms if synonyms is not None else load_synonyms()
+        self.time_limit = time_limit
+        self._lock = threading.RLock()
+        self._deadline = 0.0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536"):
+                self._con.execute(f"PRAGMA {pragma}")
+            self._con.set_progress_handler(self._past_deadline, PROGRESS_OPS)
+            self._init_schema()
+        except sqlite3.Error as exc:
+            raise SearchBackendError(f"无法打开检索索引: {exc} (cannot open the search index)", path=str(path)) from exc
+
+    # -- schema and generations -------------------------------------------------------------
+
+    def _init_schema(self) -> None:
+        with self._write() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            if self._meta(con, "generation") is None:
+                self._create_generation(con, 1)
+                con.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("generation", "1"), ("schema", SCHEMA_VERSION), ("tokenizer", tokenizer_stamp())],
+                )
+
+    @staticmethod
+    def _meta(con: sqlite3.Connection, key: str) -> str | None:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _create_generation(con: sqlite3.Connection, g: int) -> None:
+        con.execute(
+            f"CREATE TABLE classes_{g} (id INTEGER PRIMARY KEY, fonds TEXT NOT NULL, year INTEGER NOT NULL, "
+            "category TEXT NOT NULL, retention TEXT NOT NULL, UNIQUE (fonds, year, category, retention))"
+        )
+        con.execute(
+            f"CREATE TABLE docs_{g} (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, code_key TEXT NOT NULL, "
+            "date TEXT NOT NULL)"
+        )
+        con.execute(f"CREATE INDEX docs_{g}_key ON docs_{g} (code_key)")
+        con.execute(
+            f"CREATE TABLE text_{g} (id INTEGER PRIMARY KEY, title TEXT NOT NULL, meta TEXT NOT NULL, "
+            "body TEXT NOT NULL)"
+        )
+        con.execute(f"CREATE VIRTUAL TABLE fts_{g} USING fts5(title, meta, body, content='', tokenize='ascii')")
+
+    @staticmethod
+    def _drop_generation(con: sqlite3.Connection, g: int) -> None:
+        for table in (f"fts_{g}", f"text_{g}", f"docs_{g}", f"classes_{g}"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _generation(self, con: sqlite3.Connection) -> int:
+        return int(self._meta(con, "generation") or 1)
+
+    # -- transactions and errors -------------------------------------------------------------
+
+    def _past_deadline(self) -> int:
+        return 1 if self._deadline and time.monotonic() > self._deadline else 0
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every statement of a search sees the same snapshot and generation."""
+        with self._lock, self._errors():
+            self._con.execute("BEGIN")
+            self._deadline = time.monotonic() + self.time_limit if self.time_limit else 0.0
+            try:
+                yield self._con
+            finally:
+                self._deadline = 0.0
+                self._con.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise SearchTimeoutError(
+                    f"检索超过 {self.time_limit:g} 秒未完成, 请缩小范围 (加筛选条件或更长的检索词) "
+                    f"(the query ran past {self.time_limit:g} s: add a filter or a longer term)"
+                ) from None
+            raise SearchBackendError(
+                f"检索索引读写失败: {exc} (the search index failed; rebuilding it may help)", path=str(self.path)
+            ) from None
+        except sqlite3.Error as exc:
+            raise SearchBackendError(
+                f"检索索引损坏或无法使用: {exc} (the search index is damaged; rebuild it)", path=str(self.path)
+            ) from None
+
+    def _check_tokenizer(self, con: sqlite3.Connection) -> None:
+        stamp = self._meta(con, "tokenizer")
+        if stamp != tokenizer_stamp():
+            raise SearchBackendError(
+                f"检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引 "
+                f"(the index was built with other token rules, {stamp}; rebuild it before writing)",
+                path=str(self.path),
+            )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def upsert(self, docs: Iterable[SearchDoc]) -> int:
+        written = 0
+        for batch in _batches(docs, BATCH):
+            with self._write() as con:
+                self._check_tokenizer(con)
+                self._put_batch(con, self._generation(con), batch)
+            written += len(batch)
+        return written
+
+    def delete(self, archival_codes: Iterable[str]) -> int:
+        removed = 0
+        for batch in _batches(archival_codes, BATCH):
+            with self._write() as con:
+                self._check_tokenizer(con)
+                g = self._generation(con)
+                removed += sum(self._remove(con, g, code) for code in batch)
+        return removed
+
+    def _put_batch(self, con: sqlite3.Connection, g: int, batch: list[SearchDoc]) -> None:
+        # Sequence numbers never repeat, across generations too: a row id is never reused.
+        sequence = int(self._meta(con, "sequence") or 0)
+        classes: dict[tuple[str, int, str, str], int] = {}
+        for doc in batch:
+            _check_doc(doc)
+            self._remove(con, g, doc.archival_code)
+            sequence += 1
+            doc_id = row_id(self._class_id(con, g, doc, classes), sequence)
+            con.execute(
+                f"INSERT INTO docs_{g} (id, code, code_key, date) VALUES (?, ?, ?, ?)",
+                (doc_id, doc.archival_code, code_key(doc.archival_code), doc.date),
+            )
+            con.execute(f"INSERT INTO text_{g} VALUES (?, ?, ?, ?)", (doc_id, doc.title, doc.metadata_text, doc.body))
+            con.execute(
+                f"INSERT INTO fts_{g} (rowid, title, meta, body) VALUES (?, ?, ?, ?)",
+                (doc_id, *_tokens(doc.archival_code, doc.title, doc.metadata_text, doc.body)),
+            )
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('sequence', ?)", (str(sequence),))
+
+    @staticmethod
+    def _class_id(con: sqlite3.Connection, g: int, doc: SearchDoc, cache: dict[tuple[str, int, str, str], int]) -> int:
+        key = (doc.fonds_code, doc.year, doc.category, doc.retention)
+        if key not in cache:
+            con.execute(
+                f"INSERT OR IGNORE INTO classes_{g} (fonds, year, category, retention) VALUES (?, ?, ?, ?)", key
+            )
+            cache[key] = con.execute(
+                f"SELECT id FROM classes_{g} WHERE fonds = ? AND year = ? AND category = ? AND retention = ?", key
+            ).fetchone()[0]
+        return cache[key]
+
+    def _remove(self, con: sqlite3.Connection, g: int, code: str) -> int:
+        row = con.execute(
+            f"SELECT d.id, d.code, t.title, t.meta, t.body FROM docs_{g} d JOIN text_{g} t USING (id) WHERE code = ?",
+            (code,),
+        ).fetchone()
+        if not row:
+            return 0
+        doc_id, code, title, meta, body = row
+        # A contentless table forgets a row only when given the very tokens it was indexed with.
+        con.execute(
+            f"INSERT INTO fts_{g} (fts_{g}, rowid, title, meta, body) VALUES ('delete', ?, ?, ?, ?)",
+            (doc_id, *_tokens(code, title, meta, body)),
+        )
+        con.execute(f"DELETE FROM text_{g} WHERE id = ?", (doc_id,))
+        con.execute(f"DELETE FROM docs_{g} WHERE id = ?", (doc_id,))
+        return 1
+
+    def rebuild(self, docs: Iterable[SearchDoc]) -> int:
+        with self._write() as con:
+            current = self._generation(con)
+            for leftover in self._other_generations(con, current):  # a rebuild that crashed part-way
+                self._drop_generation(con, leftover)
+            new = current + 1
+            self._create_generation(con, new)
+        written = 0
+        try:
+            for batch in _batches(docs, BATCH):
+                with self._write() as con:
+                    self._put_batch(con, new, batch)
+                written += len(batch)
+            with self._write() as con:
+                con.execute(f"INSERT INTO fts_{new} (fts_{new}) VALUES ('optimize')")
+            with self._write() as con:
+                old = self._generation(con)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(new),))
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('tokenizer', ?)", (tokenizer_stamp(),))
+                self._drop_generation(con, old)
+        except BaseException:
+            with self._write() as con:
+                self._drop_generation(con, new)
+            raise
+        return written
+
+    @staticmethod
+    def _other_generations(con: sqlite3.Connection, current: int) -> set[int]:
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'docs\\_%' ESCAPE '\\'"
+            )
+        ]
+        return {int(n.split("_")[1]) for n in names if n.split("_")[1].isdigit()} - {current}
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def codes(self) -> set[str]:
+        with self._read() as con:
+            g = self._generation(con)
+            return {r[0] for r in con.execute(f"SELECT code FROM docs_{g}")}
+
+    def search(self, query: Query) -> SearchResult:
+        parsed = parse_query(query.text, self.synonyms)
+        if parsed.is_empty and not query.has_filters:
+            raise SearchQueryError(
+                "请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期) "
+                "(type a query, or choose at least one filter to list records)"
+            )
+        with self._read() as con:
+            g = self._generation(con)
+            statements = plan(g, query, parsed)
+            facets, total = self._facets(con.execute(statements.facets.sql, statements.facets.params).fetchall())
+            rows = self._page(con, statements.tiers, query.limit, query.offset) if total else []
+            hits = self._hits(con, g, rows, parsed)
+        return SearchResult(total=total, hits=hits, facets=facets)
+
+    @staticmethod
+    def _page(con: sqlite3.Connection, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:
+        """One page across the ranked tiers: a later tier is read only when the page reaches into it."""
+        rows: list[tuple[int, float]] = []
+        for n, tier in enumerate(tiers):
+            if len(rows) >= limit:
+                break
+            if offset and tier.count is not None and n < len(tiers) - 1:
+                size = con.execute(tier.count.sql, tier.count.params).fetchone()[0]
+                if offset >= size:
+                    offset -= size
+                    continue
+            page = con.execute(tier.page.sql, (*tier.page.params, limit - len(rows), offset)).fetchall()
+            rows += page
+            offset = 0
+        return rows
+
+    @staticmethod
+    def _facets(rows: list[tuple[str, Any, int]]) -> tuple[dict[str, dict[Any, int]], int]:
+        facets: dict[str, dict[Any, int]] = {name: {} for name in FACETS}
+        for name, key, n in rows:
+            facets[name][key] = n
+        return {name: dict(sorted(c.items())) for name, c in facets.items()}, sum(facets["fonds"].values())
+
+    @staticmethod
+    def _hits(con: sqlite3.Connection, g: int, rows: list[tuple[int, float]], parsed: ParsedQuery) -> list[Hit]:
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        texts = {
+            r[0]: r[1:]
+            for r in con.execute(
+                f"SELECT id, code, title, meta, body FROM docs_{g} JOIN text_{g} USING (id) WHERE id IN ({marks})", ids
+            )
+        }
+        pattern = match_pattern(parsed)
+        hits = []
+        for doc_id, rank in rows:
+            code, title, meta, body = texts[doc_id]
+            hits.append(Hit(code, title, make_snippet((body, meta, title), pattern), round(-rank, 6) + 0.0))
+        return hits
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+def _tokens(code: str, title: str, meta: str, body: str) -> tuple[str, str, str]:
+    # The 档号 goes into the metadata column too, so its parts (J012, WS, 2024) are words.
+    return index_tokens(fold(title)), index_tokens(fold(f"{code} {meta}")), index_tokens(fold(body))
+
+
+def _check_doc(doc: SearchDoc) -> None:
+    if not doc.archival_code or not doc.fonds_code:
+        raise UsageError(
+            f"检索文档缺少档号或全宗号: {doc.archival_code!r} "
+            "(a search document needs an archival code and a fonds code)"
+        )
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

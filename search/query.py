@@ -1,0 +1,103 @@
+"""检索式解析 (query parsing): user text → terms a backend can run safely.
+
+Rules, the same for both backends:
+
+* terms separated by spaces are ANDed; ``"…"`` (or “…”, 「…」) makes a phrase that keeps its spaces;
+* every term is folded (:func:`search.text.fold`) and reduced to its letters, digits and CJK
+  characters, so no character of user text reaches FTS5 or Elasticsearch as syntax
+  (``AND``, ``NEAR``, ``*``, ``^``, ``:`` and quotes are plain words or separators);
+* a term equal to a synonym (``低保``) becomes the OR of its group (``低保 | 最低生活保障``);
+* a term shaped like an 档号 (letters+digits, then ``-`` or ``·``: ``J012-WS·2024``) becomes a
+  prefix filter on the 档号, so the whole code or any leading part of it finds its records.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from search.errors import SearchQueryError
+from search.synonyms import Synonyms
+from search.text import fold, runs, searchable
+
+MAX_QUERY_CHARS = 256  # a longer text is a pasted paragraph, not a query: refused with a message
+MAX_TERMS = 16
+
+_PIECE = re.compile(r'"([^"]*)(?:"|$)|[“「『]([^”」』]*)(?:[”」』]|$)|([^\s"“「『]+)')
+_CODE = re.compile(r"[A-Z]+[0-9]+[-·][A-Z0-9·\-.]*")
+_DOTS = str.maketrans({"\u30fb": "·", "\uff65": "·", "\u2022": "·", "\u2027": "·", "\u2219": "·"})
+
+
+@dataclass(frozen=True)
+class Term:
+    """检索词: one ANDed term; a document matches when it contains any of ``alternatives``.
+
+    Each alternative is folded text, its runs (CJK runs, words) joined by one space.
+    """
+
+    alternatives: tuple[str, ...]
+    phrase: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """The backend-neutral form of a query's text."""
+
+    terms: tuple[Term, ...] = ()
+    code_prefixes: tuple[str, ...] = ()  # normalised 档号 prefixes (see :func:`code_key`)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.terms and not self.code_prefixes
+
+
+def code_key(code: str) -> str:
+    """档号 in comparable form: NFKC, upper case, every middle-dot variant as ``·``."""
+    return unicodedata.normalize("NFKC", code).translate(_DOTS).upper().strip()
+
+
+def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
+    """Parse the user's text; raises :class:`SearchQueryError` with a Chinese message when it cannot run."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchQueryError(
+            f"检索词过长 ({len(text)} 字), 最多 {MAX_QUERY_CHARS} 字; 请只输入关键词 "
+            f"(the query has {len(text)} characters; at most {MAX_QUERY_CHARS} are accepted: use key words)"
+        )
+    text = unicodedata.normalize("NFKC", text)
+    terms: list[Term] = []
+    codes: list[str] = []
+    for m in _PIECE.finditer(text):
+        phrase = m.group(1) if m.group(1) is not None else m.group(2)
+        word = m.group(3)
+        if word is not None and _CODE.fullmatch(key := code_key(word)):
+            codes.append(key)
+            continue
+        folded = searchable(fold(phrase if phrase is not None else word))
+        if folded:
+            terms.append(Term(_alternatives(folded, synonyms), phrase=phrase is not None))
+    terms = list(dict.fromkeys(terms))
+    codes = list(dict.fromkeys(codes))
+    if len(terms) + len(codes) > MAX_TERMS:
+        raise SearchQueryError(f"检索词太多, 最多 {MAX_TERMS} 个 (too many terms: at most {MAX_TERMS})")
+    if text.strip() and not terms and not codes:
+        raise SearchQueryError(
+            "检索词中没有可检索的文字 (只有标点或符号); 请输入汉字、字母或数字 "
+            "(the query holds only punctuation or symbols: type characters, letters or digits)"
+        )
+    return ParsedQuery(tuple(terms), tuple(codes))
+
+
+def _alternatives(folded: str, synonyms: Synonyms) -> tuple[str, ...]:
+    return (folded, *(alt for alt in synonyms.get(folded, ()) if alt != folded))
+
+
+def needs_unigrams(alternative: str) -> bool:
+    """True when a bigram phrase cannot express the alternative exactly.
+
+    A lone CJK character has no bigram of its own, and a phrase crossing from one CJK run to
+    another (``居委会 低保``, ``2024年``) needs one position per character to line up.
+    """
+    parts = runs(alternative)
+    has_cjk = any(is_cjk for is_cjk, _ in parts)
+    return has_cjk and (len(parts) > 1 or any(is_cjk and len(t) == 1 for is_cjk, t in parts))

@@ -1,0 +1,152 @@
+"""中文检索文本处理: the folding and token rules shared by every search backend.
+
+Both backends index and query the same *folded* text, so they agree on what matches:
+
+* 全角/半角 (full-width/half-width) and compatibility forms: Unicode NFKC, so ``ＡＢＣ１２３`` is ``ABC123``;
+* 繁体→简体 (traditional → simplified): OpenCC ``t2s``, so ``檔案`` and ``档案`` are one word;
+* 大小写 (case): ``str.casefold``.
+
+:func:`index_tokens` and :func:`query_tokens` turn folded text into the n-gram tokens the
+SQLite FTS5 backend stores (see :mod:`search.fts` for why bigrams); :func:`runs` splits
+text into CJK runs and words, which query parsing and snippets share.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+
+from archive.errors import MissingDependencyError
+
+# Han (BMP, extension A and the supplementary planes), compatibility ideographs, kana and
+# hangul: scripts written without spaces, indexed as character bigrams.
+CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+_RUN = re.compile(f"(?P<cjk>[{CJK_RANGES}]+)|(?P<word>[^\\W_{CJK_RANGES}]+)")
+
+# NFKC leaves ASCII and the unified ideographs unchanged: no per-character work there.
+_NFKC_STABLE = re.compile(r"[\x00-\x7f\u3400-\u4dbf\u4e00-\u9fff]+")
+
+_local = threading.local()
+
+
+def _converter():
+    """One OpenCC t2s converter per thread (the C library object is not documented as thread-safe)."""
+    conv = getattr(_local, "t2s", None)
+    if conv is None:
+        try:
+            import opencc
+        except ImportError as exc:  # pragma: no cover - opencc is a declared dependency
+            raise MissingDependencyError(
+                "缺少 OpenCC, 无法进行繁简转换; 请安装: pip install opencc "
+                "(OpenCC is missing: simplified/traditional folding needs it)"
+            ) from exc
+        conv = _local.t2s = opencc.OpenCC("t2s")
+    return conv
+
+
+def fold(text: str) -> str:
+    """检索归一化: NFKC (full-width → half-width), traditional → simplified, case fold."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    return _converter().convert(text).casefold()
+
+
+def fold_with_map(text: str) -> tuple[str, list[int]]:
+    """Fold ``text`` and map each folded character back to its index in ``text``.
+
+    The map lets snippets highlight the *original* characters. NFKC may change the length
+    of one character (``…`` → ``...``), so it runs character by character outside the long
+    stretches of ASCII and unified ideographs, which it leaves alone. OpenCC converts
+    phrases; when that changes the length (rare) the text is converted character by character.
+    """
+    pieces: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for m in _NFKC_STABLE.finditer(text):
+        _nfkc_chars(text, pos, m.start(), pieces, origin)
+        pieces.append(m.group())
+        origin.extend(range(m.start(), m.end()))
+        pos = m.end()
+    _nfkc_chars(text, pos, len(text), pieces, origin)
+    nfkc = "".join(pieces)
+    conv = _converter()
+    simplified = conv.convert(nfkc)
+    if len(simplified) != len(nfkc):
+        simplified = "".join(c2 if len(c2 := conv.convert(c)) == 1 else c for c in nfkc)
+    folded = simplified.casefold()
+    if len(folded) == len(simplified):
+        return folded, origin
+    chars: list[str] = []
+    folded_origin: list[int] = []
+    for ch, i in zip(simplified, origin, strict=True):
+        low = ch.casefold()
+        chars.append(low)
+        folded_origin.extend([i] * len(low))
+    return "".join(chars), folded_origin
+
+
+def _nfkc_chars(text: str, start: int, end: int, pieces: list[str], origin: list[int]) -> None:
+    for i in range(start, end):
+        norm = unicodedata.normalize("NFKC", text[i])
+        pieces.append(norm)
+        origin.extend([i] * len(norm))
+
+
+def runs(folded: str) -> list[tuple[bool, str]]:
+    """Split folded text into ``(is_cjk, text)`` runs; punctuation and spaces separate runs."""
+    return [(m.lastgroup == "cjk", m.group()) for m in _RUN.finditer(folded)]
+
+
+def _bigrams(run: str) -> Iterator[str]:
+    return map(operator.add, run, run[1:])
+
+
+def index_tokens(folded: str) -> str:
+    """The token stream FTS5 stores for folded text, as space-separated tokens.
+
+    Every CJK run gives its overlapping bigrams plus its last character alone, so a
+    one-character query finds a character at the end of a run too (``低*`` matches ``低保``
+    and a final ``低``). Words (Latin letters, digits) are whole tokens.
+    """
+    out: list[str] = []
+    for is_cjk, text in runs(folded):
+        if is_cjk:
+            out.extend(_bigrams(text))
+            out.append(text[-1])
+        else:
+            out.append(text)
+    return " ".join(out)
+
+
+def query_tokens(folded_term: str) -> tuple[list[str], bool]:
+    """The token phrase that finds ``folded_term`` in an :func:`index_tokens` stream.
+
+    Returns ``(tokens, last_is_prefix)``. Inside the term a CJK run ends where the text's run
+    ends, so it keeps its final unigram as indexed; the *last* run may continue in the text
+    (``低保`` inside ``低保户``), so it keeps only its bigrams, or, when it is one character,
+    becomes a prefix token that matches any bigram starting with it.
+    """
+    parts = runs(folded_term)
+    tokens: list[str] = []
+    last_is_prefix = False
+    for n, (is_cjk, text) in enumerate(parts):
+        last = n == len(parts) - 1
+        if not is_cjk:
+            tokens.append(text)
+        elif last and len(text) == 1:
+            tokens.append(text)
+            last_is_prefix = True
+        else:
+            tokens.extend(_bigrams(text))
+            if not last:
+                tokens.append(text[-1])
+    return tokens, last_is_prefix
+
+
+def searchable(folded: str) -> str:
+    """The term with its separators normalised: runs joined by one space ('' when nothing is searchable)."""
+    return " ".join(text for _, text in runs(folded))

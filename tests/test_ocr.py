@@ -1,0 +1,214 @@
+"""OCR engines on rendered Chinese pages; Tesseract and RapidOCR both run for real (installed here and in CI).
+
+CER thresholds come from ``bench/ocr.py`` (A4 pages, six scan conditions): on simplified
+pages Tesseract (``chi_sim``) stayed at or under 2.3% and RapidOCR at 0%; on traditional
+pages Tesseract with ``chi_tra`` stayed under 3% on clean pages and RapidOCR near 4.4%.
+The pages here are small and clean, so 5% leaves room for engine updates while a wrong
+model (``chi_tra`` reading simplified text scored 27–34%) or a broken line join fails.
+RapidOCR's traditional threshold is wider because this sentence holds five characters its
+model cannot output at all (議 論 黨 準 討, about 11% of the characters).
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import pickle
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+from PIL import Image
+
+from archive.errors import ConfigError, MissingDependencyError
+from ingest.ocr import (
+    OcrError,
+    OcrTimeoutError,
+    PageText,
+    RapidOcrEngine,
+    TesseractEngine,
+    get_engine,
+    join_words,
+    parse_tsv,
+)
+from tests.conftest import REPO
+from tests.render import render_page
+
+SIMPLIFIED = (
+    "# 居民代表会议通知\n定于2023年6月28日下午2时30分在社区党群服务中心二楼会议室召开居民代表会议，"
+    "讨论老旧小区加装电梯事宜，请各位代表准时参加。\n> 振兴社区居民委员会"
+)
+TRADITIONAL = (
+    "# 居民代表會議通知\n定於2023年6月28日下午2時30分在社區黨群服務中心二樓會議室召開居民代表會議，"
+    "討論老舊小區加裝電梯事宜，請各位代表準時參加。\n> 振興社區居民委員會"
+)
+SMALL = (120, 70)  # millimetres: three or four lines, about 80 characters, under a second of OCR
+ENGINES = ["tesseract", "rapidocr"]
+
+
+@functools.cache
+def page(text: str, mode: str = "L", dpi: int = 300) -> Image.Image:
+    return render_page(text, dpi=dpi, size_mm=SMALL, mode=mode)
+
+
+def cer(truth: str, found: str) -> float:
+    """Levenshtein edits over the truth's characters; whitespace removed, NFKC-folded (：→:)."""
+    from bench.ocr import cer as bench_cer
+
+    edits, chars = bench_cer(truth, found)
+    return edits / chars
+
+
+# --- both engines, for real -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_simplified_page_at_300_dpi(name: str) -> None:
+    image = page(SIMPLIFIED)
+    found = get_engine(name).recognize(image)
+    assert found.source == "ocr"
+    assert cer(image.info["ground_truth"], found.text) < 0.05, found.text
+    assert found.confidence is not None and 0.5 < found.confidence <= 1
+
+
+@pytest.mark.parametrize(("name", "threshold"), [("tesseract", 0.05), ("rapidocr", 0.15)])
+def test_traditional_page(name: str, threshold: float) -> None:
+    image = page(TRADITIONAL)
+    found = get_engine(name).recognize(image).text
+    assert cer(image.info["ground_truth"], found) < threshold, found
+    assert "會" in found and "區" in found  # read as traditional, not folded into 会 区
+
+
+def test_tesseract_keeps_the_more_confident_language() -> None:
+    engine = TesseractEngine("chi_sim|chi_tra")
+    simplified = engine.recognize(page(SIMPLIFIED, mode="1")).text
+    traditional = engine.recognize(page(TRADITIONAL, mode="1")).text
+    assert "会议" in simplified and "會議" not in simplified
+    assert "會議" in traditional and "会议" not in traditional
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_blank_page_gives_empty_text(name: str) -> None:
+    blank = Image.new("L", (1400, 800), 255)
+    blank.info["dpi"] = (300, 300)
+    found = get_engine(name).recognize(blank)
+    assert found == PageText(1, "", "ocr", None)
+
+
+@pytest.mark.parametrize("mode", ["1", "RGB", "I;16", "P"])
+def test_any_image_mode_is_read(mode: str) -> None:
+    image = page(SIMPLIFIED, mode="RGB" if mode in ("RGB", "P") else "L")
+    converted = image.convert(mode) if mode != "I;16" else image.convert("I").point(lambda v: v * 256).convert("I;16")
+    converted.info["dpi"] = (300, 300)
+    assert "居民代表" in get_engine("tesseract").recognize(converted).text
+
+
+# --- what goes wrong --------------------------------------------------------------------------
+
+
+def test_missing_language_names_the_debian_package() -> None:
+    engine = TesseractEngine("chi_sim|zzz_nonexistent")
+    with pytest.raises(MissingDependencyError, match="tesseract-ocr-zzz-nonexistent") as caught:
+        engine.recognize(page(SIMPLIFIED))
+    assert "zzz_nonexistent" in caught.value.message and "chi_sim," not in caught.value.message
+    with pytest.raises(MissingDependencyError):
+        engine.version()
+
+
+def test_missing_binary_names_the_debian_package(tmp_path) -> None:
+    engine = TesseractEngine(binary=str(tmp_path / "no-such-tesseract"))
+    with pytest.raises(MissingDependencyError, match="apt install tesseract-ocr"):
+        engine.version()
+
+
+def test_timeout_kills_the_page() -> None:
+    with pytest.raises(OcrTimeoutError, match="timed out"):
+        TesseractEngine(timeout=0.01).recognize(page(SIMPLIFIED))
+
+
+def test_engine_failure_is_an_ocr_error() -> None:
+    with pytest.raises(OcrError, match="exit 1"):
+        TesseractEngine(psm=99).recognize(page(SIMPLIFIED))
+
+
+def test_version_and_settings_for_premis() -> None:
+    info = TesseractEngine().info()
+    assert info.name == "tesseract" and info.version[0].isdigit()
+    assert info.settings["languages"] == "chi_sim|chi_tra"
+    rapid = RapidOcrEngine().info()
+    assert rapid.version.startswith("rapidocr-onnxruntime ") and "onnxruntime" in rapid.version
+    assert rapid.settings["threads"] == 1
+
+
+# --- per process, per worker ------------------------------------------------------------------
+
+
+def test_get_engine_is_cached_per_name_and_options() -> None:
+    assert get_engine("tesseract") is get_engine("tesseract")
+    assert get_engine("tesseract", languages="chi_sim") is not get_engine("tesseract")
+    assert isinstance(get_engine("rapidocr"), RapidOcrEngine)
+    with pytest.raises(ConfigError, match="未知的 OCR 引擎"):
+        get_engine("abbyy")
+
+
+def test_rapidocr_loads_nothing_until_it_recognises() -> None:
+    probe = "import sys, ingest.ocr as o; o.get_engine('rapidocr').settings; print('onnxruntime' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def _recognise_in_child(engine: RapidOcrEngine, image: Image.Image, out: multiprocessing.Queue) -> None:
+    out.put(engine.recognize(image).text)
+
+
+def test_rapidocr_after_fork_makes_its_own_session() -> None:
+    """The parent's session (and OpenCV's thread pool) must neither be used nor hang a forked worker."""
+    engine = RapidOcrEngine()
+    image = page("# 社区居民委员会\n会议记录")
+    expected = engine.recognize(image).text
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    child = context.Process(target=_recognise_in_child, args=(engine, image, out))
+    child.start()
+    child.join(120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked worker hung")
+    assert child.exitcode == 0
+    assert out.get(timeout=5) == expected
+
+
+def test_rapidocr_engine_pickles_without_its_session() -> None:
+    engine = RapidOcrEngine(threads=1)
+    engine.recognize(page("# 社区居民委员会\n会议记录"))
+    copy = pickle.loads(pickle.dumps(engine))
+    assert copy._ocr is None and copy.settings == engine.settings
+    assert "居民委员会" in copy.recognize(page("# 社区居民委员会\n会议记录")).text
+
+
+# --- text assembly --------------------------------------------------------------------------
+
+
+def test_join_words_spaces_only_between_latin_neighbours() -> None:
+    assert join_words(["社区", "居民", "委员会"]) == "社区居民委员会"
+    assert join_words(["电话", "0000-1234567", "ext", "12", "号"]) == "电话0000-1234567 ext 12号"
+    assert unicodedata.east_asian_width("：") == "F"
+    assert join_words(["联系人：", "刘晓燕"]) == "联系人：刘晓燕"
+
+
+def test_parse_tsv_lines_paragraphs_and_confidence() -> None:
+    header = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+    rows = [
+        "1\t1\t0\t0\t0\t0\t0\t0\t100\t100\t-1\t",
+        "5\t1\t1\t1\t1\t1\t0\t0\t1\t1\t90\t关于",
+        "5\t1\t1\t1\t1\t2\t0\t0\t1\t1\t80\t通知",
+        "5\t1\t1\t1\t2\t1\t0\t0\t1\t1\t70\tNo.",
+        "5\t1\t1\t1\t2\t2\t0\t0\t1\t1\t60\t3",
+        "5\t1\t2\t1\t1\t1\t0\t0\t1\t1\t-1\t ",
+        "5\t1\t2\t1\t1\t2\t0\t0\t1\t1\t100\t落款",
+    ]
+    text, confidence = parse_tsv("\n".join([header, *rows]))
+    assert text == "关于通知\nNo. 3\n\n落款"
+    assert confidence == pytest.approx(0.8)
+    assert parse_tsv(header) == ("", None)

@@ -1,0 +1,130 @@
+"""SQLite FTS5 后端: what only the embedded index has (fuzzing, time limit, damage, generations)."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from search import Query, SearchBackendError, SearchDoc, SearchQueryError, SearchTimeoutError
+from search.fts import FtsIndex
+from search.fts_sql import fts_expression
+from search.query import parse_query
+from search.synonyms import load_synonyms
+from tests.test_search import ALL, CORPUS
+
+FTS_SYNTAX = ['"', "'", "\\", " ", *"* NEAR AND OR NOT ^ : ( ) { } - + 低保 档案".split()]
+
+
+@pytest.fixture
+def fts(tmp_path: Path) -> Iterator[FtsIndex]:
+    index = FtsIndex(tmp_path / "search.db")
+    index.upsert(CORPUS)
+    yield index
+    index.close()
+
+
+_FUZZ_DIR = tempfile.TemporaryDirectory(prefix="dangan-fuzz-")
+_FUZZ: dict[str, FtsIndex] = {}
+
+
+def _fuzz_index() -> FtsIndex:
+    # One index for every Hypothesis example (function-scoped fixtures do not reset between examples).
+    if "ix" not in _FUZZ:
+        _FUZZ["ix"] = FtsIndex(Path(_FUZZ_DIR.name) / "fuzz.db")
+        _FUZZ["ix"].upsert(CORPUS)
+    return _FUZZ["ix"]
+
+
+@given(st.one_of(st.text(max_size=400), st.lists(st.sampled_from(FTS_SYNTAX), max_size=40).map("".join)))
+@settings(max_examples=400, deadline=None)
+@example('"低保" NEAR/2 档案')
+@example("低保 OR 1=1; --")
+@example("\u0000\ud7ff\U0010ffff")
+@example("檔案*")
+def test_any_text_gives_results_or_a_search_query_error(text: str) -> None:
+    index = _fuzz_index()
+    try:
+        result = index.search(Query(text, ALL, year_from=2000))
+    except SearchQueryError as exc:
+        assert exc.message
+        return
+    assert result.total >= len(result.hits)
+
+
+def test_match_expression_holds_only_quoted_tokens() -> None:
+    parsed = parse_query('title:低保 "NEAR(a" OR * ^档案 梯', load_synonyms())
+    expr = fts_expression(parsed)
+    assert expr == '("title 低保") AND ("near a") AND ("or") AND ("档案") AND ("梯" *)'
+    # Every quote opens or closes a phrase of tokens; FTS5 operators appear only as our own AND/OR.
+    outside = "".join(part for n, part in enumerate(expr.split('"')) if n % 2 == 0)
+    assert set(outside.replace("AND", "").replace("OR", "")) <= set("() *")
+
+
+def test_time_limit_stops_a_long_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("search.fts.PROGRESS_OPS", 50)  # check often: the test index is small
+    index = FtsIndex(tmp_path / "slow.db", time_limit=1e-9)
+    index.upsert(
+        SearchDoc(f"J012-WS·2024-D30-{n:04d}", "J012", 2024, "WS", "D30", "低保" * 50, body="低保户 " * 200)
+        for n in range(300)
+    )
+    with pytest.raises(SearchTimeoutError, match="检索超过"):
+        index.search(Query("低保", ALL))
+    index.close()
+
+
+def test_damaged_index_file_is_a_backend_error(tmp_path: Path) -> None:
+    path = tmp_path / "search.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SearchBackendError, match="检索索引") as info:
+        FtsIndex(path)
+    assert "Traceback" not in str(info.value) and info.value.exit_code == 4
+
+
+def test_index_built_with_other_token_rules_refuses_writes_until_rebuilt(fts: FtsIndex, tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "search.db")
+    con.execute("UPDATE meta SET value = 'bigram-0; opencc 0' WHERE key = 'tokenizer'")
+    con.commit()
+    con.close()
+    with pytest.raises(SearchBackendError, match="请先重建索引"):
+        fts.upsert(CORPUS[:1])
+    assert fts.search(Query("低保", ALL)).total == 5  # reading still works
+    fts.rebuild(CORPUS)
+    assert fts.upsert(CORPUS[:1]) == 1
+
+
+def test_failed_rebuild_keeps_the_old_index(fts: FtsIndex) -> None:
+    def broken() -> Iterator[SearchDoc]:
+        yield from CORPUS[:3]
+        raise RuntimeError("source died")
+
+    with pytest.raises(RuntimeError):
+        fts.rebuild(broken())
+    assert fts.codes() == {x.archival_code for x in CORPUS}
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'docs_%'"
+    tables = {r[0] for r in fts._con.execute(sql)}
+    assert tables == {"docs_1"}  # the half-built generation was dropped
+
+
+def test_delete_then_reinsert_keeps_counts_exact(fts: FtsIndex) -> None:
+    before = fts.search(Query("低保", ALL)).total
+    doc = CORPUS[0]
+    for _ in range(3):
+        fts.delete([doc.archival_code])
+        fts.upsert([doc])
+    assert fts.search(Query("低保", ALL)).total == before
+    assert fts._con.execute("INSERT INTO fts_1 (fts_1, rank) VALUES ('integrity-check', 0)") is not None
+
+
+def test_moving_an_item_to_another_class_updates_facets(fts: FtsIndex) -> None:
+    old = CORPUS[0]
+    moved = replace(old, year=2020, retention="Y")
+    fts.upsert([moved])
+    facets = fts.search(Query("低保户", ALL)).facets
+    assert facets["year"] == {2020: 1} and facets["retention"] == {"Y": 1}
