@@ -89,10 +89,16 @@ class Query:
     @property
     def has_filters(self) -> bool:
         """True when any filter besides ``visible_fonds`` is set."""
-        return any(
-            v not in (None, "")
-            for v in (self.fonds, self.year_from, self.year_to, self.category, self.retention, self.date_from)
-        ) or self.date_to not in (None, "")
+        filters = (
+            self.fonds,
+            self.year_from,
+            self.year_to,
+            self.category,
+            self.retention,
+            self.date_from,
+            self.date_to,
+        )
+        return any(v not in (None, "") for v in filters)
 
 
 def _fonds_set(value: Any) -> frozenset[str]:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
-from search.errors import SearchBackendError, SearchQueryError
+from search.errors import SearchBackendError, SearchConfigError, SearchQueryError
 from search.query import ParsedQuery, code_key, needs_unigrams, parse_query
 from search.synonyms import Synonyms, load_synonyms
 from search.text import fold
@@ -212,7 +212,12 @@ class EsIndex(SearchIndex):
         self.alias = f"{index_prefix}-items"
         self.synonyms = synonyms if synonyms is not None else load_synonyms()
         self.refresh = refresh
-        self.client = client if client is not None else Elasticsearch(url, request_timeout=timeout)
+        try:
+            self.client = client if client is not None else Elasticsearch(url, request_timeout=timeout)
+        except ValueError as exc:
+            raise SearchConfigError(
+                f"Elasticsearch 地址无效: {url!r}: {exc} (a bad Elasticsearch URL, e.g. http://localhost:9200)"
+            ) from None
         with self._errors():
             self.client.indices.put_index_template(name=f"{index_prefix}-items", **index_template(index_prefix))
             if not self.client.indices.exists_alias(name=self.alias):
@@ -258,7 +263,8 @@ class EsIndex(SearchIndex):
                 result = item.get("delete", {})
                 if not ok and result.get("status") != 404:
                     raise SearchBackendError(f"Elasticsearch 删除失败: {result} (a delete failed)")
-                removed += ok and result.get("result") == "deleted"
+                if ok and result.get("result") == "deleted":
+                    removed += 1
         return removed
 
     def search(self, query: Query) -> SearchResult:

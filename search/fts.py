@@ -1,24 +1,45 @@
-"""嵌入式全文检索 (the embedded search backend): SQLite FTS5 over Python-made character bigrams.
+"""嵌入式全文检索 (the embedded search backend): SQLite FTS5 over character bigrams made in Python.
 
-Why bigrams made in Python, measured with ``bench/search.py --compare`` on generated community
-records (20,000 items, the same texts for each candidate; figures in that module's docstring):
+Tokens. Measured with ``bench/search.py --compare`` on 10,000 generated community records
+(4.4 M characters; 2-character queries include 低保, 档案, 楼组 and three personal names):
 
-* FTS5's ``trigram`` tokenizer cannot match a two-character query (低保, 档案) from its index;
-  only a ``LIKE`` scan finds them, which is the slow path this index exists to avoid.
-* word segmentation (jieba) misses two-character queries inside longer words: 低保 is not found
-  in 低保户 or 城乡低保, so recall is incomplete, and segmenting is the slowest build.
-* unigrams with phrase queries are complete but read the long position lists of common characters.
-* overlapping bigrams (plus each run's last character, for one-character queries) give complete
-  recall for every query of two or more characters, with phrase queries over short lists.
+================  =======  =======  =============  =========  ========
+candidate         build s  size MB  2-char recall  4+ recall  query ms
+================  =======  =======  =============  =========  ========
+bigram (chosen)       4.0     13.3         100.0 %    100.0 %      1.2
+unigram phrase        2.5     11.8         100.0 %    100.0 %      4.2
+FTS5 trigram          3.0     18.6           0.0 %    100.0 %      0.7
+jieba for search     65.5      9.3          85.5 %    100.0 %      3.9
+LIKE scan                                  100.0 %    100.0 %     68
+================  =======  =======  =============  =========  ========
 
-So each CJK run is indexed as its bigrams (:func:`search.text.index_tokens`) in a *contentless*
-FTS5 table with the ``ascii`` tokenizer (it only splits on the spaces we put in); the original
-texts, for display and snippets, live in an ordinary table. Ranking is ``bm25()`` with the
-title weighted over the metadata over the body.
+The ``trigram`` tokenizer cannot answer a two-character query from its index (only a LIKE
+scan can); jieba misses words it segments differently (person names such as 刘洋, 楼组 in
+楼组长) and is 16 times slower to build; unigram phrases are complete but read the long
+position lists of common characters, 3.5 times slower per query. Overlapping bigrams, plus
+each CJK run's last character alone so one-character queries work as prefix queries, are
+complete for every query (:func:`search.text.index_tokens`, :func:`search.text.query_tokens`).
 
-Each generation of the index is a set of three tables (``docs_N``, ``text_N``, ``fts_N``) named
-in the ``meta`` table; :meth:`FtsIndex.rebuild` fills generation N+1 while readers keep using N,
-then switches the name and drops N in one transaction.
+Storage. The tokens go into a *contentless* FTS5 table with the ``ascii`` tokenizer (it only
+splits on the spaces we put between tokens); the original texts, for snippets, are in an
+ordinary table, and a deletion replays the tokens (:data:`TOKENIZER_VERSION` guards that).
+Each row id carries the item's class (全宗, 年度, 门类, 保管期限) in its high bits, so facet
+counts group row ids without reading a table per match (:mod:`search.fts_sql`).
+
+Ranking. Items matching in the title or the metadata come first, ranked by ``bm25()`` over a
+second, small FTS5 table of those two fields (weights 10 and 5); items matching in the body
+only follow, ranked by ``bm25()`` over all three (10, 5, 1), and only when a page reaches
+them. bm25 costs about 2 µs per ranked row and reading bodies' position lists is the bulk of
+it, so ranking the short fields first keeps common two-character queries fast. At 100,000
+generated items (``bench/search.py``) two-character queries take 26 ms CPU at the median and
+48 ms at p95; a phrase found only in the bodies of a third of the archive, or a word in most
+items (社区), takes 100 ms or more, spent in bm25 over the body band and in the facet count.
+
+Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
+``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
+using N, then switches the name and drops N in one transaction. One rebuild at a time: a
+second rebuild drops the first one's unfinished tables, and writes made to the old generation
+during a rebuild are not carried over (the caller compares :meth:`FtsIndex.codes` afterwards).
 """
 
 from __future__ import annotations
@@ -40,7 +61,7 @@ from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
 from search.text import fold, index_tokens
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # bump when the tables change: an older index must be rebuilt
 TOKENIZER_VERSION = "bigram-1"  # bump when index_tokens() changes: contentless deletes need the same tokens
 BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
@@ -125,10 +146,12 @@ class FtsIndex(SearchIndex):
             "body TEXT NOT NULL)"
         )
         con.execute(f"CREATE VIRTUAL TABLE fts_{g} USING fts5(title, meta, body, content='', tokenize='ascii')")
+        # Title and metadata again, alone: the first ranking band reads these short lists, not the bodies'.
+        con.execute(f"CREATE VIRTUAL TABLE head_{g} USING fts5(title, meta, content='', tokenize='ascii')")
 
     @staticmethod
     def _drop_generation(con: sqlite3.Connection, g: int) -> None:
-        for table in (f"fts_{g}", f"text_{g}", f"docs_{g}", f"classes_{g}"):
+        for table in (f"fts_{g}", f"head_{g}", f"text_{g}", f"docs_{g}", f"classes_{g}"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _generation(self, con: sqlite3.Connection) -> int:
@@ -180,7 +203,17 @@ class FtsIndex(SearchIndex):
                 f"检索索引损坏或无法使用: {exc} (the search index is damaged; rebuild it)", path=str(self.path)
             ) from None
 
+    def _check_schema(self, con: sqlite3.Connection) -> None:
+        schema = self._meta(con, "schema")
+        if schema != SCHEMA_VERSION:
+            raise SearchBackendError(
+                f"检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex) "
+                f"(the index has an older layout, {schema}; rebuild it)",
+                path=str(self.path),
+            )
+
     def _check_tokenizer(self, con: sqlite3.Connection) -> None:
+        self._check_schema(con)
         stamp = self._meta(con, "tokenizer")
         if stamp != tokenizer_stamp():
             raise SearchBackendError(
@@ -223,10 +256,11 @@ class FtsIndex(SearchIndex):
                 (doc_id, doc.archival_code, code_key(doc.archival_code), doc.date),
             )
             con.execute(f"INSERT INTO text_{g} VALUES (?, ?, ?, ?)", (doc_id, doc.title, doc.metadata_text, doc.body))
+            title, meta, body = _tokens(doc.archival_code, doc.title, doc.metadata_text, doc.body)
             con.execute(
-                f"INSERT INTO fts_{g} (rowid, title, meta, body) VALUES (?, ?, ?, ?)",
-                (doc_id, *_tokens(doc.archival_code, doc.title, doc.metadata_text, doc.body)),
+                f"INSERT INTO fts_{g} (rowid, title, meta, body) VALUES (?, ?, ?, ?)", (doc_id, title, meta, body)
             )
+            con.execute(f"INSERT INTO head_{g} (rowid, title, meta) VALUES (?, ?, ?)", (doc_id, title, meta))
         con.execute("INSERT OR REPLACE INTO meta VALUES ('sequence', ?)", (str(sequence),))
 
     @staticmethod
@@ -250,9 +284,13 @@ class FtsIndex(SearchIndex):
             return 0
         doc_id, code, title, meta, body = row
         # A contentless table forgets a row only when given the very tokens it was indexed with.
+        title, meta, body = _tokens(code, title, meta, body)
         con.execute(
             f"INSERT INTO fts_{g} (fts_{g}, rowid, title, meta, body) VALUES ('delete', ?, ?, ?, ?)",
-            (doc_id, *_tokens(code, title, meta, body)),
+            (doc_id, title, meta, body),
+        )
+        con.execute(
+            f"INSERT INTO head_{g} (head_{g}, rowid, title, meta) VALUES ('delete', ?, ?, ?)", (doc_id, title, meta)
         )
         con.execute(f"DELETE FROM text_{g} WHERE id = ?", (doc_id,))
         con.execute(f"DELETE FROM docs_{g} WHERE id = ?", (doc_id,))
@@ -273,10 +311,12 @@ class FtsIndex(SearchIndex):
                 written += len(batch)
             with self._write() as con:
                 con.execute(f"INSERT INTO fts_{new} (fts_{new}) VALUES ('optimize')")
+                con.execute(f"INSERT INTO head_{new} (head_{new}) VALUES ('optimize')")
             with self._write() as con:
                 old = self._generation(con)
                 con.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(new),))
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('tokenizer', ?)", (tokenizer_stamp(),))
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self._drop_generation(con, old)
         except BaseException:
             with self._write() as con:
@@ -309,12 +349,23 @@ class FtsIndex(SearchIndex):
                 "(type a query, or choose at least one filter to list records)"
             )
         with self._read() as con:
+            self._check_schema(con)
             g = self._generation(con)
-            statements = plan(g, query, parsed)
+            statements = plan(g, query, parsed, class_filtered=self._class_filtered(con, g, query))
             facets, total = self._facets(con.execute(statements.facets.sql, statements.facets.params).fetchall())
             rows = self._page(con, statements.tiers, query.limit, query.offset) if total else []
             hits = self._hits(con, g, rows, parsed)
         return SearchResult(total=total, hits=hits, facets=facets)
+
+    @staticmethod
+    def _class_filtered(con: sqlite3.Connection, g: int, query: Query) -> bool:
+        """Whether some class in the index fails the class filters (else counting may skip the test per row)."""
+        if any(
+            v not in (None, "") for v in (query.fonds, query.year_from, query.year_to, query.category, query.retention)
+        ):
+            return True
+        present = {r[0] for r in con.execute(f"SELECT DISTINCT fonds FROM classes_{g}")}
+        return not present <= query.visible_fonds
 
     @staticmethod
     def _page(con: sqlite3.Connection, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:

@@ -64,8 +64,13 @@ def fts_expression(parsed: ParsedQuery) -> str:
     return " AND ".join(groups)
 
 
-def plan(generation: int, query: Query, parsed: ParsedQuery) -> Plan:
-    """The statements for ``query`` against index generation ``generation``."""
+def plan(generation: int, query: Query, parsed: ParsedQuery, class_filtered: bool = True) -> Plan:
+    """The statements for ``query`` against index generation ``generation``.
+
+    ``class_filtered=False`` says that every class in the index passes the class filters
+    (all fonds visible, no 全宗/年度/门类/保管期限 filter): the facet count then skips the
+    per-row test. Either way only the visible, filtered classes are summed.
+    """
     g = generation
     class_where, class_params = _class_filter(g, query)
     doc_where, doc_params = _doc_filter(query, parsed)
@@ -76,20 +81,38 @@ def plan(generation: int, query: Query, parsed: ParsedQuery) -> Plan:
         listing = Statement(f"SELECT d.id, 0.0 FROM docs_{g} d WHERE {where} ORDER BY d.code LIMIT ? OFFSET ?", params)
         return Plan(Statement(_facet_sql(g, per_class, class_where), (*params, *class_params)), (Tier(listing),))
     expr = fts_expression(parsed)
-    head = f"{{title meta}} : ({expr})"
-    source = f"fts_{g} f" + (f" JOIN docs_{g} d ON d.id = f.rowid" if doc_where else "")
-    # Class filters are applied to the per-class counts, not to each matching row: same result, less work.
-    counted = " AND ".join([f"fts_{g} MATCH ?", *doc_where])
-    per_class = f"SELECT f.rowid >> {CLASS_SHIFT} AS cid, count(*) AS n FROM {source} WHERE {counted} GROUP BY 1"
-    facets = Statement(_facet_sql(g, per_class, class_where), (expr, *doc_params, *class_params))
-    rank = f"bm25(fts_{g}, {', '.join(map(str, WEIGHTS))})"
-    where = " AND ".join([f"fts_{g} MATCH ?", f"(f.rowid >> {CLASS_SHIFT}) IN ({class_where})", *doc_where])
-    tiers = []
-    for match in (head, f"({expr}) NOT {head}"):
-        params = (match, *class_params, *doc_params)
-        page = f"SELECT f.rowid, {rank} AS r FROM {source} WHERE {where} ORDER BY r, f.rowid LIMIT ? OFFSET ?"
-        tiers.append(Tier(Statement(page, params), Statement(f"SELECT count(*) FROM {source} WHERE {where}", params)))
-    return Plan(facets, tuple(tiers))
+    filtered = (f"(f.rowid >> {CLASS_SHIFT}) IN ({class_where})",) if class_filtered else ()
+    join = f" JOIN docs_{g} d ON d.id = f.rowid" if doc_where else ""
+    counted = " AND ".join([f"fts_{g} MATCH ?", *filtered, *doc_where])
+    per_class = f"SELECT f.rowid >> {CLASS_SHIFT} AS cid, count(*) AS n FROM fts_{g} f{join} WHERE {counted} GROUP BY 1"
+    facets = Statement(
+        _facet_sql(g, per_class, class_where),
+        (expr, *(class_params if class_filtered else ()), *doc_params, *class_params),
+    )
+    where = ["MATCH ?", f"(f.rowid >> {CLASS_SHIFT}) IN ({class_where})", *doc_where]
+    params = (*class_params, *doc_params)
+    # Band 1: a match in the title or the metadata, ranked by bm25 over those two fields alone.
+    head_where = " AND ".join([f"head_{g} {where[0]}", *where[1:]])
+    head_rank = f"bm25(head_{g}, {WEIGHTS[0]}, {WEIGHTS[1]})"
+    head = Tier(
+        Statement(
+            f"SELECT f.rowid, {head_rank} AS r FROM head_{g} f{join} WHERE {head_where} ORDER BY r, f.rowid "
+            "LIMIT ? OFFSET ?",
+            (expr, *params),
+        ),
+        Statement(f"SELECT count(*) FROM head_{g} f{join} WHERE {head_where}", (expr, *params)),
+    )
+    # Band 2: a match in the body only.
+    body_where = " AND ".join([f"fts_{g} {where[0]}", *where[1:]])
+    body_rank = f"bm25(fts_{g}, {', '.join(map(str, WEIGHTS))})"
+    body = Tier(
+        Statement(
+            f"SELECT f.rowid, {body_rank} AS r FROM fts_{g} f{join} WHERE {body_where} ORDER BY r, f.rowid "
+            "LIMIT ? OFFSET ?",
+            (f"({expr}) NOT {{title meta}} : ({expr})", *params),
+        )
+    )
+    return Plan(facets, (head, body))
 
 
 def _facet_sql(g: int, per_class: str, class_where: str) -> str:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from search import Query, SearchBackendError, SearchDoc, SearchQueryError
+from search import Query, SearchBackendError, SearchConfigError, SearchDoc, SearchQueryError
 from search.es import FIELD_BOOSTS, EsIndex, build_query, bulk_actions, doc_source, index_template, parse_response
 
 ALL = frozenset({"J013", "J012"})
@@ -158,3 +158,5 @@ def test_unreachable_server_is_a_backend_error() -> None:
     # A closed local port: a real refused connection, no server is imitated.
     with pytest.raises(SearchBackendError, match="无法连接 Elasticsearch"):
         EsIndex("http://127.0.0.1:9", "dangan-test", timeout=2)
+    with pytest.raises(SearchConfigError, match="地址无效"):
+        EsIndex("not a url", "dangan-test")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from search import Query, SearchBackendError, SearchDoc, SearchQueryError, SearchTimeoutError
 from search.fts import FtsIndex
-from search.fts_sql import fts_expression
+from search.fts_sql import fts_expression, plan
 from search.query import parse_query
 from search.synonyms import load_synonyms
 from tests.test_search import ALL, CORPUS
@@ -43,7 +43,7 @@ def _fuzz_index() -> FtsIndex:
 
 
 @given(st.one_of(st.text(max_size=400), st.lists(st.sampled_from(FTS_SYNTAX), max_size=40).map("".join)))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @example('"低保" NEAR/2 档案')
 @example("低保 OR 1=1; --")
 @example("\u0000\ud7ff\U0010ffff")
@@ -128,3 +128,13 @@ def test_moving_an_item_to_another_class_updates_facets(fts: FtsIndex) -> None:
     fts.upsert([moved])
     facets = fts.search(Query("低保户", ALL)).facets
     assert facets["year"] == {2020: 1} and facets["retention"] == {"Y": 1}
+
+
+def test_every_statement_is_bounded_by_visible_fonds() -> None:
+    parsed = parse_query("低保 J012-WS", load_synonyms())
+    for class_filtered in (True, False):
+        statements = plan(3, Query("低保 J012-WS", frozenset({"J012"}), date_from="20200101"), parsed, class_filtered)
+        for statement in (statements.facets, *(t.page for t in statements.tiers)):
+            assert "classes_3 WHERE fonds IN (?)" in statement.sql
+            assert "J012" in statement.params
+            assert "d.date >= ?" in statement.sql and "d.code_key >= ?" in statement.sql
