@@ -73,7 +73,8 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     assert cli("search", "低保", "--json")[2]["total"] >= 1
 
     # reindex rebuilds catalogue and index from storage alone
-    (home.path / "search.sqlite").unlink()
+    for suffix in ("", "-wal", "-shm"):
+        (home.path / f"search.sqlite{suffix}").unlink(missing_ok=True)
     code, text, _ = cli("reindex")
     assert code == 0 and "检索索引" in text
     assert notice in [h["archival_code"] for h in cli("search", "低保", "--json")[2]["hits"]]
