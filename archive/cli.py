@@ -245,11 +245,21 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     files = [dict(f) for f in cat.files(archival_code)]
     events = [dict(e) for e in cat.events(archival_code)]
     copies = [vars(c) for c in cat.copies(archival_code).values()]
+    from retention.disposal import record_dates
+
+    dates = record_dates(home.settings, row)
     if as_json:
-        _emit_json({"item": dict(row), "files": files, "copies": copies, "events": events})
+        _emit_json({"item": dict(row), "dates": dates, "files": files, "copies": copies, "events": events})
         return
     for label, key in SHOW_FIELDS:
         out.print(f"{label}: {row[key] if row[key] is not None else ''}")
+    if "problem" in dates:
+        out.print(f"[yellow]保管期限: {dates['problem']}[/yellow]")
+    else:
+        out.print(
+            f"到期鉴定日 (appraisal): {dates['appraisal_due'] or '永久, 不鉴定'}  "
+            f"移交 (transfer): {dates['transfer_due'] or '-'}  开放 (opening): {dates['opening']}"
+        )
     out.print("文件 (files):")
     for f in files:
         if f["kind"] == "payload":
@@ -504,3 +514,10 @@ def search(
         counts = result.facets.get(name, {})
         if counts:
             out.print(f"{label}: " + "  ".join(f"{k} ({n})" for k, n in counts.items()))
+
+
+# The retention groups import archive.cli for Home, pass_home and the JSON helpers, so they are added last.
+from retention.commands import destroy_group, retention_group  # noqa: E402
+
+main.add_command(retention_group)
+main.add_command(destroy_group)

@@ -2,7 +2,9 @@
 
 Every location is read: an AIP's own bag gives its metadata, files and ingest events
 (from the first location whose copy can be read); each location's records give the
-later events and so when each copy was last proven intact.
+later events and so when each copy was last proven intact. A destroyed item has no bag
+left, only records: its tombstone (:mod:`retention.tombstone`) gives its row back, so
+its 档号 stays taken and its history stays visible.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from archive.config import Settings
 from archive.errors import DanganError
 from archive.evidence import copy_from_events, events_in, status_from_events
 from archive.storage import Location, open_locations
+from retention.tombstone import DESTROYING, find_tombstones, tombstone_aip
 
 
 def rebuild(settings: Settings, catalogue: Catalogue) -> int:
@@ -30,6 +33,7 @@ def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
     for loc in locations:
         for key in loc.list_keys():
             holders.setdefault(key, []).append(loc)
+    tombstones = find_tombstones(locations)
     for key in sorted(holders):
         aip = _first_readable(key, holders[key])
         primary = locations[0].name
@@ -40,7 +44,11 @@ def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
             if copy is not None:
                 aip.copies[loc.name] = copy
         aip.status = status_from_events(aip.events)
+        if key in tombstones and aip.status == "archived":
+            aip.status = DESTROYING  # a destruction stopped half-way: no copy may be written back
         yield aip
+    for key in sorted(set(tombstones) - set(holders)):
+        yield tombstone_aip(key, tombstones[key], locations)
 
 
 def _first_readable(key: str, holders: list[Location]) -> IndexedAIP:

@@ -10,27 +10,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import date
+from functools import cache
+from typing import TYPE_CHECKING
 
 from archive.catalogue import Catalogue, Copy
 from archive.copycheck import CopyCheck, Expected, Problem, ProblemKind, check_copy
-from archive.errors import AIPExistsError, StorageError
+from archive.errors import AIPExistsError, DanganError, StorageError
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS
+from archive.model import ItemMetadata
 from archive.premis import REPLICATION, Event, now_iso
 from archive.storage.base import Location
 
-# 永久: a retention date far beyond any planning horizon that S3 servers still accept.
-PERMANENT_UNTIL = date(2200, 1, 1)
-PERIOD_YEARS = {"D30": 30, "D10": 10, "C": 50, "D": 15}
+if TYPE_CHECKING:
+    from retention.rules import Schedule
 
 
-def retain_until(retention: str, year: int) -> date:
-    """Object Lock retention for an AIP: until its appraisal date; 永久 far in the future.
+def retain_until(retention: str, year: int, category: str = "WS") -> date:
+    """Object Lock retention for an AIP: its appraisal date by the retention schedule; 永久 far ahead.
 
-    The clock starts on 1 January of the year after 年度.
+    The bundled schedule is used (lock dates must not depend on a home's later edits); a
+    code the schedule cannot place is locked as long as a 永久 record, never shorter.
     """
-    years = PERIOD_YEARS.get(retention)
-    return PERMANENT_UNTIL if years is None else date(year + 1 + years, 1, 1)
+    meta = ItemMetadata(fonds_code="", fonds_name="", category=category, year=year, retention=retention, title="")
+    try:
+        return _schedule().dates(meta).retain_until
+    except DanganError:
+        return _schedule().permanent_retain_until
+
+
+@cache
+def _schedule() -> Schedule:
+    from retention.rules import load_schedule  # retention imports archive: load it only when first needed
+
+    return load_schedule()
 
 
 def expected_files(catalogue: Catalogue, archival_code: str) -> list[Expected]:
@@ -71,21 +84,21 @@ def replicate(
 
 def missing_copies(
     catalogue: Catalogue, locations: list[Location], required_copies: Callable[[str], int]
-) -> list[tuple[str, str, str, int, list[Location]]]:
+) -> list[tuple[str, str, str, int, str, list[Location]]]:
     """Items whose required locations do not all hold a verified copy.
 
-    Each as (档号, key, 保管期限, 年度, the locations lacking it).
+    Each as (档号, key, 保管期限, 年度, 门类, the locations lacking it).
     """
     out = []
     rows = catalogue.conn.execute(
-        "SELECT i.archival_code, i.aip_key, i.retention, i.year, group_concat(c.location, char(31)) AS held"
+        "SELECT i.archival_code, i.aip_key, i.retention, i.year, i.category, group_concat(c.location, char(31)) AS held"
         " FROM items i LEFT JOIN copies c USING (archival_code) WHERE i.status='archived' GROUP BY i.archival_code"
     )
     for row in rows:
         held = set((row["held"] or "").split("\x1f"))
         lacking = [loc for loc in locations[: required_copies(row["retention"])] if loc.name not in held]
         if lacking:
-            out.append((row["archival_code"], row["aip_key"], row["retention"], row["year"], lacking))
+            out.append((row["archival_code"], row["aip_key"], row["retention"], row["year"], row["category"], lacking))
     return out
 
 
@@ -95,7 +108,7 @@ def complete_copies(
     """Write every missing required copy from a verified one (after a crash or an outage)."""
     results = []
     by_name = {loc.name: loc for loc in locations}
-    for code, key, retention, year, lacking in missing_copies(catalogue, locations, required_copies):
+    for code, key, retention, year, category, lacking in missing_copies(catalogue, locations, required_copies):
         sources = [by_name[name] for name in catalogue.copies(code) if name in by_name]
         if not sources:
             for target in lacking:
@@ -105,5 +118,7 @@ def complete_copies(
                 results.append(check)
             continue
         for target in lacking:
-            results.append(replicate(catalogue, code, key, sources[0], target, retain_until(retention, year), pool))
+            results.append(
+                replicate(catalogue, code, key, sources[0], target, retain_until(retention, year, category), pool)
+            )
     return results

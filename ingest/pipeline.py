@@ -325,7 +325,7 @@ class Ingestor:
         """Write the further copies the copy policy requires; an AIP counts as stored only with all of them."""
         meta = aip.item.metadata
         targets = self.locations[1 : self.settings.required_copies(meta.retention)]
-        until = retain_until(meta.retention, meta.year)
+        until = retain_until(meta.retention, meta.year, meta.category)
         failures = []
         for target in targets:
             check = replicate(self.catalogue, meta.archival_code, aip.key, self.location, target, until)
@@ -372,7 +372,7 @@ class Ingestor:
         when = now_iso()
         write_aip(bag_dir, item, self._tag_files(item, report, when, texts), when[:10])
         try:
-            self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year))
+            self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
             self.catalogue.index_in_transaction(self._read_primary(key))
             return None

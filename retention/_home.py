@@ -1,0 +1,128 @@
+"""What appraisal and destruction read from an archive home: its schedule, items and signed batches.
+
+Shared by :mod:`retention.disposal` (the API) and :mod:`retention._destroy_run` (the run).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from archive.catalogue import Catalogue, row_to_metadata
+from archive.config import CONFIG_NAME
+from archive.errors import ConfigError, DestructionRefusedError, NotFoundError
+from archive.model import ItemMetadata
+
+from ._ledger import Ledger, batch_digest
+from .appraisal import latest_decisions
+from .destruction import DestructionBatch
+from .rules import Schedule, Status, load_schedule
+from .tombstone import DESTROYING
+
+#: Catalogue status → the retention layer's status (what the due-date helpers understand).
+STATUS = {
+    "archived": Status.active,
+    "transferred": Status.transferred,
+    "destroyed": Status.destroyed,
+    DESTROYING: Status.destroyed,  # on its way out: never due again, never re-appraised
+}
+
+
+class BatchChangedError(DestructionRefusedError):
+    """批次内容在签署后被修改: an approval names other content than the batch holds now."""
+
+
+def now() -> datetime:
+    """The local time with its zone, to the second: registers are evidence and name their zone."""
+    return datetime.now().astimezone().replace(microsecond=0)
+
+
+def retention_table(home: Path) -> dict[str, Any]:
+    """The ``[retention]`` table of the home's ``dangan.toml`` (empty when absent).
+
+    Raises:
+        ConfigError: The file does not parse, or ``[retention]`` is not a table.
+    """
+    path = home / CONFIG_NAME
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"配置文件无法解析 (cannot parse): {exc}", path=str(path)) from exc
+    table = data.get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[retention] 必须是表 / [retention] must be a table", path=str(path))
+    return table
+
+
+def load_home_schedule(home: Path) -> Schedule:
+    """The bundled 保管期限表, then the home's rules file (``[retention] file``), then ``[retention]``."""
+    table = retention_table(home)
+    extra = table.get("file")
+    return load_schedule(table, home / str(extra) if extra else None)
+
+
+def status_of(row: sqlite3.Row) -> Status:
+    """The retention status of a catalogue row; an unknown status is never treated as in the archive."""
+    return STATUS.get(row["status"], Status.destroyed)
+
+
+def item_row(catalogue: Catalogue, code: str) -> sqlite3.Row:
+    """The catalogue row of one 档号.
+
+    Raises:
+        NotFoundError: No such item.
+    """
+    row = catalogue.get(code)
+    if row is None:
+        raise NotFoundError(f"没有档号为 {code} 的档案 (no record with that code)", path=code)
+    return row
+
+
+def metas_of(catalogue: Catalogue, codes: Iterable[str]) -> dict[str, ItemMetadata]:
+    """Metadata of the codes the catalogue knows (destroyed items keep their rows)."""
+    out = {}
+    for code in codes:
+        row = catalogue.get(code)
+        if row is not None:
+            out[code] = row_to_metadata(row)
+    return out
+
+
+def signed_batch(ledger: Ledger, batch_id: str) -> DestructionBatch:
+    """The batch with its approvals, each checked to be a signature of the content stored now.
+
+    Raises:
+        NotFoundError: No such batch.
+        BatchChangedError: The batch was edited after it was proposed or signed, or an item
+            has had a newer appraisal decision since: no signature counts for changed content.
+    """
+    batch, stored = ledger.read_batch(batch_id)
+    digest = batch_digest(batch)
+    problems = []
+    if stored != digest:
+        problems.append("批次文件在提出后被修改 / the batch file was edited after it was proposed")
+    for signed in ledger.approvals(batch_id):
+        if signed.batch_digest != digest:
+            a = signed.approval
+            problems.append(f"{a.person}（{a.role}）签署的是另一版本的批次 / signed other content")
+        else:
+            batch = batch.approve(signed.approval)
+    latest = latest_decisions(ledger.decisions())
+    for d in batch.decisions:
+        if latest.get(d.archival_code) != d:
+            problems.append(
+                f"{d.archival_code} 在批次提出后有新的鉴定意见，须重新提出批次 / a newer decision supersedes the batch"
+            )
+    if problems:
+        raise BatchChangedError(
+            "；".join(problems) + "。请重新提出批次并签署 / propose and sign the batch again",
+            path=batch_id,
+            rule="destruction:signed-content",
+        )
+    return batch

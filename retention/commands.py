@@ -1,0 +1,279 @@
+"""``dangan retention …`` and ``dangan destroy …``: 鉴定、冻结与销毁 on the command line.
+
+Each command parses, calls one function of :mod:`retention.disposal` and prints Chinese
+text or, with ``--json``, JSON. Registered on the main group by ``archive/cli.py``::
+
+    main.add_command(retention_group)
+    main.add_command(destroy_group)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Column, Table
+
+from archive.errors import DestructionRefusedError
+
+from . import disposal
+from ._home import now
+from .appraisal import Action
+from .destruction import Role
+
+
+@click.group(name="retention")
+def retention_group() -> None:
+    """鉴定与冻结 (appraisal of expired records, disposal holds)."""
+
+
+@click.group(name="destroy")
+def destroy_group() -> None:
+    """销毁 (destruction batches: propose, approve, run, show)."""
+
+
+# archive/cli.py imports this module at its end to register the groups above, so they exist
+# before the import below; whichever module is imported first, both finish loading.
+from archive.cli import Home, _emit_json, _year_range, err, handles_errors, out, pass_home  # noqa: E402
+
+
+def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A refused batch carries all its problems: print every one (handles_errors would print the first)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DestructionRefusedError as exc:
+            for problem in exc.details or (exc,):
+                err.print(f"[red]错误[/red] {escape(str(problem))}", soft_wrap=True)
+            sys.exit(int(exc.exit_code))
+
+    return wrapper
+
+
+AS_OF = click.option(
+    "--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="按此日期计算, 如 2026-01-01 (default: today)"
+)
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+BY = click.option("--by", required=True, help="经办人姓名 (the named person acting)")
+
+
+def _day(value: datetime | None) -> date:
+    return value.date() if value else now().date()
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+@retention_group.command(name="due")
+@AS_OF
+@AS_JSON
+@pass_home
+@handles_errors
+def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
+    """到期鉴定: 保管期限已满的档案 (records whose retention period has run out)."""
+    day = _day(as_of)
+    data = disposal.due_to_dict(disposal.due(home.settings, home.catalogue, day), day)
+    if as_json:
+        _emit_json(data)
+    else:
+        table = Table(Column("档号", no_wrap=True), "题名", "年度", "保管期限", "到期日", "冻结", "鉴定意见")
+        for d in data["items"]:
+            decision = Action(d["decision"]["action"]).label if d["decision"] else ""
+            table.add_row(
+                d["archival_code"], d["title"], str(d["year"]), d["retention"], d["due"], "是" if d["held"] else "",
+                decision,
+            )  # fmt: skip
+        out.print(table)
+        out.print(f"截至 {data['as_of']} 到期 {data['total']} 件 (items due for appraisal)")
+        for p in data["problems"]:
+            err.print(f"[yellow]保管期限不符[/yellow] {p['path']}: {p['message']}", soft_wrap=True)
+    sys.exit(1 if data["problems"] else 0)
+
+
+@retention_group.command()
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--action", required=True, type=click.Choice(["destroy", "extend", "permanent"]), help="鉴定结论")
+@click.option("--period", help="延长后的保管期限, 如 D30 (only with --action extend)")
+@click.option("--reason", required=True, help="鉴定理由")
+@BY
+@AS_JSON
+@pass_home
+@handles_errors
+def decide(
+    home: Home, codes: tuple[str, ...], action: str, period: str | None, reason: str, by: str, as_json: bool
+) -> None:
+    """鉴定意见: 销毁、延长保管期限或改为永久 (record an appraisal decision)."""
+    made = disposal.decide(home.settings, home.catalogue, codes, action, reason, by, period=period)
+    if as_json:
+        _emit_json({"decisions": [disposal.decision_to_dict(d) for d in made]})
+        return
+    for d in made:
+        extra = f"（{d.new_period}）" if d.new_period else ""
+        out.print(f"已记录鉴定意见 {d.archival_code}: {d.action.label}{extra}, 鉴定人 {d.decided_by} (recorded)")
+
+
+@retention_group.command()
+@click.option("--code", help="冻结一件档案的档号 (one record)")
+@click.option("--fonds", help="全宗号 (a class; default: the home's first fonds)")
+@click.option("--category", help="门类代码")
+@click.option("--retention", help="保管期限代码")
+@click.option("--year", help="年度, 如 2015 或 2010-2015")
+@click.option("--reason", required=True, help="冻结理由, 如诉讼、审计")
+@BY
+@AS_JSON
+@pass_home
+@handles_errors
+def hold(
+    home: Home,
+    code: str | None,
+    fonds: str | None,
+    category: str | None,
+    retention: str | None,
+    year: str | None,
+    reason: str,
+    by: str,
+    as_json: bool,
+) -> None:
+    """冻结 (法律冻结): 一件档案或一类档案在解除前不得销毁 (place a disposal hold)."""
+    year_from, year_to = _year_range(year)
+    if not code and not any((fonds, category, retention, year)):
+        raise click.UsageError("请给出 --code 或类别 (--fonds/--category/--retention/--year)")
+    if not code:
+        fonds = fonds or home.settings.fonds[0].code
+    placed = disposal.place_hold(
+        home.settings, home.catalogue, reason=reason, by=by, code=code, fonds=fonds, category=category,
+        retention=retention, year_from=year_from, year_to=year_to,
+    )  # fmt: skip
+    if as_json:
+        _emit_json(disposal.hold_to_dict(placed))
+    else:
+        out.print(f"已冻结 {placed.hold_id}: {_scope(placed)} (hold placed)")
+
+
+def _scope(h: Any) -> str:
+    if h.archival_code:
+        return h.archival_code
+    parts = [h.fonds_code, h.category, h.retention]
+    if h.year_from is not None or h.year_to is not None:
+        parts.append(f"{h.year_from or ''}-{h.year_to or ''}")
+    return " ".join(p for p in parts if p)
+
+
+@retention_group.command()
+@click.argument("hold_id")
+@BY
+@pass_home
+@handles_errors
+def lift(home: Home, hold_id: str, by: str) -> None:
+    """解除冻结 (lift a disposal hold)."""
+    lifted = disposal.lift_hold(home.settings, hold_id, by)
+    out.print(f"已解除冻结 {lifted.hold_id}, 解除人 {lifted.lifted_by} (hold lifted)")
+
+
+@retention_group.command()
+@AS_JSON
+@pass_home
+@handles_errors
+def holds(home: Home, as_json: bool) -> None:
+    """列出冻结 (list disposal holds, in force and lifted)."""
+    found = disposal.list_holds(home.settings)
+    if as_json:
+        _emit_json({"holds": [{**disposal.hold_to_dict(h), "active": h.active} for h in found]})
+        return
+    table = Table(Column("编号", no_wrap=True), "范围", "理由", "冻结人", "冻结时间", "状态")
+    for h in found:
+        state = "生效" if h.active else f"已解除 ({h.lifted_by})"
+        table.add_row(h.hold_id, _scope(h), h.reason, h.placed_by, h.placed_at.isoformat(timespec="minutes"), state)
+    out.print(table)
+
+
+_STATE = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销毁", "transferred": "已移交"}
+
+
+# --- destroy -------------------------------------------------------------------------------
+
+
+@destroy_group.command()
+@click.argument("codes", nargs=-1, required=True)
+@BY
+@AS_JSON
+@pass_home
+@handles_errors
+@shows_every_problem
+def propose(home: Home, codes: tuple[str, ...], by: str, as_json: bool) -> None:
+    """提出销毁批次 (propose a destruction batch of items decided for destruction)."""
+    batch = disposal.propose(home.settings, home.catalogue, codes, by)
+    if as_json:
+        _emit_json({"batch_id": batch.batch_id, "archival_codes": list(batch.archival_codes)})
+        return
+    out.print(f"已提出销毁批次 {batch.batch_id}: {len(batch.decisions)} 件, 提出人 {batch.proposer} (batch proposed)")
+    out.print("须经鉴定小组、单位负责人和两位监销人签署后方可执行 (needs panel, head and two witnesses)")
+
+
+@destroy_group.command()
+@click.argument("batch_id")
+@BY
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="审批角色")
+@pass_home
+@handles_errors
+@shows_every_problem
+def approve(home: Home, batch_id: str, by: str, role: str) -> None:
+    """签署销毁批次 (approve a batch in one role)."""
+    batch = disposal.approve(home.settings, batch_id, by, role)
+    out.print(f"{by} 已以{role}身份签署批次 {batch_id}, 共 {len(batch.approvals)} 人签署 (approved)")
+
+
+@destroy_group.command()
+@click.argument("batch_id")
+@AS_JSON
+@pass_home
+@handles_errors
+@shows_every_problem
+def run(home: Home, batch_id: str, as_json: bool) -> None:
+    """执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册 (carry out an approved batch)."""
+    result = disposal.run_batch(home.settings, home.catalogue, batch_id)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        for i in result.items:
+            state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
+            out.print(f"{state}  {i.archival_code}  {i.message}".rstrip(), soft_wrap=True)
+        for w in result.warnings:
+            out.print(f"[yellow]提示[/yellow] {w}", soft_wrap=True)
+        if result.register_code:
+            out.print(f"销毁清册已归档为 {result.register_code} (destruction register archived, 永久)")
+            for f in result.register_files:
+                out.print(f"  {f}")
+    sys.exit(result.exit_code)
+
+
+@destroy_group.command()
+@click.argument("batch_id")
+@AS_JSON
+@pass_home
+@handles_errors
+def show(home: Home, batch_id: str, as_json: bool) -> None:
+    """查看销毁批次: 档案、签署与尚待解决的问题 (show a batch)."""
+    data = disposal.batch_report(home.settings, home.catalogue, batch_id)
+    if as_json:
+        _emit_json(data)
+        return
+    out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {data['proposed_at']}")
+    for i in data["items"]:
+        state = _STATE.get(i.get("status", ""), i.get("status", "不在目录"))
+        out.print(f"  {i['archival_code']}  {escape(i.get('title', ''))}  {state}  {escape(i['decision']['reason'])}")
+    out.print("签署 (approvals):")
+    for a in data["approvals"]:
+        valid = "" if a["valid"] else "  [red]签署内容已变更, 无效[/red]"
+        out.print(f"  {a['role']}  {a['person']}  {a['time']}{valid}")
+    if data["run"].get("complete"):
+        out.print(f"[green]已执行完毕[/green], 销毁清册 {data['run'].get('register_code')}")
+    for problem in data["blocking"]:
+        out.print(f"[yellow]尚不能执行[/yellow] {escape(problem)}", soft_wrap=True)

@@ -1,0 +1,421 @@
+"""鉴定与销毁 in an archive home: the library ``dangan retention`` and ``dangan destroy`` call.
+
+The pure rules are in :mod:`retention.rules`, :mod:`retention.appraisal` and
+:mod:`retention.destruction`; this module applies them to a home's catalogue and storage
+and keeps what people decide in the home's ``registers/`` (:mod:`retention._ledger`),
+never only in the catalogue, which ``dangan reindex`` rebuilds from storage.
+
+- 鉴定 (appraisal): :func:`due`, :func:`decide`; :func:`record_dates` for ``dangan show``.
+- 冻结 (disposal holds): :func:`place_hold`, :func:`lift_hold`, :func:`list_holds`.
+- 销毁 (destruction): :func:`propose`, :func:`approve`, :func:`batch_report`, :func:`run_batch`.
+
+Example:
+    >>> batch = propose(settings, catalogue, ["J012-WS·2010-D10-0001"], by="王档案")  # doctest: +SKIP
+    >>> approve(settings, batch.batch_id, "李鉴定", Role.panel)  # doctest: +SKIP
+    >>> run_batch(settings, catalogue, batch.batch_id).register_code  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from archive.catalogue import Catalogue, row_to_metadata
+from archive.config import Settings
+from archive.errors import DanganError, DestructionRefusedError, NotFoundError, UsageError
+from archive.evidence import record_event
+from archive.premis import Event
+from archive.storage import open_locations
+
+from ._destroy_run import ItemOutcome, RunResult, run_batch
+from ._home import (
+    BatchChangedError,
+    item_row,
+    load_home_schedule,
+    metas_of,
+    now,
+    retention_table,
+    signed_batch,
+    status_of,
+)
+from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
+from .appraisal import Action, Decision, Hold, latest_decisions
+from .destruction import Approval, DestructionBatch, Role, batch_problems, person_key
+from .errors import (
+    ApprovalTimeError,
+    InvalidBatchError,
+    InvalidDecisionError,
+    MissingRoleError,
+    NotDestroyDecisionError,
+    RoleConflictError,
+    SelfApprovalError,
+    TooFewApproversError,
+    UnknownItemError,
+)
+from .periods import retention_label
+from .rules import DueReport, Schedule, Status
+
+__all__ = [
+    "APPRAISAL",
+    "BatchChangedError",
+    "ItemOutcome",
+    "LedgerError",
+    "RunResult",
+    "approve",
+    "batch_report",
+    "decide",
+    "decision_to_dict",
+    "due",
+    "due_to_dict",
+    "hold_to_dict",
+    "lift_hold",
+    "list_holds",
+    "load_home_schedule",
+    "place_hold",
+    "propose",
+    "record_dates",
+    "retention_table",
+    "run_batch",
+]
+
+#: PREMIS eventType (Library of Congress vocabulary) of an appraisal decision.
+APPRAISAL = "appraisal"
+
+#: Problems that only say the batch is not signed yet: not a reason to refuse a proposal.
+_UNSIGNED = (TooFewApproversError, MissingRoleError, SelfApprovalError, RoleConflictError, ApprovalTimeError)
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# --- dates and the due list -----------------------------------------------------------------
+
+
+def record_dates(
+    source: Settings | Schedule, row: sqlite3.Row | dict[str, Any], decision: Decision | None = None
+) -> dict[str, Any]:
+    """The 到期鉴定, 移交 and 开放 dates of one catalogue row, for ``dangan show``.
+
+    With ``Settings`` the home's schedule is used and, unless ``decision`` is given, the
+    latest appraisal decision in its register. An item whose 保管期限 does not fit the
+    schedule gets ``{"problem": …}`` instead of dates: ``show`` must never fail on it.
+    """
+    code = row["archival_code"]
+    if isinstance(source, Schedule):
+        schedule = source
+    else:
+        schedule = load_home_schedule(source.home)
+        decision = decision or latest_decisions(Ledger(source.home).decisions()).get(code)
+    try:
+        dates = schedule.dates(row_to_metadata(row), decision)
+    except DanganError as exc:
+        return {"problem": str(exc), "decision": decision_to_dict(decision) if decision else None}
+    return {
+        "rule": dates.rule_id,
+        "retention": dates.retention,
+        "appraisal_due": _day(dates.appraisal_due),
+        "transfer_due": _day(dates.transfer_due),
+        "opening": _day(dates.opening),
+        "opening_review": dates.opening_review,
+        "retain_until": _day(dates.retain_until),
+        "decision": decision_to_dict(decision) if decision else None,
+    }
+
+
+def due(settings: Settings, catalogue: Catalogue, as_of: date | None = None) -> DueReport:
+    """到期鉴定: items in the archive whose period has run out by ``as_of`` (today)."""
+    ledger = Ledger(settings.home)
+    items = [(row_to_metadata(r), status_of(r)) for r in catalogue.list()]
+    schedule = load_home_schedule(settings.home)
+    return schedule.due_for_appraisal(items, as_of or now().date(), decisions=ledger.decisions(), holds=ledger.holds())
+
+
+def due_to_dict(report: DueReport, as_of: date) -> dict[str, Any]:
+    return {
+        "as_of": as_of.isoformat(),
+        "total": len(report.items),
+        "items": [
+            {
+                "archival_code": d.meta.archival_code,
+                "title": d.meta.title,
+                "category": d.meta.category,
+                "year": d.meta.year,
+                "retention": d.meta.retention,
+                "due": d.due.isoformat(),
+                "held": d.held,
+                "decision": decision_to_dict(d.decision) if d.decision else None,
+            }
+            for d in report.items
+        ],
+        "problems": [{"path": p.path, "message": p.message, "rule": p.rule} for p in report.problems],
+    }
+
+
+# --- appraisal decisions ------------------------------------------------------------------------
+
+
+def decide(
+    settings: Settings,
+    catalogue: Catalogue,
+    codes: Iterable[str],
+    action: Action | str,
+    reason: str,
+    by: str,
+    *,
+    period: str | None = None,
+    at: datetime | None = None,
+) -> list[Decision]:
+    """鉴定: one decision per item, all checked before any is recorded.
+
+    Recorded in ``registers/decisions.jsonl`` and as a PREMIS ``appraisal`` event beside
+    the AIP in every location holding it.
+
+    Raises:
+        UsageError: No codes.
+        NotFoundError: An unknown 档号.
+        InvalidDecisionError: No reason or person, an item not in the archive, a 永久 item,
+            an extension not longer, or destruction of an item whose period has not run out.
+    """
+    at = at or now()
+    codes = list(dict.fromkeys(codes))
+    if not codes:
+        raise UsageError("请给出至少一个档号 / give at least one archival code")
+    ledger = Ledger(settings.home)
+    schedule = load_home_schedule(settings.home)
+    earlier = latest_decisions(ledger.decisions())
+    decisions = [
+        _checked_decision(schedule, item_row(catalogue, c), Decision(c, action, reason, by, at, period), earlier.get(c))
+        for c in codes
+    ]
+    ledger.add_decisions(decisions)
+    for d in decisions:
+        _record_appraisal(settings, catalogue, d)
+    return decisions
+
+
+def _checked_decision(schedule: Schedule, row: sqlite3.Row, decision: Decision, earlier: Decision | None) -> Decision:
+    code = decision.archival_code
+    if status_of(row) is not Status.active:
+        raise InvalidDecisionError(
+            f"只有在档的档案可以鉴定（现状态：{row['status']}）/ only items in the archive are appraised",
+            path=code,
+            rule="appraisal:in-archive",
+        )
+    meta = row_to_metadata(row)
+    schedule.dates(meta, decision)  # the decision fits the item and the schedule
+    if decision.action is Action.destroy:
+        # Due under the decision in force: an item extended or made 永久 is not due at its old date.
+        current = schedule.dates(meta, earlier)
+        if current.appraisal_due is None or current.appraisal_due > decision.time.date():
+            until = current.appraisal_due.isoformat() if current.appraisal_due else retention_label("Y")
+            raise InvalidDecisionError(
+                f"保管期限未满（至 {until}），不能鉴定为销毁 / the period has not run out",
+                path=code,
+                rule="appraisal:destroy-when-due",
+            )
+    return decision
+
+
+def _record_appraisal(settings: Settings, catalogue: Catalogue, d: Decision) -> None:
+    row = catalogue.get(d.archival_code)
+    held = catalogue.copies(d.archival_code)
+    detail = f"鉴定意见 (appraisal): {d.action.label}"
+    if d.new_period:
+        detail += f"（新期限 {retention_label(d.new_period)}）"
+    detail += f"; 理由: {d.reason}; 鉴定人: {d.decided_by}"
+    when = d.time.astimezone(UTC).isoformat(timespec="seconds")
+    for loc in open_locations(settings):
+        if loc.name in held:
+            event = Event(APPRAISAL, detail, "success", agent=d.decided_by, time=when, location=loc.name)
+            record_event(catalogue, loc, row["aip_key"], d.archival_code, event)
+
+
+# --- holds --------------------------------------------------------------------------------------
+
+
+def place_hold(
+    settings: Settings,
+    catalogue: Catalogue,
+    *,
+    reason: str,
+    by: str,
+    code: str | None = None,
+    fonds: str | None = None,
+    category: str | None = None,
+    retention: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    at: datetime | None = None,
+) -> Hold:
+    """冻结: one 档号, or a class (全宗, optionally 门类, 保管期限, 年度 range); in force until lifted.
+
+    Raises:
+        NotFoundError: An unknown 档号.
+        UsageError: An unknown 全宗号.
+        InvalidHoldError: No reason or person, or no scope, or both scopes.
+    """
+    at = at or now()
+    if code:
+        item_row(catalogue, code)
+    if fonds:
+        settings.fonds_by_code(fonds)
+    ledger = Ledger(settings.home)
+    with ledger.locked():
+        hold = Hold(
+            ledger.next_hold_id(at.date()), reason, by, at, archival_code=code, fonds_code=fonds, category=category,
+            retention=retention, year_from=year_from, year_to=year_to,
+        )  # fmt: skip
+        ledger.add_hold(hold)
+    return hold
+
+
+def lift_hold(settings: Settings, hold_id: str, by: str, at: datetime | None = None) -> Hold:
+    """解除冻结 by a named person; the hold stays on record, lifted.
+
+    Raises:
+        NotFoundError: No such hold.
+        InvalidHoldError: Already lifted, or no person.
+    """
+    ledger = Ledger(settings.home)
+    with ledger.locked():
+        held = {h.hold_id: h for h in ledger.holds()}
+        if hold_id not in held:
+            raise NotFoundError(f"没有冻结 {hold_id} / no such hold")
+        lifted = held[hold_id].lift(by, at or now())
+        ledger.add_hold(lifted)
+    return lifted
+
+
+def list_holds(settings: Settings) -> list[Hold]:
+    """Every hold, in force or lifted, in the order placed."""
+    return sorted(Ledger(settings.home).holds(), key=lambda h: (h.placed_at, h.hold_id))
+
+
+# --- destruction batches ------------------------------------------------------------------------
+
+
+def propose(
+    settings: Settings, catalogue: Catalogue, codes: Iterable[str], by: str, at: datetime | None = None
+) -> DestructionBatch:
+    """提出销毁批次: items whose latest decision is destroy, due and not held.
+
+    Raises:
+        DestructionRefusedError: The first problem; ``details`` holds them all.
+    """
+    at = at or now()
+    codes = list(dict.fromkeys(codes))
+    ledger = Ledger(settings.home)
+    latest = latest_decisions(ledger.decisions())
+    problems = [p for p in (_proposable(catalogue, c, latest.get(c)) for c in codes) if p is not None]
+    _raise_all(problems)
+    candidate = DestructionBatch("新批次", by, at, tuple(latest[c] for c in codes))
+    found = batch_problems(
+        candidate, ledger.holds(), metas_of(catalogue, codes), schedule=load_home_schedule(settings.home),
+        as_of=at.date(),
+    )  # fmt: skip
+    _raise_all([p for p in found if not isinstance(p, _UNSIGNED)])
+    return ledger.create_batch(lambda batch_id: replace(candidate, batch_id=batch_id), at.date())
+
+
+def _proposable(catalogue: Catalogue, code: str, decision: Decision | None) -> DestructionRefusedError | None:
+    row = catalogue.get(code)
+    if row is None:
+        return UnknownItemError("目录中没有这件档案 / no such item", path=code, rule="destruction:item")
+    if status_of(row) is not Status.active:
+        return InvalidBatchError(
+            f"不在档（{row['status']}）/ not in the archive", path=code, rule="destruction:in-archive"
+        )
+    if decision is None:
+        return NotDestroyDecisionError("尚无鉴定意见 / no appraisal decision", path=code, rule="destruction:decision")
+    return None
+
+
+def _raise_all(problems: list[DestructionRefusedError]) -> None:
+    """Raise the first problem, carrying every one, so the archivist fixes them all in one pass."""
+    if problems:
+        first = problems[0]
+        first.details = tuple(problems)
+        raise first
+
+
+def approve(
+    settings: Settings, batch_id: str, by: str, role: Role | str, at: datetime | None = None
+) -> DestructionBatch:
+    """签署: one named person approves the batch's current content in one role.
+
+    Raises:
+        BatchChangedError: The batch changed since it was proposed.
+        SelfApprovalError: The proposer signs.
+        RoleConflictError / InvalidBatchError: The person has already signed this batch.
+    """
+    approval = Approval(by, role, at or now())
+    ledger = Ledger(settings.home)
+    with ledger.locked():
+        batch = signed_batch(ledger, batch_id)
+        if ledger.run_state(batch_id).get("complete"):
+            raise InvalidBatchError("该批次已执行完毕 / the batch has been carried out", path=batch_id)
+        if person_key(by) == person_key(batch.proposer):
+            raise SelfApprovalError(
+                f"提出人 {batch.proposer} 不得批准自己提出的销毁批次 / the proposer cannot approve their own batch",
+                path=batch_id,
+                rule="destruction:not-proposer",
+            )
+        _refuse_second_signature(batch, approval)
+        ledger.add_approval(batch_id, approval, batch_digest(batch))
+    return batch.approve(approval)
+
+
+def _refuse_second_signature(batch: DestructionBatch, approval: Approval) -> None:
+    for a in batch.approvals:
+        if person_key(a.person) != person_key(approval.person):
+            continue
+        if a.role is approval.role:
+            raise InvalidBatchError(
+                f"{a.person} 已以{a.role}身份签署 / already signed", path=batch.batch_id, rule="destruction:sign-once"
+            )
+        raise RoleConflictError(
+            f"{a.person} 已以{a.role}身份签署，不得再以{approval.role}身份签署 / one person, one role",
+            path=batch.batch_id,
+            rule="destruction:one-role-per-person",
+        )
+
+
+def batch_report(settings: Settings, catalogue: Catalogue, batch_id: str) -> dict[str, Any]:
+    """What ``destroy show`` prints: items, signatures (valid or not), what still blocks the run."""
+    ledger = Ledger(settings.home)
+    batch, _stored = ledger.read_batch(batch_id)
+    digest = batch_digest(batch)
+    state = ledger.run_state(batch_id)
+    blocking: list[str] = []
+    try:
+        signed = signed_batch(ledger, batch_id)
+        if not state.get("complete"):
+            found = batch_problems(
+                signed, ledger.holds(), metas_of(catalogue, batch.archival_codes),
+                schedule=load_home_schedule(settings.home),
+            )  # fmt: skip
+            blocking = [str(p) for p in found]
+    except DestructionRefusedError as exc:
+        blocking = [str(exc)]
+    return {
+        "batch_id": batch.batch_id,
+        "proposer": batch.proposer,
+        "proposed_at": batch.proposed_at.isoformat(timespec="seconds"),
+        "digest": digest,
+        "items": [_item_entry(catalogue, d) for d in batch.decisions],
+        "approvals": [
+            {**approval_to_dict(s.approval), "valid": s.batch_digest == digest} for s in ledger.approvals(batch_id)
+        ],
+        "blocking": blocking,
+        "run": state,
+    }
+
+
+def _item_entry(catalogue: Catalogue, d: Decision) -> dict[str, Any]:
+    row = catalogue.get(d.archival_code)
+    known = {k: row[k] for k in ("title", "year", "retention", "page_count", "status")} if row is not None else {}
+    return {"archival_code": d.archival_code, **known, "decision": decision_to_dict(d)}

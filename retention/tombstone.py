@@ -1,0 +1,146 @@
+"""墓碑 (tombstone): what the archive keeps of an item after its content is destroyed.
+
+Destruction removes the AIP from every storage location, but not the fact that the item
+existed: its 档号 must never be given again, the 销毁清册 must be checkable against it,
+and ``dangan reindex`` must rebuild its catalogue row from storage alone. So before the
+first copy is deleted, a tombstone record is written beside the AIP in every location
+that holds it or its records (append-only, like the PREMIS records, which it joins).
+
+It holds the item's DA/T 46 metadata exactly as archived (``metadata/item.xml``), the
+digest and size of every file from the catalogue, the PREMIS events of the bag
+(``metadata/premis.xml``, which goes with the bag), and the decision and people behind the
+destruction. It is JSON, not XML, so :func:`archive.evidence.events_in` (which reads
+every ``*.xml`` record as PREMIS) passes it by.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from archive.catalogue import IndexedAIP
+from archive.errors import DanganError, StorageError
+from archive.evidence import events_in, status_from_events
+from archive.premis import Event
+from archive.storage.base import Location
+from metadata_profiles import item_from_xml
+
+__all__ = ["DESTROYING", "TOMBSTONE", "Tombstone", "TombstoneError", "find_tombstones", "tombstone_aip"]
+
+#: The record name of a tombstone beside the AIP.
+TOMBSTONE = "tombstone.json"
+FORMAT = "dangan-tombstone/1"
+
+#: Catalogue status of an item whose destruction has begun (tombstone written) and not yet
+#: finished in every location. Not ``archived``, so neither ``audit --repair`` nor the copy
+#: policy ever writes its content back; not ``destroyed``, because some copy may remain.
+DESTROYING = "destroying"
+
+
+class TombstoneError(StorageError):
+    """墓碑记录无法读取: the tombstone beside a destroyed item is damaged or of an unknown format."""
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """墓碑: one destroyed item's metadata, digests, decision and approvers."""
+
+    archival_code: str
+    aip_key: str
+    item_xml: str  # metadata/item.xml of the AIP, byte for byte (UTF-8)
+    ingested_at: str
+    files: tuple[dict[str, Any], ...]  # catalogue rows: path, kind, size, sha256, sm3, puid, format_name, pages
+    aip_events: tuple[dict[str, Any], ...]  # the bag's own PREMIS events (ingest), as Event fields
+    batch_id: str
+    batch_digest: str  # SHA-256 of the batch content the approvers signed
+    proposer: str
+    proposed_at: str
+    decision: dict[str, Any]  # the 鉴定意见: action, reason, decided_by, time
+    approvals: tuple[dict[str, Any], ...]  # person, role, time
+    written_at: str
+
+    def to_bytes(self) -> bytes:
+        data = {"format": FORMAT, **asdict(self)}
+        return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> Tombstone:
+        """Read a tombstone record.
+
+        Raises:
+            TombstoneError: Not JSON, another format, or a field missing.
+        """
+        try:
+            raw = json.loads(data.decode("utf-8"))
+            if raw.get("format") != FORMAT:
+                raise ValueError(f"format {raw.get('format')!r}")
+            values = {f.name: raw[f.name] for f in fields(cls)}
+        except (UnicodeDecodeError, ValueError, KeyError, AttributeError) as exc:
+            raise TombstoneError(f"墓碑记录无法读取 / unreadable tombstone: {exc}", path=name) from None
+        for name_ in ("files", "aip_events", "approvals"):
+            values[name_] = tuple(values[name_])
+        return cls(**values)
+
+    def events(self) -> list[Event]:
+        return [Event(**e) for e in self.aip_events]
+
+    def tag_files(self) -> dict[str, dict[str, Any]]:
+        tags = (f for f in self.files if f["kind"] == "tag")
+        return {f["path"]: {"size": f["size"], "sha256": f["sha256"], "sm3": f["sm3"]} for f in tags}
+
+
+def read_tombstone(location: Location, key: str) -> Tombstone | None:
+    """The tombstone beside ``key`` in one location, or None when there is none."""
+    if TOMBSTONE not in set(location.list_records(key)):
+        return None
+    return Tombstone.from_bytes(location.read_record(key, TOMBSTONE), name=f"{location.name}:{key}/{TOMBSTONE}")
+
+
+def find_tombstones(locations: list[Location]) -> dict[str, list[Location]]:
+    """Every key with a tombstone, and the locations whose records hold it."""
+    found: dict[str, list[Location]] = {}
+    for loc in locations:
+        for key in loc.record_keys():
+            if TOMBSTONE in set(loc.list_records(key)):
+                found.setdefault(key, []).append(loc)
+    return found
+
+
+def tombstone_aip(key: str, holders: list[Location], locations: list[Location]) -> IndexedAIP:
+    """The catalogue entry of an item with no AIP left: from its tombstone and every location's records.
+
+    Raises:
+        TombstoneError: No holder's tombstone can be read.
+    """
+    tomb = _first_readable(key, holders)
+    item = item_from_xml(tomb.item_xml.encode("utf-8"), name=f"{key}/{TOMBSTONE}")
+    events = tomb.events()
+    seen = {e.id for e in events}
+    for loc in locations:
+        for e in events_in(loc, key):
+            if e.id not in seen:
+                events.append(e)
+                seen.add(e.id)
+    status = status_from_events(events)
+    return IndexedAIP(
+        key=key,
+        item=item,
+        tag_files=tomb.tag_files(),
+        events=events,
+        ingested_at=tomb.ingested_at,
+        status=status if status != "archived" else DESTROYING,
+    )
+
+
+def _first_readable(key: str, holders: list[Location]) -> Tombstone:
+    problem: DanganError | None = None
+    for loc in holders:
+        try:
+            tomb = read_tombstone(loc, key)
+        except DanganError as exc:
+            problem = exc  # a damaged record here: another location's copy of it may be whole
+            continue
+        if tomb is not None:
+            return tomb
+    raise TombstoneError(f"没有可读的墓碑记录 / no readable tombstone ({problem})", path=key)
