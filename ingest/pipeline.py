@@ -486,7 +486,8 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str) -
     if not any(f.failed for f in findings):
         engine = get_engine(ocr) if ocr != "off" else None
         text = extract_text(target, found, engine=engine, display_name=name)
-        findings += [f if f.path else replace(f, path=name) for f in text.findings]
+        # only what went wrong: "not applicable" notes (audio, OCR off) would clutter the 四性 report
+        findings += [f if f.path else replace(f, path=name) for f in text.findings if f.verdict is Verdict.warning]
     return _Received(entry, found.is_scan_format, findings, text)
 
 

@@ -93,8 +93,8 @@ class ExtractedText:
 class _Run:
     """One file's extraction: its OCR engine, its findings and its character budget."""
 
-    def __init__(self, name: str, engine: OcrEngine | None, max_chars: int, pdf_dpi: int) -> None:
-        self.notes = Notes(name)
+    def __init__(self, name: str, path: Path, engine: OcrEngine | None, max_chars: int, pdf_dpi: int) -> None:
+        self.notes = Notes(name, path)  # libraries quote the staging path; messages use the name
         self.engine = engine
         self.engine_info: EngineInfo | None = None
         self.remaining = max_chars
@@ -126,6 +126,10 @@ class _Run:
             return None
         except OcrError as exc:
             self.notes.warn(TEXT_OCR_FAILED, f"第 {number} 页识别失败", f"page {number} OCR failed", exc.message)
+            return None
+        # An engine may trip on one odd page in ways it does not type; the next page still goes on.
+        except Exception as exc:  # noqa: BLE001
+            self.notes.warn(TEXT_OCR_FAILED, f"第 {number} 页识别失败", f"page {number} OCR failed", describe(exc))
             return None
         return self.page(number, found.text, found.source, found.confidence)
 
@@ -218,7 +222,7 @@ def extract_text(
         MissingDependencyError: OCR was needed and the engine is not installed.
     """
     path = Path(path)
-    run = _Run(display_name or path.name, engine, max_chars, pdf_dpi)
+    run = _Run(display_name or path.name, path, engine, max_chars, pdf_dpi)
     kind = _kind(inspection)
     pages: list[PageText] = []
     if kind is None or kind == "ofd":
