@@ -12,8 +12,10 @@ One item's failure never stops the batch: it is recorded and the next item goes 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -105,6 +107,7 @@ class IngestResult:
 
 PREFETCH = 3  # items being received while one commits
 PAGE_BREAK = "\f"  # between the pages of one file's text derivative
+PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
 
 
 @dataclass
@@ -150,7 +153,9 @@ class Ingestor:
     def __enter__(self) -> Ingestor:
         """Start the worker processes (before any other thread, e.g. a progress bar, is running)."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+            )
             # Fork every worker now, while no staging lock is open: a worker forked later would
             # inherit that lock and keep it held after a crash of this process.
             self._pool.submit(int).result()
@@ -455,6 +460,15 @@ def _rejected(src: SourceItem, findings: list[Finding]) -> ItemResult:
 
 
 # --- work done in the worker processes (module level, so it can be pickled) ----------
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker is killed with its parent, so a SIGKILLed ingest leaves no orphans behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: orphans wait on their queue until the machine's next cleanup
 
 
 @dataclass
