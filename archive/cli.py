@@ -518,6 +518,8 @@ def search(
 
 # The retention groups import archive.cli for Home, pass_home and the JSON helpers, so they are added last.
 from retention.commands import destroy_group, retention_group  # noqa: E402
+from retention.transfer_commands import transfer_group  # noqa: E402
 
 main.add_command(retention_group)
 main.add_command(destroy_group)
+main.add_command(transfer_group)

@@ -1,0 +1,507 @@
+"""移交与接收 with two real homes: a community home on local disk sends to a town home whose
+locations are a directory and a SeaweedFS bucket under Object Lock.
+
+The package is tampered with in transit in every way the checks must catch; each is refused
+with its YJ code and nothing reaches the town. The round trip ends with the records listed in
+the town under their original 档号, a clean audit there, and the sender's records transferred.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import bagit
+import pytest
+from click.testing import CliRunner
+
+from archive.audit import AuditOptions, audit
+from archive.bag import write_bag
+from archive.catalogue import Catalogue
+from archive.cli import main
+from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings
+from archive.fixity import hash_file
+from archive.storage import open_locations, prepare_locations
+from archive.storage.s3 import S3Location
+from ingest.metadata import ClassDefaults
+from ingest.pipeline import Ingestor
+from retention.transfer import (
+    HANDOVER_XML,
+    LIST_XML,
+    NothingToTransferError,
+    PrepareOptions,
+    ReceiptError,
+    SourceCopyError,
+    confirm_transfer,
+    due_for_transfer,
+    prepare_transfer,
+    receive_transfer,
+    sender_copies_due,
+)
+from retention.transfer_commands import transfer_group
+
+from .conftest import make_scan_batch
+
+pytest_plugins = ["tests.s3server"]
+
+J012 = Fonds("J012", "振兴社区居民委员会")
+J020 = Fonds("J020", "幸福社区居民委员会")
+CODES = [f"J012-WS·2019-D30-{n:04d}" for n in (1, 2, 3)]
+
+
+def scans(year: int, retention: str) -> ClassDefaults:
+    return ClassDefaults(category="WS", year=year, retention=retention, carrier="纸质", author="振兴社区居委会",
+                         date=f"{year}0301")  # fmt: skip
+
+
+class Home:
+    """One archive home opened for a test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.settings: Settings = load_settings(path)
+        self.catalogue = Catalogue(self.settings.catalogue_path)
+
+    def locations(self) -> list:
+        return open_locations(self.settings)
+
+    def keys(self) -> dict[str, list[str]]:
+        return {loc.name: list(loc.list_keys()) for loc in self.locations()}
+
+    def close(self) -> None:
+        self.catalogue.close()
+
+
+def make_home(path: Path, fonds: list[Fonds], storage: tuple[StorageConfig, ...] | None = None) -> Home:
+    init_home(path, fonds[0], storage=storage)
+    config = path / "dangan.toml"
+    text = config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"')
+    text += "".join(f'\n[[fonds]]\ncode = "{f.code}"\nname = "{f.name}"\n' for f in fonds[1:])
+    config.write_text(text, encoding="utf-8")
+    prepare_locations(load_settings(path))
+    return Home(path)
+
+
+def community_home(path: Path) -> Home:
+    """Three 2019 定期30年 scans (due since 2024) and one 定期10年 scan (never transferred), on local disk."""
+    home = make_home(path, [J012])
+    ingestor = Ingestor.open(home.settings, home.catalogue)
+    assert ingestor.run(make_scan_batch(path.parent / "due", 3), None, scans(2019, "D30")).exit_code == 0
+    assert ingestor.run(make_scan_batch(path.parent / "kept", 1, seed=9), None, scans(2019, "D10")).exit_code == 0
+    return home
+
+
+@pytest.fixture
+def town(tmp_path, s3_server):
+    """The 镇档案馆: a directory and an S3 bucket with Object Lock, holding two fonds."""
+    bucket = s3_server.new_bucket(object_lock=True)
+    storage = (
+        StorageConfig("local", "fs", {"path": "store"}),
+        StorageConfig("offsite", "s3", {"endpoint_url": s3_server.endpoint_url, "bucket": bucket}),
+    )
+    home = make_home(tmp_path / "town", [J012, J020], storage)
+    yield home
+    home.close()
+    if s3_server.process is None:
+        s3_server.start()
+
+
+@pytest.fixture(scope="module")
+def sent(tmp_path_factory) -> Path:
+    """One package prepared once per module; tests that tamper work on a copy."""
+    root = tmp_path_factory.mktemp("sent")
+    home = community_home(root / "community")
+    try:
+        prepare_transfer(home.settings, home.catalogue, root / "package")
+    finally:
+        home.close()
+    return root / "package"
+
+
+@pytest.fixture
+def package(sent, tmp_path) -> Path:
+    return Path(shutil.copytree(sent, tmp_path / "package", symlinks=True))
+
+
+@pytest.fixture
+def run_cli():
+    main.add_command(transfer_group)  # as archive/cli.py registers it; adding twice is harmless
+
+    def run(home: Home, *args: str) -> tuple[int, Any]:
+        result = CliRunner().invoke(main, ["--home", str(home.path), *args], catch_exceptions=False)
+        return result.exit_code, json.loads(result.stdout) if "--json" in args else result.output
+
+    return run
+
+
+# --- helpers to tamper with a package in transit ------------------------------------------------------
+
+
+def aip_dir(pkg: Path, code: str) -> Path:
+    return pkg / "data" / "电子档案" / "2019" / "WS" / code
+
+
+def rebag(pkg: Path) -> None:
+    """Rewrite the package's manifests over its data/ as it now is: a tamperer who covers their tracks."""
+    info = [tuple(line.split(": ", 1)) for line in (pkg / "bag-info.txt").read_text(encoding="utf-8").splitlines()]
+    info = [(k, v) for k, v in info if k != "Payload-Oxum"]
+    payload, total = {}, 0
+    for path in sorted(p for p in (pkg / "data").rglob("*") if p.is_file() and not p.is_symlink()):
+        size, digests = hash_file(path)
+        payload[path.relative_to(pkg).as_posix()] = digests
+        total += size
+    write_bag(pkg, payload, total, info, {})
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (old, path)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def flip_byte(pkg: Path) -> None:
+    page = aip_dir(pkg, CODES[1]) / "data" / "original" / "扫描件002.tif"
+    data = bytearray(page.read_bytes())
+    data[-1] ^= 1
+    page.write_bytes(bytes(data))
+
+
+def drop_aip(pkg: Path) -> None:
+    shutil.rmtree(aip_dir(pkg, CODES[2]))
+
+
+def add_file(pkg: Path) -> None:
+    (pkg / "data" / "其他" / "备忘.txt").write_text("夹带的文件", encoding="utf-8")
+
+
+def add_file_inside_aip_and_rebag(pkg: Path) -> None:
+    (aip_dir(pkg, CODES[0]) / "data" / "original" / "夹带.txt").write_text("x", encoding="utf-8")
+    rebag(pkg)
+
+
+def edit_list(pkg: Path) -> None:
+    edit(pkg / LIST_XML, "<题名>", "<题名>改")
+
+
+def edit_count_and_rebag(pkg: Path) -> None:
+    edit(pkg / HANDOVER_XML, '<数量 单位="件">3</数量>', '<数量 单位="件">4</数量>')
+    rebag(pkg)
+
+
+def edit_title_and_rebag(pkg: Path) -> None:
+    edit(pkg / LIST_XML, "<题名>", "<题名>改")
+    rebag(pkg)
+
+
+def swap_aip_file_consistently(pkg: Path) -> None:
+    """Change a page and every manifest above it, the AIP's and the package's: only the register still disagrees."""
+    bag = aip_dir(pkg, CODES[0])
+    page = bag / "data" / "original" / "扫描件001.tif"
+    page.write_bytes(page.read_bytes() + b"\0")
+    info = [tuple(line.split(": ", 1)) for line in (bag / "bag-info.txt").read_text(encoding="utf-8").splitlines()]
+    info = [(k, v) for k, v in info if k != "Payload-Oxum"]
+    size, digests = hash_file(page)
+    tags = {
+        p: (bag / p).read_bytes() for p in ("metadata/item.xml", "metadata/check-report.xml", "metadata/premis.xml")
+    }
+    write_bag(bag, {"data/original/扫描件001.tif": digests}, size, info, tags)
+    rebag(pkg)
+
+
+def escape_in_manifest(pkg: Path) -> None:
+    with open(pkg / "manifest-sha256.txt", "a", encoding="utf-8") as f:
+        f.write(f"{'0' * 64}  data/../../../etc/passwd\n")
+
+
+def escape_in_aip_manifest_and_rebag(pkg: Path) -> None:
+    with open(aip_dir(pkg, CODES[0]) / "manifest-sha256.txt", "a", encoding="utf-8") as f:
+        f.write(f"{'0' * 64}  ../../../../../../etc/passwd\n")
+    rebag(pkg)
+
+
+def symlink_out(pkg: Path) -> None:
+    os.symlink("/etc/passwd", pkg / "data" / "其他" / "passwd")
+
+
+def drop_readme(pkg: Path) -> None:
+    (pkg / "data" / "说明文件.TXT").unlink()
+    rebag(pkg)
+
+
+def add_root_file(pkg: Path) -> None:
+    (pkg / "fetch.txt").write_text("http://example.org/x 1 data/x\n", encoding="utf-8")
+
+
+def unsafe_record_name_and_rebag(pkg: Path) -> None:
+    edit(pkg / LIST_XML, "<电子档案名称>电子档案/", "<电子档案名称>../../")
+    rebag(pkg)
+
+
+def doctype_and_rebag(pkg: Path) -> None:
+    text = (pkg / LIST_XML).read_text(encoding="utf-8")
+    head, body = text.split("?>", 1)
+    evil = '<!DOCTYPE 文件目录 [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    (pkg / LIST_XML).write_text(f"{head}?>\n{evil}{body.replace('<备注/>', '<备注>&x;</备注>', 1)}", encoding="utf-8")
+    rebag(pkg)
+
+
+TAMPERING = [
+    (flip_byte, "YJ-1-1"),
+    (drop_aip, "YJ-2-3"),
+    (add_file, "YJ-2-4"),
+    (add_file_inside_aip_and_rebag, "YJ-2-4"),
+    (edit_list, "YJ-1-1"),
+    (edit_count_and_rebag, "YJ-2-1"),
+    (edit_title_and_rebag, "YJ-1-4"),
+    (swap_aip_file_consistently, "YJ-1-3"),
+    (escape_in_manifest, "YJ-4-7"),
+    (escape_in_aip_manifest_and_rebag, "YJ-4-7"),
+    (symlink_out, "YJ-4-7"),
+    (doctype_and_rebag, "YJ-3-1"),
+    (drop_readme, "YJ-2-3"),
+    (add_root_file, "YJ-2-4"),
+    (unsafe_record_name_and_rebag, "YJ-3-1"),
+]
+
+
+def failed_codes(result) -> set[str]:
+    return {f.code for f in result.report.findings if f.failed}
+
+
+def assert_nothing_stored(town: Home) -> None:
+    assert town.keys() == {"local": [], "offsite": []}
+    assert town.catalogue.list() == []
+
+
+# --- due ------------------------------------------------------------------------------------------------
+
+
+def test_y_and_d30_are_due_in_the_fifth_year_after_their_year(tmp_path, run_cli):
+    home = community_home(tmp_path / "community")
+    try:
+        assert due_for_transfer(home.settings, home.catalogue, date(2023, 12, 31)).items == []
+        due = due_for_transfer(home.settings, home.catalogue, date(2024, 1, 1)).items
+        assert [d.meta.archival_code for d in due] == CODES  # the 定期10年 item is never transferred
+        assert {d.due for d in due} == {date(2024, 1, 1)}
+        code, out = run_cli(home, "transfer", "due", "--json")
+        assert code == 0 and [i["archival_code"] for i in out["items"]] == CODES
+        config = home.path / "dangan.toml"  # rules are configuration: ten years instead of five
+        config.write_text(config.read_text(encoding="utf-8") + "\n[retention.schedule]\ntransfer_after_years = 10\n")
+        code, out = run_cli(home, "transfer", "due", "--json")
+        assert code == 0 and out["total"] == 0
+        code, _ = run_cli(home, "transfer", "prepare", "--to", str(tmp_path / "pkg"))
+        assert code == 2 and not (tmp_path / "pkg").exists()
+    finally:
+        home.close()
+
+
+# --- the round trip -------------------------------------------------------------------------------------
+
+
+def test_round_trip_from_community_disk_to_town_disk_and_s3(tmp_path, town, run_cli):
+    community = community_home(tmp_path / "community")
+    pkg = tmp_path / "移交包"
+    code, prepared = run_cli(community, "transfer", "prepare", "--to", str(pkg), "--json")
+    assert code == 0 and prepared["items"] == CODES
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left beside it
+    bagit.Bag(str(pkg)).validate()  # the reference implementation accepts the package too (SHA-256)
+    for name in ("data/说明文件.TXT", "data/文件目录.XML", "data/其他/交接登记表.XML", "data/其他/移交清册.xlsx"):
+        assert (pkg / name).is_file(), name
+    assert "移交编号" not in (pkg / LIST_XML).read_text(encoding="utf-8")
+
+    code, received = run_cli(town, "transfer", "receive", str(pkg), "--json")
+    assert code == 0, received["findings"]
+    assert received["status"] == "received" and received["stored"] == CODES and received["checks"] == 15
+    code, listed = run_cli(town, "list", "--json")
+    assert [i["archival_code"] for i in listed["items"]] == CODES
+    assert {i["fonds_code"] for i in listed["items"]} == {"J012"}
+    assert town.keys() == {"local": [f"J012/{c}" for c in CODES], "offsite": [f"J012/{c}" for c in CODES]}
+    report = audit(town.settings, town.catalogue, town.locations(), AuditOptions(all=True))
+    assert report.problems == [] and report.checked_copies == 6
+    events = [e["type"] for e in town.catalogue.events(CODES[0])]
+    assert "ingestion" in events and "replication" in events and "transfer" not in events
+    for code in CODES:  # the AIPs arrive unchanged: every file with the digests the sender holds
+        assert file_digests(town, code) == file_digests(community, code)
+
+    code, confirmed = run_cli(community, "transfer", "confirm", received["receipt"], "--json")
+    assert code == 0 and confirmed["status"] == "confirmed" and confirmed["items"] == CODES
+    statuses = {r["archival_code"]: r["status"] for r in community.catalogue.list()}
+    assert statuses == {**dict.fromkeys(CODES, "transferred"), "J012-WS·2019-D10-0001": "archived"}
+    assert "transfer" in [e["type"] for e in community.catalogue.events(CODES[0])]
+    code, again = run_cli(community, "transfer", "confirm", received["receipt"], "--json")
+    assert code == 0 and again["status"] == "already_confirmed"
+    from archive.reindex import rebuild  # the status is kept in the records beside the AIPs, not only in SQLite
+
+    rebuild(community.settings, community.catalogue)
+    assert {r["archival_code"]: r["status"] for r in community.catalogue.list()} == statuses
+    kept_until = date.fromisoformat(confirmed["keep_copy_until"])
+    assert kept_until.year - date.today().year == 5  # 5 years by default
+    assert sender_copies_due(community.settings, community.catalogue, kept_until - timedelta(days=1)) == []
+    assert sender_copies_due(community.settings, community.catalogue, kept_until) == [(c, kept_until) for c in CODES]
+    community.close()
+
+
+def file_digests(home: Home, code: str) -> dict[str, tuple[str, str]]:
+    return {f["path"]: (f["sha256"], f["sm3"]) for f in home.catalogue.files(code)}
+
+
+def test_second_receive_changes_nothing(package, town):
+    first = receive_transfer(town.settings, town.catalogue, package)
+    assert first.status == "received", first.to_dict()
+    before = snapshot(town)
+    second = receive_transfer(town.settings, town.catalogue, package)
+    assert second.status == "already_received" and second.exit_code == 0
+    assert second.receipt == first.receipt and second.stored == []
+    assert snapshot(town) == before
+
+
+def snapshot(home: Home) -> dict[str, Any]:
+    """Every file of the home (the SQLite files aside), the catalogue's rows and every object version in S3."""
+    files = {}
+    for path in sorted(home.path.rglob("*")):
+        if path.is_file() and ".sqlite" not in path.name:
+            files[path.relative_to(home.path).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    s3 = home.locations()[1]
+    versions = s3.client.list_object_versions(Bucket=s3.bucket)
+    every = versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+    objects = sorted((v["Key"], v["VersionId"]) for v in every)
+    return {"files": files, "catalogue": home.catalogue.dump(), "s3": objects}
+
+
+# --- tampering in transit ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tamper", "expected"), TAMPERING, ids=[t.__name__ for t, _ in TAMPERING])
+def test_tampered_package_is_refused_and_nothing_stored(package, town, tamper, expected):
+    tamper(package)
+    result = receive_transfer(town.settings, town.catalogue, package)
+    assert result.status == "rejected" and result.exit_code == 1
+    assert expected in failed_codes(result), [f.to_dict() for f in result.report.failures]
+    assert result.receipt is None and result.report_path is not None
+    assert '结论="不通过"' in result.report_path.read_text(encoding="utf-8")
+    assert_nothing_stored(town)
+
+
+def test_checks_that_could_not_run_are_not_reported_as_passed(package, town):
+    symlink_out(package)
+    verdicts = {
+        f.code: f.verdict.value for f in receive_transfer(town.settings, town.catalogue, package).report.findings
+    }
+    assert verdicts["YJ-4-7"] == "不通过"
+    assert verdicts["YJ-3-3"] == verdicts["YJ-1-5"] == "不适用"  # no file was opened through the symlinked tree
+    assert verdicts["YJ-2-1"] == "通过"  # the registers were still read (component by component, no symlink followed)
+
+
+def test_refusal_through_the_cli_prints_the_codes_and_exits_1(package, town, run_cli):
+    flip_byte(package)
+    code, out = run_cli(town, "transfer", "receive", str(package))
+    assert code == 1
+    assert "YJ-1-1" in out and "拒收" in out and "检测报告" in out
+    assert_nothing_stored(town)
+
+
+def test_fonds_not_held_by_the_town_is_refused(package, tmp_path):
+    other = make_home(tmp_path / "other-town", [J020])
+    try:
+        result = receive_transfer(other.settings, other.catalogue, package)
+        assert "YJ-1-6" in failed_codes(result)
+        assert other.keys() == {"local": [], "copy2": [], "copy3": []} and other.catalogue.list() == []
+    finally:
+        other.close()
+
+
+def test_same_code_with_other_content_is_refused(package, town, tmp_path):
+    ingestor = Ingestor.open(town.settings, town.catalogue)  # the town already holds another J012-WS·2019-D30-0001
+    assert ingestor.run(make_scan_batch(tmp_path / "own", 1, seed=7), None, scans(2019, "D30")).exit_code == 0
+    before = town.keys()
+    result = receive_transfer(town.settings, town.catalogue, package)
+    assert "YJ-1-8" in failed_codes(result)
+    assert town.keys() == before and [r["archival_code"] for r in town.catalogue.list()] == CODES[:1]
+
+
+# --- storage failures: nothing when a location is down, resumable when it fails half-way ---------------------
+
+
+def test_s3_down_before_storing_stores_nothing(package, town, s3_server):
+    s3_server.stop()
+    result = receive_transfer(town.settings, town.catalogue, package)
+    assert result.status == "incomplete" and result.exit_code == 4
+    assert result.report.ok and result.receipt is None and result.stored == []
+    assert {f.code for f in result.failures} == {"BC-4-8"}
+    assert list(town.locations()[0].list_keys()) == [] and town.catalogue.list() == []
+    s3_server.start()
+    assert receive_transfer(town.settings, town.catalogue, package).status == "received"
+
+
+def test_failure_half_way_is_completed_by_receiving_again(package, town, s3_server, monkeypatch):
+    real, calls = S3Location.commit_from, []
+
+    def outage_at_second_copy(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            s3_server.stop()  # a real outage: the second AIP's copy to S3 fails
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Location, "commit_from", outage_at_second_copy)
+    first = receive_transfer(town.settings, town.catalogue, package)
+    assert first.status == "incomplete" and first.exit_code == 4 and first.receipt is None
+    assert first.stored == CODES[:1] and [f.path for f in first.failures] == [CODES[1]]
+    assert list(town.locations()[0].list_keys()) == [f"J012/{c}" for c in CODES[:2]]  # whole AIPs only
+    s3_server.start()
+    second = receive_transfer(town.settings, town.catalogue, package)
+    assert second.status == "received", second.to_dict()
+    assert second.already_held == CODES[:2] and second.stored == CODES[2:]
+    assert town.keys() == {"local": [f"J012/{c}" for c in CODES], "offsite": [f"J012/{c}" for c in CODES]}
+    assert audit(town.settings, town.catalogue, town.locations(), AuditOptions(all=True)).problems == []
+    assert receive_transfer(town.settings, town.catalogue, package).status == "already_received"
+
+
+# --- the sender's side: damaged source, altered receipts ----------------------------------------------------
+
+
+def test_damaged_source_copy_writes_no_package(tmp_path):
+    home = community_home(tmp_path / "community")
+    try:
+        page = home.path / "store" / "J012" / CODES[0] / "data" / "original" / "扫描件001.tif"
+        page.write_bytes(page.read_bytes()[:-1])
+        with pytest.raises(SourceCopyError):
+            prepare_transfer(home.settings, home.catalogue, tmp_path / "pkg")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["community", "due", "kept"]
+        assert not (home.path / "registers" / "transfers").exists()
+        with pytest.raises(NothingToTransferError):
+            prepare_transfer(home.settings, home.catalogue, tmp_path / "pkg", _options(fonds="J999"))
+    finally:
+        home.close()
+
+
+def _options(**kw: Any) -> PrepareOptions:
+    return PrepareOptions(**kw)
+
+
+def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
+    community = community_home(tmp_path / "community")
+    try:
+        prepare_transfer(community.settings, community.catalogue, tmp_path / "pkg")
+        receipt = receive_transfer(town.settings, town.catalogue, tmp_path / "pkg").receipt
+        copy = tmp_path / receipt.name
+        shutil.copy(receipt, copy)
+        for algorithm in ("sha256", "sm3"):
+            shutil.copy(f"{receipt}.{algorithm}", f"{copy}.{algorithm}")
+        edit(copy, 'SHA-256">', 'SHA-256">0')  # altered: the sidecar digests no longer match
+        with pytest.raises(ReceiptError, match="receipt altered"):
+            confirm_transfer(community.settings, community.catalogue, copy)
+        shutil.copy(receipt, copy)
+        edit(copy, '字节数="47', '字节数="57')  # re-signed, but not what was sent
+        for algorithm in ("sha256", "sm3"):
+            digest = hash_file(copy, (algorithm,))[1][algorithm]
+            Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
+        with pytest.raises(ReceiptError, match="does not match what was sent"):
+            confirm_transfer(community.settings, community.catalogue, copy)
+        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+    finally:
+        community.close()
