@@ -14,9 +14,10 @@ reads the repaired copy back before it counts; with no good copy it changes noth
 
 from __future__ import annotations
 
+import queue
 import shutil
+import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -24,16 +25,32 @@ from datetime import UTC, datetime, timedelta
 
 from archive.catalogue import Catalogue, Copy
 from archive.config import Settings
-from archive.copycheck import CopyCheck, Expected, Problem, ProblemKind, check_copy
+from archive.copycheck import (
+    CopyCheck,
+    Expected,
+    FileOutcome,
+    Problem,
+    ProblemKind,
+    Survey,
+    check_copy,
+    digest_file,
+    settle,
+    survey_copy,
+)
 from archive.errors import ExitCode, StorageError, UsageError
-from archive.evidence import SM3_MARK, record_event
+from archive.evidence import SM3_MARK, record_event, record_name
 from archive.fixity import ALGORITHMS, hash_stream
-from archive.premis import FIXITY_CHECK, REPAIR, Event, now_iso
+from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, events_to_xml, now_iso
 from archive.replicas import expected_files, retain_until
 from archive.storage.base import COPY_CHUNK, Location, ObjectLock
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
-IN_FLIGHT = 2 * WORKERS
+LISTERS = 2  # threads listing copies: a network location answers each listing after a round trip
+RECORDERS = 4  # threads storing evidence: each waits on fsync, and the file system commits several at once
+IN_FLIGHT = 4 * WORKERS  # copies under way at once: enough that the hashing threads never wait for the next
+GROUP_BYTES = 4 << 20  # small files go to the hashing threads together; a bigger file is a task of its own
+BATCH = 64  # checks entered in the catalogue per transaction (a crash forgets at most these; see _Recorder)
+BATCH_SECONDS = 5.0  # ... and at least this often, so a slow location's checks are not kept back for long
 NO_GOOD_COPY = "无完好副本可用于修复, 未做任何修改 (no good copy to repair from; nothing changed)"
 
 
@@ -105,30 +122,40 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
     if options.location is not None and options.location not in by_name:
         raise UsageError(f"没有名为 {options.location} 的存储位置 (no such location)", rule="dangan.toml [[storage]]")
     report = AuditReport(object_lock={loc.name: str(_lock_state(loc)) for loc in locations})
-    due = list(_due(settings, catalogue, locations, options))
+    due = _due(settings, catalogue, locations, options)
     down: set[str] = set()
     checked_codes: set[str] = set()
     verified: dict[tuple[str, str], CopyCheck] = {}
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for d, check in _run(due, catalogue, by_name, pool, options, started, down, report):
-            checked_codes.add(d.archival_code)
-            report.checked_copies += 1
-            report.checked_files += check.files
-            report.checked_bytes += check.bytes
-            if check.location_down:
-                if d.location not in down:
-                    down.add(d.location)
-                    report.problems.append(replace(check.problems[0], archival_code=None))
-                else:
-                    report.remaining += 1
-                continue
-            _record_check(catalogue, by_name[d.location], d, check)
-            if check.ok:
-                verified[(d.archival_code, d.location)] = check
-                continue
-            report.problems.extend(check.problems)
-            if options.repair:
-                _repair(catalogue, locations, d, check, verified, down, pool, report)
+    # Three pools, so that no listing ever waits behind an fsync and no file behind a listing.
+    with (
+        ThreadPoolExecutor(WORKERS) as pool,
+        ThreadPoolExecutor(LISTERS) as lister,
+        ThreadPoolExecutor(RECORDERS) as io,
+    ):
+        recorder = _Recorder(catalogue, io)
+        try:
+            for d, check in _run(due, catalogue, by_name, (pool, lister), options, started, down, report):
+                checked_codes.add(d.archival_code)
+                report.checked_copies += 1
+                report.checked_files += check.files
+                report.checked_bytes += check.bytes
+                if check.location_down:
+                    if d.location not in down:
+                        down.add(d.location)
+                        report.problems.append(replace(check.problems[0], archival_code=None))
+                    else:
+                        report.remaining += 1
+                    continue
+                recorder.add(by_name[d.location], d, check)
+                if check.ok:
+                    verified[(d.archival_code, d.location)] = check
+                    continue
+                report.problems.extend(check.problems)
+                if options.repair:
+                    recorder.flush()  # the failed check is on record before any repair event
+                    _repair(catalogue, locations, d, check, verified, down, pool, report)
+        finally:
+            recorder.flush()
     report.checked_aips = len(checked_codes)
     report.seconds = time.monotonic() - started
     return report
@@ -141,18 +168,58 @@ def _lock_state(loc: Location) -> ObjectLock | str:
         return "unknown"
 
 
+class _Copy:
+    """One copy under way: its survey, then its files hashed in any order on any hashing thread."""
+
+    def __init__(self, d: _Due, survey: Survey):
+        self.d, self.survey = d, survey
+        self.outcomes: list[FileOutcome | None] = [None] * len(survey.to_hash)
+        self.left = len(survey.to_hash)
+        self.lock = threading.Lock()
+
+    def groups(self) -> list[range]:
+        """The files in tasks of about GROUP_BYTES: one task per tag file would cost more than hashing it."""
+        out, start, size = [], 0, 0
+        for i, want in enumerate(self.survey.to_hash):
+            size += want.size or 0
+            if size >= GROUP_BYTES:
+                out.append(range(start, i + 1))
+                start, size = i + 1, 0
+        if start < len(self.survey.to_hash):
+            out.append(range(start, len(self.survey.to_hash)))
+        return out
+
+    def files_done(self, outcomes: dict[int, FileOutcome]) -> bool:
+        """Note hashed files; True for the call that completes the copy."""
+        with self.lock:
+            for index, outcome in outcomes.items():
+                self.outcomes[index] = outcome
+            self.left -= len(outcomes)
+            return self.left == 0
+
+    def check(self) -> CopyCheck:
+        settle(self.survey.result, [o for o in self.outcomes if o is not None])
+        return self.survey.result
+
+
 def _run(
     due: list[_Due],
     catalogue: Catalogue,
     by_name: dict[str, Location],
-    pool: ThreadPoolExecutor,
+    pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor],
     options: AuditOptions,
     started: float,
     down: set[str],
     report: AuditReport,
 ) -> Iterator[tuple[_Due, CopyCheck]]:
-    """Check due copies a few at a time, yielding in order, until a bound is reached."""
-    window: deque[tuple[_Due, Future[CopyCheck]]] = deque()
+    """Check due copies a few at a time, yielding each as it completes, until a bound is reached.
+
+    Work is per file (small files grouped), not per copy, and copies complete in any
+    order: one big file occupies one hashing thread while the others go on through the
+    next files and copies.
+    """
+    done: queue.SimpleQueue[_Copy | BaseException] = queue.SimpleQueue()
+    in_flight = 0
     budget = 0
     for d in due:
         if _bound_reached(options, started, budget) or d.location in down:
@@ -160,13 +227,48 @@ def _run(
             continue
         budget += d.size
         record = expected_files(catalogue, d.archival_code)  # read here: the catalogue belongs to this thread
-        window.append((d, pool.submit(check_copy, by_name[d.location], d.key, d.archival_code, record, d.algorithms)))
-        while len(window) >= IN_FLIGHT:
-            first, fut = window.popleft()
-            yield first, fut.result()
-    while window:
-        first, fut = window.popleft()
-        yield first, fut.result()
+        pools[1].submit(_survey, by_name[d.location], d, record, pools[0], done)
+        in_flight += 1
+        while in_flight >= IN_FLIGHT:
+            in_flight -= 1
+            yield _finished(done.get())
+    while in_flight:
+        in_flight -= 1
+        yield _finished(done.get())
+
+
+def _finished(item: _Copy | BaseException) -> tuple[_Due, CopyCheck]:
+    if isinstance(item, BaseException):
+        raise item  # a bug in a worker thread must not leave the run waiting forever
+    return item.d, item.check()
+
+
+def _survey(
+    loc: Location,
+    d: _Due,
+    record: list[Expected],
+    pool: ThreadPoolExecutor,
+    done: queue.SimpleQueue[_Copy | BaseException],
+) -> None:
+    """List the copy (an I/O thread), then hand each file to the hashing threads."""
+    try:
+        copy = _Copy(d, survey_copy(loc, d.key, d.archival_code, record, d.algorithms))
+        if not copy.left:
+            done.put(copy)
+        for group in copy.groups():
+            pool.submit(_hash_group, loc, copy, group, done)
+    except BaseException as exc:
+        done.put(exc)
+
+
+def _hash_group(loc: Location, copy: _Copy, group: range, done: queue.SimpleQueue[_Copy | BaseException]) -> None:
+    try:
+        files = copy.survey.to_hash
+        outcomes = {i: digest_file(loc, copy.d.key, files[i], copy.d.algorithms) for i in group}
+        if copy.files_done(outcomes):
+            done.put(copy)
+    except BaseException as exc:
+        done.put(exc)
 
 
 def _bound_reached(options: AuditOptions, started: float, budget: int) -> bool:
@@ -189,7 +291,7 @@ def _due(settings: Settings, catalogue: Catalogue, locations: list[Location], op
     rows = catalogue.conn.execute(
         "SELECT i.archival_code, i.aip_key, i.retention, i.year, i.payload_bytes,"
         " (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.archival_code=i.archival_code) AS bytes"
-        " FROM items i WHERE i.status='archived'"
+        " FROM items i WHERE i.status IN ('archived', 'transferred')"
     )
     for row in rows:
         code = row["archival_code"]
@@ -221,20 +323,64 @@ def _summary(problems: list[Problem]) -> str:
     return "; ".join(f"{p.kind} {p.path or ''} {p.detail}".strip() for p in problems)
 
 
-def _record_check(catalogue: Catalogue, loc: Location, d: _Due, check: CopyCheck) -> None:
-    when = now_iso()
-    outcome = "success" if check.ok else "failure"
-    event = Event(FIXITY_CHECK, _detail(check), outcome, _summary(check.problems), time=when, location=loc.name)
-    record_event(catalogue, loc, d.key, d.archival_code, event)
-    if check.ok:
-        _mark_verified(catalogue, d.archival_code, loc.name, when, "sm3" in check.algorithms)
+class _Recorder:
+    """The evidence of each check: a record beside the copy, and the catalogue's event and copy rows.
+
+    Records are stored on the I/O threads (each fsync'd by the location, many at
+    once); the catalogue takes a check only after its record was stored (or failed
+    to be, which the event then says), up to BATCH checks per transaction (one
+    fsync'd commit each, not two per check). A crash thus forgets at most the checks
+    of the open batch, whose records beside the copies survive for ``dangan
+    reindex``; nothing is recorded for a check that did not run.
+    """
+
+    def __init__(self, catalogue: Catalogue, io: ThreadPoolExecutor):
+        self.catalogue, self.io = catalogue, io
+        self.agent = default_agent()  # the same for every event of the run; looked up once
+        self.pending: list[tuple[str, Event, bool, Future[None]]] = []
+        self.flushed = time.monotonic()
+
+    def add(self, loc: Location, d: _Due, check: CopyCheck) -> None:
+        outcome = "success" if check.ok else "failure"
+        summary = _summary(check.problems)
+        event = Event(FIXITY_CHECK, _detail(check), outcome, summary, agent=self.agent, location=loc.name)
+        stored = self.io.submit(_store_record, loc, d.key, d.archival_code, event)
+        self.pending.append((d.archival_code, event, "sm3" in check.algorithms, stored))
+        if len(self.pending) >= BATCH or time.monotonic() - self.flushed >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.flushed = time.monotonic()
+        for *_, stored in self.pending:
+            stored.result()
+        if not self.pending:
+            return
+        with self.catalogue.write():
+            for code, event, sm3, _stored in self.pending:
+                self.catalogue.add_event(code, event)
+                if event.outcome == "success":
+                    _set_verified(self.catalogue, code, event.location, event.time, sm3)
+        self.pending.clear()
+
+
+def _store_record(loc: Location, key: str, archival_code: str, event: Event) -> None:
+    """The location half of :func:`archive.evidence.record_event`; a failure is noted in the event."""
+    try:
+        loc.append_record(key, record_name(event), events_to_xml([event], archival_code))
+    except StorageError as exc:
+        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
 
 
 def _mark_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:
+    with catalogue.write():
+        _set_verified(catalogue, code, location, when, sm3)
+
+
+def _set_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:
+    """Note a copy proven now (call inside a write transaction)."""
     old = catalogue.copies(code).get(location)
     copy = Copy(location, old.stored_at if old else when, when, when if sm3 else (old.sm3_verified_at if old else ""))
-    with catalogue.write():
-        catalogue.set_copy(code, copy)
+    catalogue.set_copy(code, copy)
 
 
 # --- repair ----------------------------------------------------------------------------

@@ -94,6 +94,18 @@ class CopyCheck:
         return any(p.kind is ProblemKind.unreadable and p.path is None for p in self.problems)
 
 
+#: what hashing one file gave: the record, the bytes read, the digests (None when unreadable), the error
+FileOutcome = tuple[Expected, int, dict[str, str] | None, str]
+
+
+@dataclass
+class Survey:
+    """A copy listed and compared with the record: what is wrong already, and the files left to hash."""
+
+    result: CopyCheck
+    to_hash: list[Expected]
+
+
 def check_copy(
     location: Location,
     key: str,
@@ -107,53 +119,71 @@ def check_copy(
     Files are hashed on ``pool`` when given (hashlib releases the GIL, so threads
     use every core); the copy is never staged on local disk.
     """
+    survey = survey_copy(location, key, archival_code, expected, algorithms)
+
+    def digest(want: Expected) -> FileOutcome:
+        return digest_file(location, key, want, algorithms)
+
+    outcomes = pool.map(digest, survey.to_hash) if pool else map(digest, survey.to_hash)
+    settle(survey.result, outcomes)
+    return survey.result
+
+
+def survey_copy(
+    location: Location, key: str, archival_code: str, expected: Iterable[Expected], algorithms: tuple[str, ...]
+) -> Survey:
+    """The cheap part of a check: the copy's listing against the record (sizes, missing and extra files)."""
     result = CopyCheck(archival_code, location.name, algorithms)
-
-    def problem(kind: ProblemKind, path: str | None, detail: str = "") -> None:
-        result.problems.append(Problem(archival_code, location.name, path, kind, detail))
-
     try:
         present = location.exists(key)
         actual = dict(location.list_files(key)) if present else {}
     except StorageError as exc:
-        problem(ProblemKind.unreadable, None, exc.message)
-        return result
+        _problem(result, ProblemKind.unreadable, None, exc.message)
+        return Survey(result, [])
     if not present:
-        problem(ProblemKind.missing_copy, None)
-        return result
+        _problem(result, ProblemKind.missing_copy, None)
+        return Survey(result, [])
     record = {e.path: e for e in expected}
     for path in sorted(set(record) - set(actual)):
-        problem(ProblemKind.missing, path)
+        _problem(result, ProblemKind.missing, path)
     for path in sorted(set(actual) - set(record)):
-        problem(ProblemKind.extra, path, f"{actual[path]} 字节")
+        _problem(result, ProblemKind.extra, path, f"{actual[path]} 字节")
     to_hash = []
     for path in sorted(set(record) & set(actual)):
         want = record[path]
         if want.size is not None and actual[path] < want.size:
-            problem(ProblemKind.truncated, path, f"应为 {want.size} 字节, 实为 {actual[path]} 字节")
+            _problem(result, ProblemKind.truncated, path, f"应为 {want.size} 字节, 实为 {actual[path]} 字节")
         else:
             to_hash.append(want)
+    return Survey(result, to_hash)
 
-    def digest(want: Expected) -> tuple[Expected, int, dict[str, str] | None, str]:
-        try:
-            with location.open(key, want.path) as stream:
-                size, digests = hash_stream(stream, algorithms)
-            return want, size, digests, ""
-        except (StorageError, OSError) as exc:
-            return want, 0, None, getattr(exc, "message", str(exc))
 
-    outcomes = pool.map(digest, to_hash) if pool else map(digest, to_hash)
+def digest_file(location: Location, key: str, want: Expected, algorithms: tuple[str, ...]) -> FileOutcome:
+    """Stream one file of the copy once, every digest fed from the same blocks."""
+    try:
+        with location.open(key, want.path) as stream:
+            size, digests = hash_stream(stream, algorithms)
+        return want, size, digests, ""
+    except (StorageError, OSError) as exc:
+        return want, 0, None, getattr(exc, "message", str(exc))
+
+
+def settle(result: CopyCheck, outcomes: Iterable[FileOutcome]) -> None:
+    """Add the hashed files to ``result``, in the order of the survey's ``to_hash``."""
     for want, size, digests, error in outcomes:
         if digests is None:
-            problem(ProblemKind.unreadable, want.path, error)
+            _problem(result, ProblemKind.unreadable, want.path, error)
             continue
         result.files += 1
         result.bytes += size
         problem_detail = _mismatch(want, size, digests)
         if problem_detail:
             kind = ProblemKind.truncated if want.size is not None and size < want.size else ProblemKind.corrupt
-            problem(kind, want.path, problem_detail)
-    return result
+            _problem(result, kind, want.path, problem_detail)
+
+
+def _problem(result: CopyCheck, kind: ProblemKind, path: str | None, detail: str = "") -> None:
+    result.problems.append(Problem(result.archival_code, result.location, path, kind, detail))
 
 
 def _mismatch(want: Expected, size: int, digests: dict[str, str]) -> str:
