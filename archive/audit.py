@@ -38,9 +38,9 @@ from archive.copycheck import (
     survey_copy,
 )
 from archive.errors import ExitCode, StorageError, UsageError
-from archive.evidence import SM3_MARK, record_event, record_name
+from archive.evidence import SM3_MARK, record_event, store_record
 from archive.fixity import ALGORITHMS, hash_stream
-from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, events_to_xml, now_iso
+from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
 from archive.replicas import expected_files, retain_until
 from archive.storage.base import COPY_CHUNK, Location, ObjectLock
 
@@ -344,7 +344,7 @@ class _Recorder:
         outcome = "success" if check.ok else "failure"
         summary = _summary(check.problems)
         event = Event(FIXITY_CHECK, _detail(check), outcome, summary, agent=self.agent, location=loc.name)
-        stored = self.io.submit(_store_record, loc, d.key, d.archival_code, event)
+        stored = self.io.submit(store_record, loc, d.key, d.archival_code, event)
         self.pending.append((d.archival_code, event, "sm3" in check.algorithms, stored))
         if len(self.pending) >= BATCH or time.monotonic() - self.flushed >= BATCH_SECONDS:
             self.flush()
@@ -361,14 +361,6 @@ class _Recorder:
                 if event.outcome == "success":
                     _set_verified(self.catalogue, code, event.location, event.time, sm3)
         self.pending.clear()
-
-
-def _store_record(loc: Location, key: str, archival_code: str, event: Event) -> None:
-    """The location half of :func:`archive.evidence.record_event`; a failure is noted in the event."""
-    try:
-        loc.append_record(key, record_name(event), events_to_xml([event], archival_code))
-    except StorageError as exc:
-        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
 
 
 def _mark_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:

@@ -110,6 +110,11 @@ class Copy:
     verified_at: str
     sm3_verified_at: str
 
+    @classmethod
+    def fresh(cls, location: str, when: str) -> Copy:
+        """A primary copy just written, its payload read back with SHA-256 only (SM3 not yet re-read)."""
+        return cls(location, when, when, "")
+
 
 @dataclass(frozen=True)
 class ListFilter:

@@ -40,17 +40,25 @@ def record_event(
     Returns whether it was stored in ``location`` itself.
     """
     event.location = event.location or location.name
-    data = events_to_xml([event], archival_code)
-    stored = True
-    try:
-        location.append_record(key, record_name(event), data)
-    except StorageError:
-        stored = False
-        if fallback is not None:
-            fallback.append_record(key, record_name(event), data)
+    stored = store_record(location, key, archival_code, event, fallback)
     with catalogue.write():
         catalogue.add_event(archival_code, event)
     return stored
+
+
+def store_record(
+    location: Location, key: str, archival_code: str, event: Event, fallback: Location | None = None
+) -> bool:
+    """The storage half of :func:`record_event`: False (and noted in the event) when ``location`` is down."""
+    data = events_to_xml([event], archival_code)
+    try:
+        location.append_record(key, record_name(event), data)
+        return True
+    except StorageError as exc:
+        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
+        if fallback is not None:
+            fallback.append_record(key, record_name(event), events_to_xml([event], archival_code))
+        return False
 
 
 def events_in(location: Location, key: str) -> Iterator[Event]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -64,6 +65,31 @@ def copy_and_hash(src: Path, dst: Path, algorithms: Iterable[str] = ALGORITHMS) 
         fout.flush()
         os.fsync(fout.fileno())
     return result
+
+
+def write_durably(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write a small file whole and durably (temp file, fsync, then rename or link, fsync the folder).
+
+    With ``replace=False`` an existing file is never touched (a hard link, unlike a rename,
+    refuses to replace) and False is returned.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    with open(tmp, "xb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
 
 
 def fsync_dir(path: Path) -> None:

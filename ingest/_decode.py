@@ -568,12 +568,12 @@ def _word_encrypted(ole: Any, streams: set[str]) -> bool:
 
 def check_text(path: Path, notes: Notes) -> Decoded:
     """Plain text must decode as UTF-8 or GB18030 (the encodings the archive reads)."""
-    if not any(_decodes(path, encoding) for encoding in ("utf-8-sig", "gb18030")):
+    if not any(decodes(path, encoding) for encoding in ("utf-8-sig", "gb18030")):
         notes.warn("GD-3-4", "文本既非 UTF-8 也非 GB18030 编码", "text is neither UTF-8 nor GB18030")
     return Decoded()
 
 
-def _decodes(path: Path, encoding: str) -> bool:
+def decodes(path: Path, encoding: str) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
         with path.open("rb") as fh:

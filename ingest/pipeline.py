@@ -202,7 +202,7 @@ class Ingestor:
     def _read_primary(self, key: str) -> IndexedAIP:
         """An AIP a killed run committed to the primary location but did not catalogue."""
         aip = read_aip(self.location, key)
-        aip.copies = {self.location.name: _fresh_copy(self.location.name, aip.ingested_at)}
+        aip.copies = {self.location.name: Copy.fresh(self.location.name, aip.ingested_at)}
         return aip
 
     def run(
@@ -382,7 +382,7 @@ class Ingestor:
             self.catalogue.index_in_transaction(self._read_primary(key))
             return None
         aip = read_aip(self.location, key)
-        aip.copies = {self.location.name: _fresh_copy(self.location.name, when)}
+        aip.copies = {self.location.name: Copy.fresh(self.location.name, when)}
         return aip
 
     def _tag_files(
@@ -420,12 +420,6 @@ def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
         ),
         Event(INGESTION, f"归档为 {item.metadata.archival_code}", "success", time=when),
     ]
-
-
-def _fresh_copy(location: str, when: str | None = None) -> Copy:
-    """The primary copy, just written and its payload read back (SHA-256 only) at ingest."""
-    when = when or now_iso()
-    return Copy(location, when, when, "")
 
 
 def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:

@@ -37,7 +37,7 @@ from PIL import Image, ImageOps
 from archive.errors import MissingDependencyError
 from archive.model import Finding, Verdict
 from archive.xmlsafe import parse_xml
-from ingest._decode import Notes, describe
+from ingest._decode import Notes, decodes, describe
 from ingest.formats import Inspection
 from ingest.ocr import SOURCE_FILE, SOURCE_TEXT_LAYER, EngineInfo, OcrEngine, OcrError, OcrTimeoutError, PageText
 
@@ -455,19 +455,7 @@ def _encoding(path: Path) -> str | None:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    return next((enc for enc in ("utf-8", "gb18030") if _decodes(path, enc)), None)
-
-
-def _decodes(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+    return next((enc for enc in ("utf-8", "gb18030") if decodes(path, enc)), None)
 
 
 _EXTRACTORS: dict[str, Callable[[Path, _Run], Iterator[PageText]]] = {

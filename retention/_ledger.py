@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import DanganError, ExitCode, NotFoundError
-from archive.fixity import fsync_dir
+from archive.fixity import fsync_dir, write_durably
 
 from .appraisal import Action, Decision, Hold
 from .destruction import Approval, DestructionBatch, Role
@@ -184,23 +183,8 @@ class Ledger:
 
     def _write_new(self, path: Path, data: dict[str, Any], *, replace: bool) -> bool:
         """Write ``data`` to ``path`` whole; without ``replace``, only if it is not there (False then)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            if replace:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # a link never replaces: a proposal is written once
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
-        return True
+        text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+        return write_durably(path, text.encode("utf-8"), replace=replace)
 
     # --- decisions and holds --------------------------------------------------------------
 

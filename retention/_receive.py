@@ -659,7 +659,7 @@ def _store_aip(
         # Indexed as ingest indexes a fresh AIP (cf. ingest.pipeline.Ingestor._read_primary).
         indexed = read_aip(primary, aip.key)
         when = now_iso()
-        indexed.copies = {primary.name: Copy(primary.name, when, when, "")}
+        indexed.copies = {primary.name: Copy.fresh(primary.name, when)}
         catalogue.index(indexed)
         detail = f"接收移交 (received by transfer) {package.transfer_id} 自 {package.sender}"
         record_event(catalogue, primary, aip.key, code, Event(INGESTION, detail, "success", time=when))

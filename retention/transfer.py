@@ -68,7 +68,7 @@ from archive.catalogue import Catalogue, row_to_metadata
 from archive.config import Settings
 from archive.errors import DanganError, ExitCode, UsageError
 from archive.evidence import record_event
-from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms
+from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms, write_durably
 from archive.indexing import open_search
 from archive.indexing import sync as sync_search
 from archive.model import CheckReport, Finding, ItemMetadata, Verdict
@@ -427,29 +427,8 @@ def _write_sent_record(
         "aips": [{"archival_code": a.archival_code, "size": a.size, "digests": dict(a.digests)} for a in handover.aips],
     }
     sync_folder(folder)
-    _write_atomic(folder / SENT_RECORD, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+    write_durably(folder / SENT_RECORD, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
     return folder
-
-
-def _write_atomic(path: Path, data: bytes, *, replace: bool = True) -> bool:
-    """Write a small register durably; with ``replace=False`` an existing file is kept (False returned)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "xb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    try:
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # a link, unlike a rename, never replaces what is there
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
-    return True
 
 
 # --- receive ------------------------------------------------------------------------------------
@@ -536,7 +515,7 @@ def _write_report(home: Path, checked: CheckedPackage, failures: list[Finding]) 
     stamp = now_iso().replace(":", "").replace("-", "").replace("+0000", "Z").replace("+00:00", "Z")
     name = f"{stamp}-{checked.transfer_id or 'unknown'}-{uuid.uuid4().hex[:6]}.xml"
     path = home / REGISTERS_DIR / REPORTS_DIR / name
-    _write_atomic(path, etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    write_durably(path, etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
     return path
 
 
@@ -594,10 +573,10 @@ def _write_receipt(path: Path, checked: CheckedPackage, options: ReceiveOptions)
     received (:func:`_receipt_complete`); the next receive writes the sidecars of the
     receipt already there.
     """
-    _write_atomic(path, receipt_xml(checked, options, now_iso()), replace=False)
+    write_durably(path, receipt_xml(checked, options, now_iso()), replace=False)
     _size, digests = hash_file(path)
     for algorithm, sidecar in _sidecars(path).items():
-        _write_atomic(sidecar, f"{digests[algorithm]}  {path.name}\n".encode())
+        write_durably(sidecar, f"{digests[algorithm]}  {path.name}\n".encode())
     return path
 
 
@@ -670,7 +649,7 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
     until = home_schedule(settings).sender_copy_until(date.today())
     changed = [code for code in sorted(receipt.aips) if _mark_transferred(catalogue, locations, code, receipt, until)]
     for name in (receipt_path, *_sidecars(receipt_path).values()):
-        _write_atomic(folder / name.name, name.read_bytes(), replace=False)  # the sender's copy, kept once
+        write_durably(folder / name.name, name.read_bytes(), replace=False)  # the sender's copy, kept once
     status = "confirmed" if changed else "already_confirmed"
     return ConfirmResult(receipt.transfer_id, status, sorted(receipt.aips), until, receipt.receiver)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.errors import AIPExistsError, RecordExistsError, StorageError
-from archive.fixity import fsync_dir
+from archive.fixity import fsync_dir, write_durably
 from archive.storage.base import COPY_CHUNK, Location
 
 STAGING = ".staging"
@@ -165,22 +165,10 @@ class FsLocation(Location):
         return self.root / RECORDS / self._path(key).relative_to(self.root)
 
     def append_record(self, key: str, name: str, data: bytes) -> None:
-        folder = self._records(key)
         if "/" in name or name.startswith("."):
             raise StorageError(f"非法的记录名 (invalid record name): {name!r}", path=key)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{uuid.uuid4().hex}.tmp"
-        with open(tmp, "xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(tmp, folder / name)  # unlike rename, a link never replaces an existing record
-        except FileExistsError as exc:
-            raise RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {name}", path=key) from exc
-        finally:
-            tmp.unlink()
-        fsync_dir(folder)
+        if not write_durably(self._records(key) / name, data, replace=False):
+            raise RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {name}", path=key)
 
     def list_records(self, key: str) -> Iterator[str]:
         folder = self._records(key)
