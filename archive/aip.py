@@ -52,17 +52,19 @@ def bag_info(item: Item, bagging_date: str) -> list[tuple[str, str]]:
     ]
 
 
-def write_aip(
-    bag_dir: Path, item: Item, tag_files: Mapping[str, bytes], bagging_date: str
-) -> dict[str, dict[str, str]]:
-    """Finish the bag whose payload is already under ``bag_dir/data/original``."""
+def write_aip(bag_dir: Path, key: str, item: Item, tag_files: Mapping[str, bytes], bagging_date: str) -> IndexedAIP:
+    """Finish the bag whose payload is already under ``bag_dir/data/original``.
+
+    Returns what the catalogue keeps of it, taken from the very bytes written, so that it
+    equals what :func:`read_aip` reads back from storage.
+    """
     payload = {f"{ORIGINAL_DIR}/{f.name}": {"sha256": f.sha256, "sm3": f.sm3} for f in item.files}
-    return write_bag(bag_dir, payload, item.payload_bytes, bag_info(item, bagging_date), tag_files)
+    tags = write_bag(bag_dir, payload, item.payload_bytes, bag_info(item, bagging_date), tag_files)
+    return _indexed(key, tag_files[ITEM_XML], tag_files[PREMIS_XML], tags)
 
 
 def read_aip(location: Location, key: str) -> IndexedAIP:
     """What the catalogue keeps of one AIP, read from the location alone."""
-    item = item_from_xml(location.read(key, ITEM_XML), name=f"{key}/{ITEM_XML}")
     sizes = dict(location.list_files(key))
     tags: dict[str, dict[str, object]] = {}
     for alg in ALGORITHMS:
@@ -74,6 +76,11 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
         with location.open(key, name) as f:
             size, digests = hash_stream(f)
         tags[name] = {"size": size, **digests}
-    events = events_from_xml(location.read(key, PREMIS_XML), name=f"{key}/{PREMIS_XML}")
+    return _indexed(key, location.read(key, ITEM_XML), location.read(key, PREMIS_XML), tags)
+
+
+def _indexed(key: str, item_xml: bytes, premis_xml: bytes, tags: dict[str, dict[str, object]]) -> IndexedAIP:
+    item = item_from_xml(item_xml, name=f"{key}/{ITEM_XML}")
+    events = events_from_xml(premis_xml, name=f"{key}/{PREMIS_XML}")
     ingested = next((e.time for e in events if e.type == INGESTION), "")
     return IndexedAIP(key=key, item=item, tag_files=tags, events=events, ingested_at=ingested)

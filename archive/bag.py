@@ -2,17 +2,17 @@
 
 The payload is written by the ingest pipeline (which digests it on the way); this
 module writes the declaration, ``bag-info.txt``, the manifests from those digests,
-the tag files, and last the tag manifests over every tag file. Every file is
-fsync'ed: the bag becomes visible only when its directory is renamed into place.
+the tag files, and the tag manifests over every tag file, all in one durable batch (written,
+fsync'ed, read back): the bag becomes visible only when its directory is renamed into place.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from archive.fixity import ALGORITHMS, hash_file
+from archive.fixity import ALGORITHMS, write_files_durably
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 PAYLOAD_DIR = "data"
@@ -21,14 +21,6 @@ PAYLOAD_DIR = "data"
 def encode_path(path: str) -> str:
     """Percent-encode the three characters RFC 8493 says a manifest path must not carry raw."""
     return path.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def manifest_text(entries: Iterable[tuple[str, str]]) -> bytes:
@@ -53,7 +45,7 @@ def write_bag(
     bag_info: list[tuple[str, str]],
     tag_files: Mapping[str, bytes],
     algorithms: tuple[str, ...] = ALGORITHMS,
-) -> dict[str, dict[str, str]]:
+) -> dict[str, dict[str, object]]:
     """Finish a bag whose payload already sits under ``bag_dir/data``.
 
     Args:
@@ -65,19 +57,21 @@ def write_bag(
         algorithms: manifest algorithms.
 
     Returns:
-        The tag-manifest entries written, per algorithm: tag path → digest.
+        Every tag file written, tag manifests included: path → {"size": bytes, algorithm: digest}.
     """
-    _write(bag_dir / "bagit.txt", BAGIT_TXT)
     info = [*bag_info, ("Payload-Oxum", f"{payload_bytes}.{len(payload)}")]
-    _write(bag_dir / "bag-info.txt", bag_info_text(info))
-    for rel, data in tag_files.items():
-        _write(bag_dir / rel, data)
+    files = {"bagit.txt": BAGIT_TXT, "bag-info.txt": bag_info_text(info), **tag_files}
     for alg in algorithms:
-        _write(bag_dir / f"manifest-{alg}.txt", manifest_text((p, d[alg]) for p, d in payload.items()))
-    tags = ["bagit.txt", "bag-info.txt", *tag_files, *(f"manifest-{alg}.txt" for alg in algorithms)]
-    digests = {rel: hash_file(bag_dir / rel, algorithms)[1] for rel in tags}
-    written: dict[str, dict[str, str]] = {}
+        files[f"manifest-{alg}.txt"] = manifest_text((p, d[alg]) for p, d in payload.items())
+    tags = {rel: _described(data, algorithms) for rel, data in files.items()}
+    listed = list(tags.items())  # a tag manifest lists every tag file but the tag manifests
     for alg in algorithms:
-        written[alg] = {rel: d[alg] for rel, d in digests.items()}
-        _write(bag_dir / f"tagmanifest-{alg}.txt", manifest_text(written[alg].items()))
-    return written
+        tagmanifest = manifest_text((rel, str(d[alg])) for rel, d in listed)
+        files[f"tagmanifest-{alg}.txt"] = tagmanifest
+        tags[f"tagmanifest-{alg}.txt"] = _described(tagmanifest, algorithms)
+    write_files_durably({bag_dir / rel: data for rel, data in files.items()})
+    return tags
+
+
+def _described(data: bytes, algorithms: tuple[str, ...]) -> dict[str, object]:
+    return {"size": len(data), **{alg: hashlib.new(alg, data).hexdigest() for alg in algorithms}}

@@ -212,6 +212,11 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def preload() -> None:
+    """Build the format identifier now (~2 s): worker processes forked afterwards share it."""
+    _identifier()
+
+
 def _identifier() -> _Identifier:
     global _IDENTIFIER
     if _IDENTIFIER is None:

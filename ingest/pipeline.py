@@ -2,8 +2,9 @@
 
 Per item, cheap to costly: metadata against its profile → copy every file into a
 private staging bag while taking SHA-256 and SM3 on the way → identify and fully
-decode each staged copy → item checks (页数, scan resolution, duplicates) → re-read
-the staged payload and compare SHA-256 → allocate the 件号 and commit. The commit
+decode each staged copy, extract its text, re-read it and compare SHA-256 (all in the
+worker processes) → item checks (页数, scan resolution, duplicates) → allocate the 件号
+and commit. The commit
 runs inside the catalogue's write transaction and ends with one rename, so a kill
 at any moment leaves whole AIPs only and no gap in the 件号.
 
@@ -46,13 +47,13 @@ from archive.premis import (
 from archive.replicas import complete_copies, replicate, retain_until
 from archive.storage import Location, aip_key, open_locations
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
-from ingest.formats import inspect_file
+from ingest.formats import inspect_file, preload
 from ingest.metadata import ClassDefaults, build_metadata
 from ingest.ocr import get_engine
 from ingest.sources import SourceItem, read_batch
 from ingest.text import ExtractedText, extract_text
 from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
-from search import SearchIndex
+from search import SearchDoc, SearchIndex
 
 
 @dataclass
@@ -106,6 +107,7 @@ class IngestResult:
 
 
 PREFETCH = 3  # items being received while one commits
+INDEX_BATCH = 100  # archived items indexed in one transaction
 PAGE_BREAK = "\f"  # between the pages of one file's text derivative
 PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
 
@@ -149,10 +151,12 @@ class Ingestor:
         self.rule = rule
         self.workers = int(settings.ingest["workers"])
         self._pool: ProcessPoolExecutor | None = None
+        self._unindexed: list[SearchDoc] = []  # archived, for the index's next batch
 
     def __enter__(self) -> Ingestor:
         """Start the worker processes (before any other thread, e.g. a progress bar, is running)."""
         if self._pool is None:
+            preload()
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
             )
@@ -162,6 +166,7 @@ class Ingestor:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._flush_index()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -239,6 +244,7 @@ class Ingestor:
             for left in window:  # only after an unexpected error: drop their staging bags
                 if isinstance(left, _Pending):
                     left.stack.close()
+            self._flush_index()
         return result
 
     def _done(
@@ -256,7 +262,9 @@ class Ingestor:
         if self._pool is None:
             with self:
                 return self.ingest(src, defaults)
-        return self._complete(self._start(src, defaults))
+        result = self._complete(self._start(src, defaults))
+        self._flush_index()
+        return result
 
     def _start(self, src: SourceItem, defaults: ClassDefaults) -> ItemResult | _Pending:
         """Cheap checks, then open a staging bag and hand its files to the workers."""
@@ -273,7 +281,8 @@ class Ingestor:
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR
         ocr = str(self.settings.ingest["ocr"])
-        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
+        scans = meta.carrier == "纸质"
+        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr, scans) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -305,8 +314,6 @@ class Ingestor:
         findings += page_count_findings(meta, entries)
         findings += scan_resolution_findings(meta, entries, scan_names, int(self.settings.ingest["min_scan_dpi"]))
         findings += self._duplicate_file_warnings(entries)
-        if not any(f.failed for f in findings):
-            findings += self._reverify(bag_dir / ORIGINAL_DIR, entries)
         report = CheckReport("归档", findings)
         if not report.ok:
             return _rejected(src, findings)
@@ -321,10 +328,18 @@ class Ingestor:
         failures = self._replicate(aip)
         if self.index is not None:
             body = "\n\n".join(PAGE_BREAK.join(p.text for p in t.pages) for t in texts.values())
-            self.index.upsert([search_doc(self.catalogue.get(code), body)])
+            self._unindexed.append(search_doc(self.catalogue.get(code), body))
+            if len(self._unindexed) >= INDEX_BATCH:
+                self._flush_index()
         if failures:
             return ItemResult(src.source, "incomplete", code, errors=failures, warnings=_warnings(findings))
         return ItemResult(src.source, "archived", code, warnings=_warnings(findings))
+
+    def _flush_index(self) -> None:
+        """Index what was archived since the last flush; a crash before it is mended by the next run's sync."""
+        if self.index is not None and self._unindexed:
+            self.index.upsert(self._unindexed)
+        self._unindexed = []
 
     def _replicate(self, aip: IndexedAIP) -> list[Finding]:
         """Write the further copies the copy policy requires; an AIP counts as stored only with all of them."""
@@ -341,11 +356,6 @@ class Ingestor:
                 )
                 failures.append(fail("BC-4-8", message, p.path))
         return failures
-
-    def _reverify(self, dest: Path, entries: list[FileEntry]) -> list[Finding]:
-        """GD-1-1: read back what was written and compare it with the digest taken on receipt."""
-        jobs = [self._pool.submit(_reverify_file, dest, e) for e in entries]
-        return [f for f in (job.result() for job in jobs) if f is not None]
 
     def _duplicate_file_warnings(self, entries: list[FileEntry]) -> list[Finding]:
         out = []
@@ -375,13 +385,12 @@ class Ingestor:
         meta.archival_code = self.rule.render(meta, number)
         key = aip_key(meta.fonds_code, meta.archival_code)
         when = now_iso()
-        write_aip(bag_dir, item, self._tag_files(item, report, when, texts), when[:10])
+        aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
             self.catalogue.index_in_transaction(self._read_primary(key))
             return None
-        aip = read_aip(self.location, key)
         aip.copies = {self.location.name: Copy.fresh(self.location.name, when)}
         return aip
 
@@ -475,7 +484,7 @@ class _Received:
     text: ExtractedText | None = None
 
 
-def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str) -> _Received:
+def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str, scans: bool) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
         return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
@@ -493,10 +502,12 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str) -
     text = None
     if not any(f.failed for f in findings):
         engine = get_engine(ocr) if ocr != "off" else None
-        text = extract_text(target, found, engine=engine, display_name=name)
+        text = extract_text(target, found, engine=engine, display_name=name, ocr_images=scans)
         # only what went wrong: "not applicable" notes (audio, OCR off) would clutter the 四性 report
         findings += [f if f.path else replace(f, path=name) for f in text.findings if f.verdict is Verdict.warning]
-    return _Received(entry, found.is_scan_format, findings, text)
+    # GD-1-1: the written copy, read back, against the digests taken on receipt
+    reverified = _reverify_file(dest, entry)
+    return _Received(entry, found.is_scan_format, findings + ([reverified] if reverified else []), text)
 
 
 def _reverify_file(dest: Path, entry: FileEntry) -> Finding | None:

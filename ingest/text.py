@@ -201,6 +201,7 @@ def extract_text(
     display_name: str | None = None,
     max_chars: int = 10_000_000,
     pdf_dpi: int = PDF_RENDER_DPI,
+    ocr_images: bool = True,
 ) -> ExtractedText:
     """Extract the text of one validated file, page by page (全文提取).
 
@@ -214,6 +215,9 @@ def extract_text(
             file name.
         max_chars: Characters kept per file; the rest is cut with a finding.
         pdf_dpi: Resolution at which PDF pages without a text layer are rendered for OCR.
+        ocr_images: Whether an image file is a scanned page to read. A born-digital
+            photograph (载体 not 纸质) is described by its metadata, not OCR'd; an image-only
+            PDF is OCR'd either way.
 
     Returns:
         The pages, the engine used, and findings (warnings; never a raise for bad content).
@@ -225,7 +229,10 @@ def extract_text(
     run = _Run(display_name or path.name, path, engine, max_chars, pdf_dpi)
     kind = _kind(inspection)
     pages: list[PageText] = []
-    if kind is None or kind == "ofd":
+    if kind == "image" and not ocr_images:
+        zh, en = "非扫描图像 (载体非纸质) 不做 OCR", "born-digital image: not OCR'd"
+        run.notes.add(Verdict.not_applicable, TEXT_NOT_EXTRACTED, zh, en, None)
+    elif kind is None or kind == "ofd":
         _not_extracted(run, kind, inspection)
     else:
         _collect(_EXTRACTORS[kind](path, run), pages, run)

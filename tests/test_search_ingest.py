@@ -80,6 +80,21 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     assert notice in [h["archival_code"] for h in cli("search", "低保", "--json")[2]["hits"]]
 
 
+def test_born_digital_image_is_described_not_ocrd(ocr_home, tmp_path):
+    """A photograph or screenshot (载体 电子) is archived with its metadata; only scans (纸质) are OCR'd."""
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    save_scan(render_page(NOTICE, dpi=300, size_mm=(148, 105), seed=1), batch / "截图.tif", dpi=300)
+    born_digital = ClassDefaults(
+        category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
+    )
+    result = ingest(ocr_home, batch, defaults=born_digital)
+    assert result.exit_code == 0, result.to_dict()
+    code = result.items[0].archival_code
+    assert not (ocr_home.store / "J012" / code / "metadata/text").exists()
+    assert [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION] == []
+
+
 def test_bad_queries_give_messages_not_tracebacks(home, cli):
     for query in ("", "！？。", 'NEAR("a" b)', "a AND OR", "*", "档" * 10_000):
         code, text, _ = cli("search", query)
