@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from archive.fixity import ALGORITHMS, write_files_durably
+from archive.fixity import ALGORITHMS, write_tree
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 PAYLOAD_DIR = "data"
@@ -69,7 +69,7 @@ def write_bag(
         tagmanifest = manifest_text((rel, str(d[alg])) for rel, d in listed)
         files[f"tagmanifest-{alg}.txt"] = tagmanifest
         tags[f"tagmanifest-{alg}.txt"] = _described(tagmanifest, algorithms)
-    write_files_durably({bag_dir / rel: data for rel, data in files.items()})
+    write_tree(bag_dir, files)  # the payload already there becomes durable with the tag files
     return tags
 
 

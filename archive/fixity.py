@@ -7,12 +7,12 @@ silent fixity gap, so :func:`require_algorithms` refuses to start instead.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,13 +60,13 @@ def hash_file(path: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, 
 
 
 def copy_and_hash(src: Path, dst: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, dict[str, str]]:
-    """Copy ``src`` to a new file ``dst`` (durably) and digest the bytes on the way."""
+    """Copy ``src`` to a new file ``dst`` and digest the bytes on the way.
+
+    Not flushed to disk here: the bag it goes into is made durable whole (:func:`make_tree_durable`).
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as fin, open(dst, "xb") as fout:
-        result = hash_stream(fin, algorithms, sink=fout)
-        fout.flush()
-        os.fsync(fout.fileno())
-    return result
+        return hash_stream(fin, algorithms, sink=fout)
 
 
 def write_durably(path: Path, data: bytes, *, replace: bool = True) -> bool:
@@ -103,27 +103,48 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_files_durably(files: Mapping[Path, bytes]) -> None:
-    """Write a set of small files, make them and their folders durable together, and read each back.
+def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
+    """Add small files to the folder tree ``root``, make the whole tree durable, read each file back.
 
-    All the files are written first and then fsync'ed at once from threads: concurrent
-    fsyncs share one journal commit (ext4, xfs), so a bag's dozen tag files cost about
-    what one does. Reading back catches a write the kernel reported as done but did not do.
+    The tree's other files (a bag's payload, copied in by the workers) become durable in the
+    same step. Reading back catches a write the kernel reported as done but did not do.
     """
-    fds = []
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    make_tree_durable(root)
+    for rel, data in files.items():
+        if (root / rel).read_bytes() != data:
+            raise OSError(errno.EIO, "写入后复核不符 (file differs after the write)", str(root / rel))
+
+
+def make_tree_durable(root: Path) -> None:
+    """Flush every file and folder under ``root`` to stable storage, before a rename shows it.
+
+    On Linux one syncfs(2) of its filesystem does that: ~1 ms, where the dozen fsyncs of a
+    bag took ~7 ms even issued together (ext4). Elsewhere each file and folder is fsync'ed.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-            if os.write(fds[-1], data) != len(data):
-                raise OSError(errno.EIO, "short write", str(path))
-        folders = sorted({path.parent for path in files})
-        fds += [os.open(folder, os.O_RDONLY | os.O_DIRECTORY) for folder in folders]
-        with ThreadPoolExecutor(max_workers=min(len(fds), 16) or 1) as pool:
-            list(pool.map(os.fsync, fds))
+        if _syncfs(fd):
+            return
     finally:
-        for fd in fds:
-            os.close(fd)
-    for path, data in files.items():
-        if path.read_bytes() != data:
-            raise OSError(errno.EIO, "写入后复核不符 (file differs after the write)", str(path))
+        os.close(fd)
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(Path(dirpath))
+
+
+def _syncfs(fd: int) -> bool:
+    """syncfs(2) on the filesystem holding ``fd``; False where the C library lacks it."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    if syncfs(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"syncfs: {os.strerror(code)}")
+    return True
