@@ -7,6 +7,7 @@ Exit codes: 0 all well; 1 some item or check failed; 2 usage error; others per
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -71,7 +72,32 @@ class Home:
 pass_home = click.make_pass_decorator(Home)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The top-level commands; the retention, destruction and transfer groups are imported when
+    named, so that ingest, audit and search do not pay for the spreadsheet and PDF libraries.
+
+    (They import this module for Home, pass_home and the JSON helpers, which also rules out
+    importing them at the top.)
+    """
+
+    LAZY = {
+        "retention": ("retention.commands", "retention_group"),
+        "destroy": ("retention.commands", "destroy_group"),
+        "transfer": ("retention.transfer_commands", "transfer_group"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            module, attribute = self.LAZY[name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -514,12 +540,3 @@ def search(
         counts = result.facets.get(name, {})
         if counts:
             out.print(f"{label}: " + "  ".join(f"{k} ({n})" for k, n in counts.items()))
-
-
-# The retention groups import archive.cli for Home, pass_home and the JSON helpers, so they are added last.
-from retention.commands import destroy_group, retention_group  # noqa: E402
-from retention.transfer_commands import transfer_group  # noqa: E402
-
-main.add_command(retention_group)
-main.add_command(destroy_group)
-main.add_command(transfer_group)
