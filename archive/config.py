@@ -51,6 +51,11 @@ INGEST_SETTINGS = (
     Setting("max_pixels", 200_000_000, "单页像素上限, 超过视为解压缩炸弹 (decompression-bomb ceiling per page)"),
     Setting("workers", 2, "并行接收文件的进程数 (worker processes copying, hashing, decoding and OCR'ing files)"),
     Setting("ocr", "rapidocr", "扫描件文字识别引擎: rapidocr / tesseract / off (OCR engine for scanned pages)"),
+    Setting(
+        "tesseract_languages",
+        "chi_sim",
+        "Tesseract 识别语言: chi_sim 简体, chi_tra 繁体 (traineddata for ocr = tesseract; RapidOCR reads both)",
+    ),
 )
 
 
@@ -170,6 +175,7 @@ min_scan_dpi = 200
 max_pixels = 200000000
 workers = 2
 ocr = "rapidocr"
+tesseract_languages = "chi_sim"
 
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
 # copy policy per 保管期限: how many locations must hold each AIP (the first N below).

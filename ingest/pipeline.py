@@ -49,7 +49,7 @@ from archive.storage import Location, aip_key, open_locations
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file, preload
 from ingest.metadata import ClassDefaults, build_metadata
-from ingest.ocr import get_engine
+from ingest.ocr import OcrEngine, get_engine
 from ingest.sources import SourceItem, read_batch
 from ingest.text import ExtractedText, extract_text
 from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
@@ -280,9 +280,8 @@ class Ingestor:
         bag_dir = stack.enter_context(self.location.staging())
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR
-        ocr = str(self.settings.ingest["ocr"])
-        scans = meta.carrier == "纸质"
-        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr, scans) for name, path in src.files]
+        ocr = _Ocr(self.settings.ingest["ocr"], self.settings.ingest["tesseract_languages"], meta.carrier == "纸质")
+        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -484,7 +483,22 @@ class _Received:
     text: ExtractedText | None = None
 
 
-def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str, scans: bool) -> _Received:
+@dataclass(frozen=True)
+class _Ocr:
+    """How a worker reads an item's pages: the engine, Tesseract's languages, and whether image files are scans."""
+
+    engine: str
+    tesseract_languages: str
+    scans: bool
+
+    def get_engine(self) -> OcrEngine | None:
+        if self.engine == "off":
+            return None
+        options = {"languages": self.tesseract_languages} if self.engine == "tesseract" else {}
+        return get_engine(self.engine, **options)
+
+
+def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
         return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
@@ -501,8 +515,7 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: str, s
     findings = [f if f.path else replace(f, path=name) for f in found.findings]
     text = None
     if not any(f.failed for f in findings):
-        engine = get_engine(ocr) if ocr != "off" else None
-        text = extract_text(target, found, engine=engine, display_name=name, ocr_images=scans)
+        text = extract_text(target, found, engine=ocr.get_engine(), display_name=name, ocr_images=ocr.scans)
         # only what went wrong: "not applicable" notes (audio, OCR off) would clutter the 四性 report
         findings += [f if f.path else replace(f, path=name) for f in text.findings if f.verdict is Verdict.warning]
     # GD-1-1: the written copy, read back, against the digests taken on receipt

@@ -95,6 +95,27 @@ def test_born_digital_image_is_described_not_ocrd(ocr_home, tmp_path):
     assert [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION] == []
 
 
+def test_tesseract_languages_come_from_the_settings(home, tmp_path):
+    """An archive of traditional documents sets chi_tra; the OCR event names what was used."""
+    config = home.path / "dangan.toml"
+    text = config.read_text(encoding="utf-8").replace('ocr = "off"', 'ocr = "tesseract"')
+    config.write_text(text.replace('tesseract_languages = "chi_sim"', 'tesseract_languages = "chi_tra"'), "utf-8")
+    from archive.config import load_settings
+
+    home.settings = load_settings(home.path)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    page = render_page("# 社區檔案管理制度\n\n檔案室應當做好防火防潮工作。", dpi=300, size_mm=(148, 60), seed=2)
+    save_scan(page, batch / "制度.tif", dpi=300)
+    scans = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质", author="居委会", date="20230301")
+    result = ingest(home, batch, defaults=scans)
+    assert result.exit_code == 0, result.to_dict()
+    code = result.items[0].archival_code
+    details = [e["detail"] for e in home.catalogue.events(code) if e["type"] == EXTRACTION]
+    assert details and '"languages": "chi_tra"' in details[0]
+    assert "檔案" in (home.store / "J012" / code / "metadata/text/制度.tif.txt").read_text(encoding="utf-8")
+
+
 def test_bad_queries_give_messages_not_tracebacks(home, cli):
     for query in ("", "！？。", 'NEAR("a" b)', "a AND OR", "*", "档" * 10_000):
         code, text, _ = cli("search", query)
