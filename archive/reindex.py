@@ -44,7 +44,7 @@ def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
             if copy is not None:
                 aip.copies[loc.name] = copy
         aip.status = status_from_events(aip.events)
-        if key in tombstones and aip.status == "archived":
+        if key in tombstones and aip.status in ("archived", "transferred"):
             aip.status = DESTROYING  # a destruction stopped half-way: no copy may be written back
         yield aip
     for key in sorted(set(tombstones) - set(holders)):

@@ -14,6 +14,10 @@ refused location finishes the job:
 
 When every item is destroyed, the 销毁清册 (XLSX and PDF) is written into ``registers/``
 and archived as a permanent record of the home's first fonds.
+
+The copy of a transferred record (``remove_copy``) goes the same way; its tombstone, its
+deletion events and its row in the 销毁清册 say it was transferred and only the copy here
+removed, naming the transfer and the receipt.
 """
 
 from __future__ import annotations
@@ -36,16 +40,19 @@ from archive.premis import DELETION, Event, events_from_xml
 from archive.storage import Location, open_locations
 from archive.storage.base import ObjectLock
 
-from ._home import BatchChangedError, load_home_schedule, metas_of, now, signed_batch
+from ._home import BatchChangedError, home_schedule, metas_of, now, signed_batch
 from ._ledger import Ledger, approval_to_dict, batch_digest, decision_to_dict
+from ._sender_copies import copy_to_dict, sender_copies
 from .appraisal import Decision
 from .destruction import DestructionBatch, check_approved
 from .errors import InvalidBatchError
 from .periods import PERMANENT
 from .registers import DestructionRegister, destruction_register_pdf, destruction_register_xlsx, find_cjk_font
-from .tombstone import DESTROYING, TOMBSTONE, Tombstone, read_tombstone
+from .rules import Schedule, SenderCopy
+from .tombstone import COPY_REMOVED, DESTROYED, DESTROYING, TOMBSTONE, Tombstone, read_tombstone
 
-RUNNABLE = ("archived", DESTROYING, "destroyed")  # statuses a run may act on or find done
+#: Statuses a run may act on or find done; a transferred item only as a sender copy (batch_problems).
+RUNNABLE = ("archived", "transferred", DESTROYING, "destroyed")
 METHOD = "从全部存储位置删除内容，保留墓碑与保管记录 (content deleted from every location; tombstone kept)"
 
 
@@ -97,6 +104,8 @@ class _Run:
     locations: list[Location]
     batch: DestructionBatch
     digest: str
+    schedule: Schedule
+    copies: dict[str, SenderCopy]  # the batch's transferred records (check_approved: each under remove_copy)
 
 
 def run_batch(
@@ -118,7 +127,10 @@ def run_batch(
     with ledger.locked(f"batches/{batch_id}.lock"):
         batch = signed_batch(ledger, batch_id)
         find_cjk_font()  # the register must be printable: fail before anything is deleted
-        run = _Run(settings, catalogue, locations or open_locations(settings), batch, batch_digest(batch))
+        schedule = home_schedule(settings)
+        copies = sender_copies(settings.home, catalogue, schedule, batch.archival_codes)
+        locations = locations or open_locations(settings)
+        run = _Run(settings, catalogue, locations, batch, batch_digest(batch), schedule, copies)
         _check(run, ledger, as_of)
         result = RunResult(batch_id)
         for decision in batch.decisions:
@@ -135,7 +147,7 @@ def _check(run: _Run, ledger: Ledger, as_of: date | None) -> None:
     away = [code for code in metas if run.catalogue.get(code)["status"] not in RUNNABLE]
     if away:
         raise InvalidBatchError(
-            f"{'、'.join(away)} 不在档（已移交等），不能销毁 / not in the archive", path=run.batch.batch_id,
+            f"{'、'.join(away)} 不在档，不能销毁 / not in the archive", path=run.batch.batch_id,
             rule="destruction:in-archive",
         )  # fmt: skip
     done, elsewhere = _already_destroyed(run)
@@ -146,11 +158,13 @@ def _check(run: _Run, ledger: Ledger, as_of: date | None) -> None:
             rule="destruction:once",
         )
     remaining = tuple(d for d in run.batch.decisions if d.archival_code not in done)
-    schedule = load_home_schedule(run.settings.home)
     if remaining:
-        check_approved(replace(run.batch, decisions=remaining), ledger.holds(), metas, schedule=schedule, as_of=as_of)
+        check_approved(
+            replace(run.batch, decisions=remaining), ledger.holds(), metas, schedule=run.schedule, as_of=as_of,
+            sender_copies=run.copies,
+        )  # fmt: skip
     else:  # only the register is left to do: the signatures still have to hold
-        check_approved(run.batch, (), metas, schedule=schedule, as_of=as_of)
+        check_approved(run.batch, (), metas, schedule=run.schedule, as_of=as_of, sender_copies=run.copies)
 
 
 def _already_destroyed(run: _Run) -> tuple[set[str], list[tuple[str, str]]]:
@@ -240,6 +254,7 @@ def _new_tombstone(run: _Run, row: sqlite3.Row, decision: Decision, present: lis
         for f in run.catalogue.files(code)
     ]
     batch = run.batch
+    copy = run.copies.get(code)
     return Tombstone(
         archival_code=code,
         aip_key=key,
@@ -254,6 +269,8 @@ def _new_tombstone(run: _Run, row: sqlite3.Row, decision: Decision, present: lis
         decision=decision_to_dict(decision),
         approvals=tuple(approval_to_dict(a) for a in batch.approvals),
         written_at=now().isoformat(timespec="seconds"),
+        disposition=COPY_REMOVED if copy else DESTROYED,
+        transfer=copy_to_dict(copy) if copy else None,
     )
 
 
@@ -283,6 +300,13 @@ def _record_deletion(run: _Run, loc: Location, key: str, code: str) -> None:
         f"销毁 (destruction), 批次 {run.batch.batch_id}: 已删除 AIP 内容, 保留墓碑与保管记录 "
         "(content deleted; tombstone and records kept)"
     )
+    copy = run.copies.get(code)
+    if copy is not None:
+        detail = (
+            f"删除已移交副本 (transferred, copy removed), 批次 {run.batch.batch_id}: 档案已移交{copy.receiver} "
+            f"(移交编号 {copy.transfer_id}), 本库副本保留期满后删除, 保留墓碑与保管记录 "
+            "(the record is held by the receiving archive; tombstone and records kept)"
+        )
     record_event(run.catalogue, loc, key, code, Event(DELETION, detail, "success", location=loc.name))
 
 

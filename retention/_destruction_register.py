@@ -4,6 +4,10 @@ Columns follow standards.md §8: the general practice (档号, 题名, 年度, �
 会计 list (应保管期限, 已保管期限), so one register serves both. The batch header names the
 鉴定小组, the 单位负责人 who approved and the 监销人; the PDF ends with signature blanks
 for the 监销人, who sign after the destruction.
+
+A transferred record whose copy here was removed (``remove_copy``) gets a row like any
+other: its 鉴定意见 cell names the receiver, the 移交编号 and the receipt, and its 备注
+says 已移交，副本删除, so nobody reads the row as the record itself being destroyed.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from archive.model import ItemMetadata
 
 from ._pdf import register_pdf
 from ._sheet import sheet_xlsx
+from .appraisal import Action, Decision
 from .destruction import DestructionBatch, Role
 from .periods import retention_label
 
 DESTRUCTION_COLUMNS = ("序号", "档号", "题名", "年度", "应保管期限", "已保管期限", "页数", "鉴定意见", "备注")
 DESTRUCTION_WIDTHS = (6, 26, 42, 7, 11, 11, 6, 34, 12)
+COPY_REMOVED_REMARK = "已移交，副本删除"
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class DestructionRegister:
                     page_count=m.page_count,
                     opinion=d.reason,
                     kept_years=_kept_years(m.year, destroyed_on),
-                    remarks=m.remarks,
+                    remarks=_remarks(d, m),
                 )
                 for d, m in items
             ),
@@ -115,6 +121,12 @@ class DestructionRegister:
             ]
             for n, r in enumerate(self.rows, 1)
         ]
+
+
+def _remarks(decision: Decision, meta: ItemMetadata) -> str:
+    if decision.action is not Action.remove_copy:
+        return meta.remarks
+    return "；".join(r for r in (COPY_REMOVED_REMARK, meta.remarks) if r)
 
 
 def _kept_years(year: int, destroyed_on: date | None) -> int | None:

@@ -1,5 +1,8 @@
 """交接登记表 and 说明文件: the handover record and the readme of an electronic transfer.
 
+:func:`handover_xml` writes the 交接登记表 and :func:`read_handover` reads it back (at the
+receiving end), so the format lives in one place.
+
 The 《电子档案移交与接收登记表》 (standards.md §8) records the work's name and content,
 the quantity (件) and data volume (GB, three decimals), the carrier, the check results
 (准确性、完整性、可用性、安全性、载体外观), the digests with their algorithm named, and
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -21,6 +24,7 @@ from lxml import etree
 
 from archive.errors import TransferListError
 from archive.model import ItemMetadata
+from archive.xmlsafe import parse_xml
 
 from .periods import retention_label
 
@@ -99,6 +103,53 @@ def handover_xml(handover: Handover) -> bytes:
         for algorithm, digest in aip.digests.items():
             etree.SubElement(package, "数字摘要", 算法=algorithm).text = digest
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def read_handover(data: bytes, name: str = "交接登记表.XML") -> tuple[Handover, int, int]:
+    """Parse a 交接登记表 written by :func:`handover_xml`.
+
+    Returns:
+        The handover, and the 数量 and 字节数 it declares (compared with its own list by the caller).
+
+    Raises:
+        UnsafeXMLError: Malformed XML, or a DOCTYPE/entity.
+        TransferListError: A field is missing or not what the writer produces.
+    """
+    root = parse_xml(data, name=name)
+
+    def bad(message: str) -> TransferListError:
+        return TransferListError(f"{message}", path=name, rule="handover:structure")
+
+    if root.tag != HANDOVER_ROOT:
+        raise bad(f"根元素应为 <交接登记表>，实为 <{root.tag}> / wrong root")
+    text = {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
+    try:
+        count, size = int(text["数量"]), int(text["字节数"])
+        handed_over = date.fromisoformat(text["交接日期"])
+    except (KeyError, ValueError) as exc:
+        raise bad(f"数量、字节数或交接日期缺失或无效 / count, bytes or date missing or invalid: {exc}") from None
+    aips = tuple(_read_package_entry(entry, bad) for entry in root.iterfind("信息包清单/信息包"))
+    handover = Handover(
+        name=text.get("交接工作名称", ""),
+        description=text.get("内容描述", ""),
+        sender=text.get("移交单位", ""),
+        receiver=text.get("接收单位", ""),
+        sent_by=text.get("移交人", ""),
+        received_by=text.get("接收人", ""),
+        handed_over_on=handed_over,
+        aips=aips,
+        carrier=text.get("载体类型规格", ""),
+        carrier_ids=text.get("载体起止顺序号", ""),
+    )
+    return handover, count, size
+
+
+def _read_package_entry(entry: etree._Element, bad: Callable[[str], TransferListError]) -> AipDigest:
+    code, size = entry.get("档号") or "", entry.get("字节数") or ""
+    if not code or not size.isascii() or not size.isdigit():
+        raise bad(f"信息包条目缺少档号或字节数 / an AIP entry lacks 档号 or size: {code!r}")
+    digests = {d.get("算法") or "": (d.text or "") for d in entry.iterfind("数字摘要")}
+    return AipDigest(code, int(size), digests)
 
 
 def _check(h: Handover) -> None:

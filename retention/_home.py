@@ -6,15 +6,12 @@ Shared by :mod:`retention.disposal` (the API) and :mod:`retention._destroy_run` 
 from __future__ import annotations
 
 import sqlite3
-import tomllib
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from archive.catalogue import Catalogue, row_to_metadata
-from archive.config import CONFIG_NAME
-from archive.errors import ConfigError, DestructionRefusedError, NotFoundError
+from archive.config import Settings
+from archive.errors import DestructionRefusedError, NotFoundError
 from archive.model import ItemMetadata
 
 from ._ledger import Ledger, batch_digest
@@ -41,30 +38,14 @@ def now() -> datetime:
     return datetime.now().astimezone().replace(microsecond=0)
 
 
-def retention_table(home: Path) -> dict[str, Any]:
-    """The ``[retention]`` table of the home's ``dangan.toml`` (empty when absent).
+def home_schedule(settings: Settings) -> Schedule:
+    """The 保管期限表 of a home: the bundled one, its rules file (``[retention] file``), then ``[retention]``.
 
-    Raises:
-        ConfigError: The file does not parse, or ``[retention]`` is not a table.
+    Built from the settings loaded once per command, never by reading ``dangan.toml``
+    again, so every step of one command counts with the same schedule.
     """
-    path = home / CONFIG_NAME
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"配置文件无法解析 (cannot parse): {exc}", path=str(path)) from exc
-    table = data.get("retention", {})
-    if not isinstance(table, dict):
-        raise ConfigError("[retention] 必须是表 / [retention] must be a table", path=str(path))
-    return table
-
-
-def load_home_schedule(home: Path) -> Schedule:
-    """The bundled 保管期限表, then the home's rules file (``[retention] file``), then ``[retention]``."""
-    table = retention_table(home)
-    extra = table.get("file")
-    return load_schedule(table, home / str(extra) if extra else None)
+    extra = settings.retention.get("file")
+    return load_schedule(settings.retention, settings.home / str(extra) if extra else None)
 
 
 def status_of(row: sqlite3.Row) -> Status:

@@ -31,8 +31,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from lxml import etree
-
 from archive.aip import ITEM_XML, read_aip
 from archive.bagcheck import BagReport, DirectorySource, validate_bag
 from archive.catalogue import Catalogue, Copy
@@ -44,11 +42,10 @@ from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
 from archive.replicas import replicate, retain_until
 from archive.storage import Location, aip_key
-from archive.xmlsafe import parse_xml
 from ingest.formats import inspect_file
 from metadata_profiles import item_from_xml, load_profiles, validate_item_xml, validate_metadata
 
-from .registers import AipDigest, Handover, TransferRow, read_transfer_list
+from .registers import AipDigest, Handover, TransferRow, read_handover, read_transfer_list
 
 #: code -> (性, 检测项名称). Numbering follows the DA/T 70 pattern of ingest/checks.py; the
 #: public sources leave the 移交与接收 numbering unverified, so these are this project's assignment.
@@ -115,56 +112,6 @@ def aip_tag_digests(sha256: dict[str, str], sm3: dict[str, str], base: str) -> d
         if digest:
             out[DIGEST_NAMES[algorithm]] = digest
     return out
-
-
-# --- the 交接登记表, read back --------------------------------------------------------------
-
-
-def read_handover(data: bytes, name: str = "交接登记表.XML") -> tuple[Handover, int, int]:
-    """Parse a 交接登记表 written by :func:`retention.registers.handover_xml`.
-
-    Returns:
-        The handover, and the 数量 and 字节数 it declares (compared with its own list by the caller).
-
-    Raises:
-        UnsafeXMLError: Malformed XML, or a DOCTYPE/entity.
-        TransferListError: A field is missing or not what the writer produces.
-    """
-    root = parse_xml(data, name=name)
-
-    def bad(message: str) -> TransferListError:
-        return TransferListError(f"{message}", path=name, rule="handover:structure")
-
-    if root.tag != "交接登记表":
-        raise bad(f"根元素应为 <交接登记表>，实为 <{root.tag}> / wrong root")
-    text = {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
-    try:
-        count, size = int(text["数量"]), int(text["字节数"])
-        handed_over = date.fromisoformat(text["交接日期"])
-    except (KeyError, ValueError) as exc:
-        raise bad(f"数量、字节数或交接日期缺失或无效 / count, bytes or date missing or invalid: {exc}") from None
-    aips = tuple(_read_package_entry(entry, bad) for entry in root.iterfind("信息包清单/信息包"))
-    handover = Handover(
-        name=text.get("交接工作名称", ""),
-        description=text.get("内容描述", ""),
-        sender=text.get("移交单位", ""),
-        receiver=text.get("接收单位", ""),
-        sent_by=text.get("移交人", ""),
-        received_by=text.get("接收人", ""),
-        handed_over_on=handed_over,
-        aips=aips,
-        carrier=text.get("载体类型规格", ""),
-        carrier_ids=text.get("载体起止顺序号", ""),
-    )
-    return handover, count, size
-
-
-def _read_package_entry(entry: etree._Element, bad: Callable[[str], TransferListError]) -> AipDigest:
-    code, size = entry.get("档号") or "", entry.get("字节数") or ""
-    if not code or not size.isascii() or not size.isdigit():
-        raise bad(f"信息包条目缺少档号或字节数 / an AIP entry lacks 档号 or size: {code!r}")
-    digests = {d.get("算法") or "": (d.text or "") for d in entry.iterfind("数字摘要")}
-    return AipDigest(code, int(size), digests)
 
 
 # --- results of the checks --------------------------------------------------------------------

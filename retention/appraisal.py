@@ -28,17 +28,24 @@ __all__ = ["Action", "Decision", "Hold", "check_decision", "holds_on", "is_held"
 
 
 class Action(StrEnum):
-    """鉴定结论: what happens to an expired item."""
+    """鉴定结论: what happens to an expired item.
+
+    ``remove_copy`` is no 鉴定: it is what ``destroy propose`` records for a transferred
+    record whose copy here has been kept long enough; the record lives on at the 镇馆.
+    """
 
     destroy = "destroy"
     extend = "extend"
     permanent = "permanent"
+    remove_copy = "remove_copy"
 
     @property
     def label(self) -> str:
         """The Chinese wording used in registers."""
-        return {"destroy": "销毁", "extend": "延长保管期限", "permanent": "改为永久保管"}[self.value]
+        return _LABELS[self.value]
 
+
+_LABELS = {"destroy": "销毁", "extend": "延长保管期限", "permanent": "改为永久保管", "remove_copy": "删除已移交副本"}
 
 #: Builds the error to raise from (message, rule); see :func:`failing`.
 Fail = Callable[[str, str], DanganError]
@@ -89,7 +96,7 @@ class Decision:
             action = Action(self.action)
         except ValueError:
             raise InvalidDecisionError(
-                f"鉴定结论“{self.action}”无效，应为 destroy/extend/permanent / unknown action",
+                f"鉴定结论“{self.action}”无效，应为 destroy/extend/permanent/remove_copy / unknown action",
                 path=self.archival_code,
                 rule="appraisal:action",
             ) from None
@@ -127,8 +134,8 @@ def check_decision(decision: Decision, meta: ItemMetadata, legacy: Mapping[str, 
     """Check that a decision fits the item it is about.
 
     Raises:
-        InvalidDecisionError: The 档号 differs, the item is 永久 already, or an extension
-            is not longer than the current period.
+        InvalidDecisionError: The 档号 differs, the item is 永久 already (only a transferred
+            copy of it may be removed), or an extension is not longer than the current period.
     """
     code = decision.archival_code
     if meta.archival_code != code:
@@ -137,7 +144,7 @@ def check_decision(decision: Decision, meta: ItemMetadata, legacy: Mapping[str, 
             path=code,
             rule="appraisal:same-item",
         )
-    if meta.retention == PERMANENT:
+    if meta.retention == PERMANENT and decision.action is not Action.remove_copy:
         raise InvalidDecisionError(
             "永久保管的档案不再鉴定，也不得销毁 / a 永久 record is neither re-appraised nor destroyed",
             path=code,

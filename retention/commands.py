@@ -1,10 +1,7 @@
 """``dangan retention …`` and ``dangan destroy …``: 鉴定、冻结与销毁 on the command line.
 
 Each command parses, calls one function of :mod:`retention.disposal` and prints Chinese
-text or, with ``--json``, JSON. Registered on the main group by ``archive/cli.py``::
-
-    main.add_command(retention_group)
-    main.add_command(destroy_group)
+text or, with ``--json``, JSON. ``archive/cli.py`` loads the two groups when one is named.
 """
 
 from __future__ import annotations
@@ -19,9 +16,11 @@ import click
 from rich.markup import escape
 from rich.table import Column, Table
 
+from archive.cli import Home, _emit_json, _year_range, err, out
 from archive.errors import DestructionRefusedError
 
 from . import disposal
+from ._cli import AS_JSON, AS_OF, BY, on_home
 from ._home import now
 from .appraisal import Action
 from .destruction import Role
@@ -35,11 +34,6 @@ def retention_group() -> None:
 @click.group(name="destroy")
 def destroy_group() -> None:
     """销毁 (destruction batches: propose, approve, run, show)."""
-
-
-# archive/cli.py imports this module at its end to register the groups above, so they exist
-# before the import below; whichever module is imported first, both finish loading.
-from archive.cli import Home, _emit_json, _year_range, err, handles_errors, out, pass_home  # noqa: E402
 
 
 def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,11 +51,9 @@ def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-AS_OF = click.option(
-    "--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="按此日期计算, 如 2026-01-01 (default: today)"
-)
-AS_JSON = click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-BY = click.option("--by", required=True, help="经办人姓名 (the named person acting)")
+def on_batch(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`on_home` for the destroy commands, printing every problem of a refused batch."""
+    return on_home(shows_every_problem(fn))
 
 
 def _day(value: datetime | None) -> date:
@@ -71,27 +63,33 @@ def _day(value: datetime | None) -> date:
 # --- retention -----------------------------------------------------------------------------
 
 
+_KIND = {"expired": "期满", "transferred_copy": "已移交副本"}  # what made an item due
+
+
 @retention_group.command(name="due")
 @AS_OF
 @AS_JSON
-@pass_home
-@handles_errors
+@on_home
 def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
-    """到期鉴定: 保管期限已满的档案 (records whose retention period has run out)."""
+    """到期鉴定: 保管期限已满的档案, 及保留期满的已移交副本 (expired records; transferred copies due for removal)."""
     day = _day(as_of)
     data = disposal.due_to_dict(disposal.due(home.settings, home.catalogue, day), day)
     if as_json:
         _emit_json(data)
     else:
-        table = Table(Column("档号", no_wrap=True), "题名", "年度", "保管期限", "到期日", "冻结", "鉴定意见")
+        table = Table(Column("档号", no_wrap=True), "题名", "年度", "保管期限", "类别", "到期日", "冻结", "鉴定意见")
         for d in data["items"]:
             decision = Action(d["decision"]["action"]).label if d["decision"] else ""
             table.add_row(
-                d["archival_code"], d["title"], str(d["year"]), d["retention"], d["due"], "是" if d["held"] else "",
-                decision,
+                d["archival_code"], d["title"], str(d["year"]), d["retention"], _KIND[d["kind"]], d["due"],
+                "是" if d["held"] else "", decision,
             )  # fmt: skip
         out.print(table)
-        out.print(f"截至 {data['as_of']} 到期 {data['total']} 件 (items due for appraisal)")
+        copies = sum(d["kind"] == "transferred_copy" for d in data["items"])
+        out.print(
+            f"截至 {data['as_of']} 到期鉴定 {data['total'] - copies} 件, 已移交副本可删除 {copies} 件 "
+            "(expired items; transferred copies whose keep period has ended: propose them with destroy propose)"
+        )
         for p in data["problems"]:
             err.print(f"[yellow]保管期限不符[/yellow] {p['path']}: {p['message']}", soft_wrap=True)
     sys.exit(1 if data["problems"] else 0)
@@ -104,8 +102,7 @@ def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
 @click.option("--reason", required=True, help="鉴定理由")
 @BY
 @AS_JSON
-@pass_home
-@handles_errors
+@on_home
 def decide(
     home: Home, codes: tuple[str, ...], action: str, period: str | None, reason: str, by: str, as_json: bool
 ) -> None:
@@ -128,8 +125,7 @@ def decide(
 @click.option("--reason", required=True, help="冻结理由, 如诉讼、审计")
 @BY
 @AS_JSON
-@pass_home
-@handles_errors
+@on_home
 def hold(
     home: Home,
     code: str | None,
@@ -169,8 +165,7 @@ def _scope(h: Any) -> str:
 @retention_group.command()
 @click.argument("hold_id")
 @BY
-@pass_home
-@handles_errors
+@on_home
 def lift(home: Home, hold_id: str, by: str) -> None:
     """解除冻结 (lift a disposal hold)."""
     lifted = disposal.lift_hold(home.settings, hold_id, by)
@@ -179,8 +174,7 @@ def lift(home: Home, hold_id: str, by: str) -> None:
 
 @retention_group.command()
 @AS_JSON
-@pass_home
-@handles_errors
+@on_home
 def holds(home: Home, as_json: bool) -> None:
     """列出冻结 (list disposal holds, in force and lifted)."""
     found = disposal.list_holds(home.settings)
@@ -204,11 +198,10 @@ _STATE = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销�
 @click.argument("codes", nargs=-1, required=True)
 @BY
 @AS_JSON
-@pass_home
-@handles_errors
-@shows_every_problem
+@on_batch
 def propose(home: Home, codes: tuple[str, ...], by: str, as_json: bool) -> None:
-    """提出销毁批次 (propose a destruction batch of items decided for destruction)."""
+    """提出销毁批次: 鉴定为销毁的档案, 或保留期满的已移交副本 (propose a batch: items decided for destruction,
+    or transferred copies whose keep period has ended)."""
     batch = disposal.propose(home.settings, home.catalogue, codes, by)
     if as_json:
         _emit_json({"batch_id": batch.batch_id, "archival_codes": list(batch.archival_codes)})
@@ -221,9 +214,7 @@ def propose(home: Home, codes: tuple[str, ...], by: str, as_json: bool) -> None:
 @click.argument("batch_id")
 @BY
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="审批角色")
-@pass_home
-@handles_errors
-@shows_every_problem
+@on_batch
 def approve(home: Home, batch_id: str, by: str, role: str) -> None:
     """签署销毁批次 (approve a batch in one role)."""
     batch = disposal.approve(home.settings, batch_id, by, role)
@@ -233,9 +224,7 @@ def approve(home: Home, batch_id: str, by: str, role: str) -> None:
 @destroy_group.command()
 @click.argument("batch_id")
 @AS_JSON
-@pass_home
-@handles_errors
-@shows_every_problem
+@on_batch
 def run(home: Home, batch_id: str, as_json: bool) -> None:
     """执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册 (carry out an approved batch)."""
     result = disposal.run_batch(home.settings, home.catalogue, batch_id)
@@ -257,8 +246,7 @@ def run(home: Home, batch_id: str, as_json: bool) -> None:
 @destroy_group.command()
 @click.argument("batch_id")
 @AS_JSON
-@pass_home
-@handles_errors
+@on_home
 def show(home: Home, batch_id: str, as_json: bool) -> None:
     """查看销毁批次: 档案、签署与尚待解决的问题 (show a batch)."""
     data = disposal.batch_report(home.settings, home.catalogue, batch_id)

@@ -5,6 +5,10 @@ standards.md §8: the 鉴定小组 reviews expired items one by one, the unit's 
 the destruction. :func:`check_approved` enforces that, and that nothing in the batch is
 held, kept by its decision, or not yet due. Every violation is collected before the
 first is raised, so one pass shows the archivist everything to fix.
+
+A transferred record (``sender_copies``) goes the same way, with the same signatures,
+but its copy here is due when the keep period after the transfer ends, not when its
+保管期限 does (a 永久 record's copy too), and only under a ``remove_copy`` decision.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from .errors import (
     NotDueError,
     RoleConflictError,
     SelfApprovalError,
+    SenderCopyKeptError,
     TooFewApproversError,
     UnknownItemError,
 )
-from .rules import Schedule, load_schedule
+from .rules import Schedule, SenderCopy, load_schedule
 
 __all__ = ["Approval", "ApprovalPolicy", "DestructionBatch", "Role", "batch_problems", "check_approved"]
 
@@ -137,6 +142,7 @@ def check_approved(
     schedule: Schedule | None = None,
     as_of: date | None = None,
     policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender_copies: Mapping[str, SenderCopy] | None = None,
 ) -> None:
     """Raise unless the batch may be destroyed now.
 
@@ -144,7 +150,9 @@ def check_approved(
         DestructionRefusedError: The first violation found (a subclass naming its rule);
             ``details`` holds every violation.
     """
-    problems = batch_problems(batch, holds, items_meta, schedule=schedule, as_of=as_of, policy=policy)
+    problems = batch_problems(
+        batch, holds, items_meta, schedule=schedule, as_of=as_of, policy=policy, sender_copies=sender_copies
+    )
     if problems:
         first = problems[0]
         first.details = tuple(problems)
@@ -159,9 +167,14 @@ def batch_problems(
     schedule: Schedule | None = None,
     as_of: date | None = None,
     policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender_copies: Mapping[str, SenderCopy] | None = None,
 ) -> list[DestructionRefusedError]:
-    """Every rule the batch breaks: approvals first (cheap), then each item."""
+    """Every rule the batch breaks: approvals first (cheap), then each item.
+
+    ``sender_copies`` names the transferred records among the items (any status), by 档号.
+    """
     schedule = schedule or load_schedule()
+    copies = sender_copies or {}
     as_of = as_of or date.today()
     if isinstance(items_meta, Mapping):
         metas = dict(items_meta)
@@ -170,7 +183,8 @@ def batch_problems(
     problems = _approval_problems(batch, policy)
     holds = tuple(holds)
     for decision in batch.decisions:
-        problems.extend(_item_problems(decision, metas.get(decision.archival_code), holds, schedule, as_of))
+        code = decision.archival_code
+        problems.extend(_item_problems(decision, metas.get(code), holds, schedule, as_of, copies.get(code)))
     return problems
 
 
@@ -231,13 +245,18 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
 
 
 def _item_problems(
-    decision: Decision, meta: ItemMetadata | None, holds: tuple[Hold, ...], schedule: Schedule, as_of: date
+    decision: Decision,
+    meta: ItemMetadata | None,
+    holds: tuple[Hold, ...],
+    schedule: Schedule,
+    as_of: date,
+    copy: SenderCopy | None,
 ) -> list[DestructionRefusedError]:
     code = decision.archival_code
     if meta is None:
         return [UnknownItemError("目录中没有这件档案 / no metadata for this item", path=code, rule="destruction:item")]
     problems: list[DestructionRefusedError] = []
-    if decision.action is not Action.destroy:
+    if copy is None and decision.action is not Action.destroy:
         problems.append(
             NotDestroyDecisionError(
                 f"鉴定意见为“{decision.action.label}”，不是销毁 / the decision is not destroy",
@@ -253,8 +272,33 @@ def _item_problems(
                 rule="destruction:no-hold",
             )
         )
-    problems.extend(_due_problems(meta, schedule, as_of))
+    problems.extend(_copy_problems(decision, copy, as_of) if copy else _due_problems(meta, schedule, as_of))
     return problems
+
+
+def _copy_problems(decision: Decision, copy: SenderCopy, as_of: date) -> list[DestructionRefusedError]:
+    """A transferred record: only its copy here may go, under a remove_copy decision, once kept long enough."""
+    code, until = decision.archival_code, copy.removable_on.isoformat()
+    if decision.action is not Action.remove_copy:
+        return [
+            NotDestroyDecisionError(
+                f"已于 {copy.transferred_on.isoformat()} 移交（{copy.transfer_id}），只能作为已移交副本删除，"
+                f"不能按鉴定意见“{decision.action.label}”销毁；请重新提出批次 / a transferred record's copy is "
+                "removed as a sender copy: propose the batch again",
+                path=code,
+                rule="destruction:sender-copy",
+            )
+        ]
+    if copy.removable_on > as_of:
+        return [
+            SenderCopyKeptError(
+                f"已移交副本保留至 {until}（移交后保留期），期满前不得删除 / the sender copy of a transferred "
+                f"record is kept until {until}",
+                path=code,
+                rule="destruction:sender-copy-kept",
+            )
+        ]
+    return []
 
 
 def _due_problems(meta: ItemMetadata, schedule: Schedule, as_of: date) -> list[DestructionRefusedError]:

@@ -9,6 +9,10 @@ never only in the catalogue, which ``dangan reindex`` rebuilds from storage.
 - 冻结 (disposal holds): :func:`place_hold`, :func:`lift_hold`, :func:`list_holds`.
 - 销毁 (destruction): :func:`propose`, :func:`approve`, :func:`batch_report`, :func:`run_batch`.
 
+已移交副本 (the copies of transferred records, :mod:`retention._sender_copies`) take the same
+path once their keep period has ended: :func:`due` lists them, and :func:`propose` takes
+them without a 鉴定, recording a ``remove_copy`` decision that names the transfer.
+
 Example:
     >>> batch = propose(settings, catalogue, ["J012-WS·2010-D10-0001"], by="王档案")  # doctest: +SKIP
     >>> approve(settings, batch.batch_id, "李鉴定", Role.panel)  # doctest: +SKIP
@@ -31,17 +35,9 @@ from archive.premis import Event
 from archive.storage import open_locations
 
 from ._destroy_run import ItemOutcome, RunResult, run_batch
-from ._home import (
-    BatchChangedError,
-    item_row,
-    load_home_schedule,
-    metas_of,
-    now,
-    retention_table,
-    signed_batch,
-    status_of,
-)
+from ._home import BatchChangedError, home_schedule, item_row, metas_of, now, signed_batch, status_of
 from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
+from ._sender_copies import copy_to_dict, removable_copies, removal_reason, sender_copies
 from .appraisal import Action, Decision, Hold, latest_decisions
 from .destruction import Approval, DestructionBatch, Role, batch_problems, person_key
 from .errors import (
@@ -56,7 +52,7 @@ from .errors import (
     UnknownItemError,
 )
 from .periods import retention_label
-from .rules import DueReport, Schedule, Status
+from .rules import DueReport, Schedule, SenderCopy, Status
 
 __all__ = [
     "APPRAISAL",
@@ -71,13 +67,12 @@ __all__ = [
     "due",
     "due_to_dict",
     "hold_to_dict",
+    "home_schedule",
     "lift_hold",
     "list_holds",
-    "load_home_schedule",
     "place_hold",
     "propose",
     "record_dates",
-    "retention_table",
     "run_batch",
 ]
 
@@ -108,7 +103,7 @@ def record_dates(
     if isinstance(source, Schedule):
         schedule = source
     else:
-        schedule = load_home_schedule(source.home)
+        schedule = home_schedule(source)
         decision = decision or latest_decisions(Ledger(source.home).decisions()).get(code)
     try:
         dates = schedule.dates(row_to_metadata(row), decision)
@@ -127,11 +122,19 @@ def record_dates(
 
 
 def due(settings: Settings, catalogue: Catalogue, as_of: date | None = None) -> DueReport:
-    """到期鉴定: items in the archive whose period has run out by ``as_of`` (today)."""
+    """到期鉴定: items in the archive whose period has run out by ``as_of`` (today), and the
+    已移交副本 whose keep period has ended by then (``sender_copy`` set), in date order.
+    """
+    as_of = as_of or now().date()
     ledger = Ledger(settings.home)
+    decisions, holds = ledger.decisions(), ledger.holds()
     items = [(row_to_metadata(r), status_of(r)) for r in catalogue.list()]
-    schedule = load_home_schedule(settings.home)
-    return schedule.due_for_appraisal(items, as_of or now().date(), decisions=ledger.decisions(), holds=ledger.holds())
+    schedule = home_schedule(settings)
+    report = schedule.due_for_appraisal(items, as_of, decisions=decisions, holds=holds)
+    copies = removable_copies(settings.home, catalogue, schedule, as_of, decisions=decisions, holds=holds)
+    report.items = sorted([*report.items, *copies.items], key=lambda d: (d.due, d.meta.archival_code or ""))
+    report.problems += copies.problems
+    return report
 
 
 def due_to_dict(report: DueReport, as_of: date) -> dict[str, Any]:
@@ -145,9 +148,11 @@ def due_to_dict(report: DueReport, as_of: date) -> dict[str, Any]:
                 "category": d.meta.category,
                 "year": d.meta.year,
                 "retention": d.meta.retention,
+                "kind": "transferred_copy" if d.sender_copy else "expired",
                 "due": d.due.isoformat(),
                 "held": d.held,
                 "decision": decision_to_dict(d.decision) if d.decision else None,
+                "transfer": copy_to_dict(d.sender_copy) if d.sender_copy else None,
             }
             for d in report.items
         ],
@@ -185,7 +190,7 @@ def decide(
     if not codes:
         raise UsageError("请给出至少一个档号 / give at least one archival code")
     ledger = Ledger(settings.home)
-    schedule = load_home_schedule(settings.home)
+    schedule = home_schedule(settings)
     earlier = latest_decisions(ledger.decisions())
     decisions = [
         _checked_decision(schedule, item_row(catalogue, c), Decision(c, action, reason, by, at, period), earlier.get(c))
@@ -199,6 +204,13 @@ def decide(
 
 def _checked_decision(schedule: Schedule, row: sqlite3.Row, decision: Decision, earlier: Decision | None) -> Decision:
     code = decision.archival_code
+    if decision.action is Action.remove_copy or row["status"] == "transferred":
+        raise InvalidDecisionError(
+            "已移交档案的本库副本无须鉴定：保留期满后直接提出销毁批次 (destroy propose) / a transferred record is "
+            "not appraised here; propose its copy for removal once the keep period has ended",
+            path=code,
+            rule="appraisal:transferred",
+        )
     if status_of(row) is not Status.active:
         raise InvalidDecisionError(
             f"只有在档的档案可以鉴定（现状态：{row['status']}）/ only items in the archive are appraised",
@@ -301,37 +313,51 @@ def list_holds(settings: Settings) -> list[Hold]:
 def propose(
     settings: Settings, catalogue: Catalogue, codes: Iterable[str], by: str, at: datetime | None = None
 ) -> DestructionBatch:
-    """提出销毁批次: items whose latest decision is destroy, due and not held.
+    """提出销毁批次: items whose latest decision is destroy, due and not held; and 已移交副本
+    whose keep period has ended, each under a ``remove_copy`` decision recorded here.
 
     Raises:
-        DestructionRefusedError: The first problem; ``details`` holds them all.
+        DestructionRefusedError: The first problem; ``details`` holds them all. Nothing is recorded.
     """
     at = at or now()
     codes = list(dict.fromkeys(codes))
     ledger = Ledger(settings.home)
+    schedule = home_schedule(settings)
     latest = latest_decisions(ledger.decisions())
-    problems = [p for p in (_proposable(catalogue, c, latest.get(c)) for c in codes) if p is not None]
-    _raise_all(problems)
-    candidate = DestructionBatch("新批次", by, at, tuple(latest[c] for c in codes))
-    found = batch_problems(
-        candidate, ledger.holds(), metas_of(catalogue, codes), schedule=load_home_schedule(settings.home),
-        as_of=at.date(),
+    copies = sender_copies(settings.home, catalogue, schedule, codes)
+    found = [_proposable(catalogue, c, latest.get(c), copies.get(c), by, at) for c in codes]
+    _raise_all([p for p in found if isinstance(p, DestructionRefusedError)])
+    decisions = tuple(d for d in found if isinstance(d, Decision))
+    candidate = DestructionBatch("新批次", by, at, decisions)
+    problems = batch_problems(
+        candidate, ledger.holds(), metas_of(catalogue, codes), schedule=schedule, as_of=at.date(),
+        sender_copies=copies,
     )  # fmt: skip
-    _raise_all([p for p in found if not isinstance(p, _UNSIGNED)])
+    _raise_all([p for p in problems if not isinstance(p, _UNSIGNED)])
+    new = [d for d in decisions if latest.get(d.archival_code) is not d]
+    if new:
+        ledger.add_decisions(new)
     return ledger.create_batch(lambda batch_id: replace(candidate, batch_id=batch_id), at.date())
 
 
-def _proposable(catalogue: Catalogue, code: str, decision: Decision | None) -> DestructionRefusedError | None:
+def _proposable(
+    catalogue: Catalogue, code: str, decision: Decision | None, copy: SenderCopy | None, by: str, at: datetime
+) -> Decision | DestructionRefusedError:
+    """The decision the item enters the batch with, or why it cannot."""
     row = catalogue.get(code)
     if row is None:
         return UnknownItemError("目录中没有这件档案 / no such item", path=code, rule="destruction:item")
+    if copy is not None and row["status"] == "transferred":
+        if decision is not None and decision.action is Action.remove_copy:
+            return decision  # proposed before: the same decision, so an earlier batch keeps its signatures
+        return Decision(code, Action.remove_copy, removal_reason(copy), by, at)
     if status_of(row) is not Status.active:
         return InvalidBatchError(
             f"不在档（{row['status']}）/ not in the archive", path=code, rule="destruction:in-archive"
         )
     if decision is None:
         return NotDestroyDecisionError("尚无鉴定意见 / no appraisal decision", path=code, rule="destruction:decision")
-    return None
+    return decision
 
 
 def _raise_all(problems: list[DestructionRefusedError]) -> None:
@@ -387,6 +413,7 @@ def _refuse_second_signature(batch: DestructionBatch, approval: Approval) -> Non
 def batch_report(settings: Settings, catalogue: Catalogue, batch_id: str) -> dict[str, Any]:
     """What ``destroy show`` prints: items, signatures (valid or not), what still blocks the run."""
     ledger = Ledger(settings.home)
+    schedule = home_schedule(settings)
     batch, _stored = ledger.read_batch(batch_id)
     digest = batch_digest(batch)
     state = ledger.run_state(batch_id)
@@ -395,8 +422,8 @@ def batch_report(settings: Settings, catalogue: Catalogue, batch_id: str) -> dic
         signed = signed_batch(ledger, batch_id)
         if not state.get("complete"):
             found = batch_problems(
-                signed, ledger.holds(), metas_of(catalogue, batch.archival_codes),
-                schedule=load_home_schedule(settings.home),
+                signed, ledger.holds(), metas_of(catalogue, batch.archival_codes), schedule=schedule,
+                sender_copies=sender_copies(settings.home, catalogue, schedule, batch.archival_codes),
             )  # fmt: skip
             blocking = [str(p) for p in found]
     except DestructionRefusedError as exc:

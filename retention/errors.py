@@ -22,6 +22,7 @@ __all__ = [
     "NotDueError",
     "RoleConflictError",
     "SelfApprovalError",
+    "SenderCopyKeptError",
     "TooFewApproversError",
     "UnknownItemError",
 ]
@@ -81,3 +82,7 @@ class ItemHeldError(DestructionRefusedError):
 
 class NotDueError(DestructionRefusedError):
     """保管期限未满: the item's appraisal date has not passed, or it is 永久."""
+
+
+class SenderCopyKeptError(NotDueError):
+    """已移交副本保留期未满: a transferred record's copy is kept ``keep_copy_years`` after the transfer."""

@@ -7,7 +7,8 @@ them and how atomically. All of them are pure: the same rows give the same bytes
 - 销毁清册 (destruction register): :func:`destruction_register_xlsx`, :func:`destruction_register_pdf`
 - 移交清册 (transfer list, 文件目录.XML): :func:`transfer_list_xml`, :func:`transfer_list_xlsx`,
   and for the receiver :func:`read_transfer_list`
-- 交接登记表 (handover record): :func:`handover_xml`; 说明文件: :func:`transfer_readme`
+- 交接登记表 (handover record): :func:`handover_xml`, and for the receiver :func:`read_handover`;
+  说明文件: :func:`transfer_readme`
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ._destruction_register import (
     destruction_register_pdf,
     destruction_register_xlsx,
 )
-from ._handover import CHECKS, AipDigest, Handover, handover_xml, transfer_readme
+from ._handover import CHECKS, AipDigest, Handover, handover_xml, read_handover, transfer_readme
 from ._pdf import find_cjk_font
 from ._transfer_list import (
     TRANSFER_COLUMNS,
@@ -44,6 +45,7 @@ __all__ = [
     "destruction_register_xlsx",
     "find_cjk_font",
     "handover_xml",
+    "read_handover",
     "read_transfer_list",
     "record_name_for",
     "transfer_list_xlsx",

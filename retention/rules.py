@@ -44,6 +44,7 @@ __all__ = [
     "RecordDates",
     "RetentionRule",
     "Schedule",
+    "SenderCopy",
     "Status",
     "load_schedule",
 ]
@@ -132,14 +133,40 @@ class RecordDates:
 
 
 @dataclass(frozen=True)
+class SenderCopy:
+    """已移交副本: a record this archive transferred, whose copy it keeps until ``removable_on``.
+
+    Attributes:
+        transferred_on: The day the 接收回执 was confirmed (the 移交 took effect).
+        removable_on: ``transferred_on`` + ``keep_copy_years``: from this day the copy may be
+            removed through an approved destruction batch.
+        receiver: 接收单位 as recorded when the package was prepared ("" when unknown).
+        receipt: SHA-256 of the package the 接收回执 acknowledges (the receipt's own name at
+            the 镇馆); "" when the sender's record of the transfer cannot be read.
+    """
+
+    archival_code: str
+    transfer_id: str
+    transferred_on: date
+    removable_on: date
+    receiver: str = ""
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
 class Due:
-    """One item due for appraisal or transfer, with the date it became due."""
+    """One item due for appraisal or transfer, with the date it became due.
+
+    ``sender_copy`` is set when the item is not expired but a transferred record whose
+    copy here may now be removed; ``due`` is then the day it became removable.
+    """
 
     meta: ItemMetadata
     dates: RecordDates
     due: date
     held: bool = False
     decision: Decision | None = None
+    sender_copy: SenderCopy | None = None
 
 
 @dataclass

@@ -11,26 +11,45 @@ digest and size of every file from the catalogue, the PREMIS events of the bag
 (``metadata/premis.xml``, which goes with the bag), and the decision and people behind the
 destruction. It is JSON, not XML, so :func:`archive.evidence.events_in` (which reads
 every ``*.xml`` record as PREMIS) passes it by.
+
+``disposition`` says why the content went: ``destroyed`` after appraisal, or
+``transferred-copy-removed`` (已移交，副本删除) when the record was transferred and only
+this home's copy was removed after its keep period; ``transfer`` then names the 移交编号,
+the receiver and the receipt. Either way the item has no content left here, so audits
+expect no copy and ``reindex`` gives it back as destroyed. A tombstone written before
+these keys existed reads as ``destroyed``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from archive.catalogue import IndexedAIP
 from archive.errors import DanganError, StorageError
-from archive.evidence import events_in, status_from_events
-from archive.premis import Event
+from archive.evidence import events_in
+from archive.premis import DELETION, Event
 from archive.storage.base import Location
 from metadata_profiles import item_from_xml
 
-__all__ = ["DESTROYING", "TOMBSTONE", "Tombstone", "TombstoneError", "find_tombstones", "tombstone_aip"]
+__all__ = [
+    "COPY_REMOVED",
+    "DESTROYED",
+    "DESTROYING",
+    "TOMBSTONE",
+    "Tombstone",
+    "TombstoneError",
+    "find_tombstones",
+    "tombstone_aip",
+]
 
 #: The record name of a tombstone beside the AIP.
 TOMBSTONE = "tombstone.json"
 FORMAT = "dangan-tombstone/1"
+#: Dispositions: destroyed after appraisal, or a transferred record's copy removed here.
+DESTROYED = "destroyed"
+COPY_REMOVED = "transferred-copy-removed"
 
 #: Catalogue status of an item whose destruction has begun (tombstone written) and not yet
 #: finished in every location. Not ``archived``, so neither ``audit --repair`` nor the copy
@@ -59,6 +78,8 @@ class Tombstone:
     decision: dict[str, Any]  # the 鉴定意见: action, reason, decided_by, time
     approvals: tuple[dict[str, Any], ...]  # person, role, time
     written_at: str
+    disposition: str = DESTROYED
+    transfer: dict[str, str] | None = None  # transfer_id, receiver, receipt_sha256, transferred_on, removable_on
 
     def to_bytes(self) -> bytes:
         data = {"format": FORMAT, **asdict(self)}
@@ -75,7 +96,7 @@ class Tombstone:
             raw = json.loads(data.decode("utf-8"))
             if raw.get("format") != FORMAT:
                 raise ValueError(f"format {raw.get('format')!r}")
-            values = {f.name: raw[f.name] for f in fields(cls)}
+            values = {f.name: raw[f.name] for f in fields(cls) if f.name in raw or f.default is MISSING}
         except (UnicodeDecodeError, ValueError, KeyError, AttributeError) as exc:
             raise TombstoneError(f"墓碑记录无法读取 / unreadable tombstone: {exc}", path=name) from None
         for name_ in ("files", "aip_events", "approvals"):
@@ -122,14 +143,18 @@ def tombstone_aip(key: str, holders: list[Location], locations: list[Location]) 
             if e.id not in seen:
                 events.append(e)
                 seen.add(e.id)
-    status = status_from_events(events)
+    # No content is left. The run records its deletion events only once every copy is gone, so one
+    # such event means "destroyed", whatever came before it (a transfer confirmed in the same second
+    # would tie with it on time). Short of that the item is on its way out, never "archived" or
+    # "transferred", whose copies an audit would expect and restore.
+    destroyed = any(e.type == DELETION and e.outcome == "success" for e in events)
     return IndexedAIP(
         key=key,
         item=item,
         tag_files=tomb.tag_files(),
         events=events,
         ingested_at=tomb.ingested_at,
-        status=status if status != "archived" else DESTROYING,
+        status="destroyed" if destroyed else DESTROYING,
     )
 
 

@@ -76,6 +76,7 @@ from archive.premis import TRANSFER, Event, default_agent, now_iso
 from archive.storage import Location, open_locations
 from archive.xmlsafe import parse_xml
 
+from ._home import home_schedule
 from ._receive import (
     CHECKS,
     DIGEST_NAMES,
@@ -89,6 +90,7 @@ from ._receive import (
     store_package,
     sync_folder,
 )
+from ._sender_copies import REGISTERS_DIR, SENT_DIR, SENT_RECORD, removable_copies
 from .registers import (
     AipDigest,
     Handover,
@@ -99,7 +101,7 @@ from .registers import (
     transfer_readme,
     transfer_rows,
 )
-from .rules import DueReport, Schedule, Status, load_schedule
+from .rules import DueReport, Status
 
 __all__ = [
     "CHECKS",
@@ -119,11 +121,8 @@ __all__ = [
     "sender_copies_due",
 ]
 
-REGISTERS_DIR = "registers"
-SENT_DIR = "transfers"  # the sender's record of each transfer: registers/transfers/<id>/
 REPORTS_DIR = "transfer-reports"  # the receiver's check reports
 RECEIPTS_DIR = "transfer-receipts"  # the receiver's 接收回执, named by the package's SHA-256
-SENT_RECORD = "移交记录.json"
 STATUSES = {"archived": Status.active, "transferred": Status.transferred, "destroyed": Status.destroyed}
 BAG_NOTE = """
 本移交包为 BagIt 包（RFC 8493）：上述文件与目录位于 data/ 之下；包根目录的
@@ -228,12 +227,6 @@ def _plain(obj: object, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 # --- due ----------------------------------------------------------------------------------------
 
 
-def home_schedule(settings: Settings) -> Schedule:
-    """The 保管期限表 of a home: the bundled one, its rules file, then ``dangan.toml [retention]``."""
-    extra = settings.retention.get("file")
-    return load_schedule(settings.retention, settings.home / extra if extra else None)
-
-
 def due_for_transfer(
     settings: Settings, catalogue: Catalogue, as_of: date | None = None, fonds: str | None = None
 ) -> DueReport:
@@ -247,16 +240,11 @@ def sender_copies_due(settings: Settings, catalogue: Catalogue, as_of: date | No
     """Transferred records whose sender copy has been kept ``keep_copy_years`` since the transfer.
 
     Each as (档号, the day the keep period ended). These copies may then be removed, through
-    the same approved destruction path as any record (:mod:`retention.destruction`).
+    the same approved destruction path as any record (``dangan retention due`` lists them,
+    ``dangan destroy propose`` takes them; see :mod:`retention._sender_copies`).
     """
-    schedule, as_of = home_schedule(settings), as_of or date.today()
-    out = []
-    for row in catalogue.conn.execute("SELECT archival_code FROM items WHERE status='transferred' ORDER BY 1"):
-        code = row[0]
-        times = [e["time"] for e in catalogue.events(code) if e["type"] == TRANSFER and e["outcome"] == "success"]
-        if times and (until := schedule.sender_copy_until(date.fromisoformat(min(times)[:10]))) <= as_of:
-            out.append((code, until))
-    return out
+    report = removable_copies(settings.home, catalogue, home_schedule(settings), as_of or date.today())
+    return [(d.meta.archival_code, d.due) for d in report.items]
 
 
 # --- prepare ------------------------------------------------------------------------------------

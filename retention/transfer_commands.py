@@ -1,9 +1,7 @@
 """``dangan transfer``: 移交与接收 commands, a thin layer over :mod:`retention.transfer`.
 
-Registered in :mod:`archive.cli` with ``main.add_command(transfer_group)``. This module
-imports :mod:`archive.cli` and the library only when a command runs, so ``archive.cli``
-may import it at the top without an import cycle or a slower start; the archive home
-comes from ``main``'s context object.
+``archive/cli.py`` loads this group when ``transfer`` is named; the library is imported
+only by the command that runs.
 
 Exit codes: 0 done (or already done); 1 the package failed a check or a receipt does not
 match; 2 usage (nothing due, bad arguments); 4 a location failed while storing.
@@ -12,39 +10,19 @@ match; 2 usage (nothing due, bad arguments); 4 a location failed while storing.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
+from archive.cli import _emit_json, out
 
-def _cli() -> Any:
-    from archive import cli
-
-    return cli
-
-
-def _command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The archive home as first argument, and :func:`archive.cli.handles_errors` around the call."""
-
-    @click.pass_obj
-    @wraps(fn)
-    def wrapper(home: Any, *args: Any, **kwargs: Any) -> Any:
-        return _cli().handles_errors(fn)(home, *args, **kwargs)
-
-    return wrapper
+from ._cli import AS_JSON, AS_OF, on_home
 
 
 def _print(text: str) -> None:
-    _cli().out.print(text, soft_wrap=True)
-
-
-AS_OF = click.option(
-    "--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="以此日期计算是否到期, 默认今天 (count due as of)"
-)
+    out.print(text, soft_wrap=True)
 
 
 @click.group(name="transfer")
@@ -55,8 +33,8 @@ def transfer_group() -> None:
 @transfer_group.command()
 @AS_OF
 @click.option("--fonds", help="只列出此全宗 (only this fonds)")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@_command
+@AS_JSON
+@on_home
 def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
     """列出到期移交的档案 (list records due for transfer)."""
     from .transfer import due_for_transfer
@@ -70,7 +48,7 @@ def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
             for d in report.items
         ]  # fmt: skip
         problems = [str(p) for p in report.problems]
-        _cli()._emit_json({"as_of": str(_day(as_of) or date.today()), "total": len(items), "items": items,
+        _emit_json({"as_of": str(_day(as_of) or date.today()), "total": len(items), "items": items,
                            "problems": problems})  # fmt: skip
         return
     for d in report.items:
@@ -88,8 +66,8 @@ def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
 @click.option("--fonds", help="只移交此全宗 (only this fonds)")
 @click.option("--receiver", default="镇档案馆", show_default=True, help="接收单位 (receiving archive)")
 @click.option("--sent-by", default="", help="移交人, 默认当前用户 (person handing over)")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@_command
+@AS_JSON
+@on_home
 def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str, sent_by: str, as_json: bool) -> None:
     """生成移交包: 到期档案的 AIP、移交清册、交接登记表与说明文件 (write the transfer package)."""
     from .transfer import PrepareOptions, prepare_transfer
@@ -97,7 +75,7 @@ def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str,
     options = PrepareOptions(as_of=_day(as_of), fonds=fonds, receiver=receiver, sent_by=sent_by)
     result = prepare_transfer(home.settings, home.catalogue, dest, options)
     if as_json:
-        _cli()._emit_json(result.to_dict())
+        _emit_json(result.to_dict())
         return
     _print(f"已生成移交包 {result.transfer_id}: {result.package} (package written)")
     _print(f"  {len(result.items)} 件, {result.files} 个文件, {result.bytes} 字节")
@@ -110,15 +88,15 @@ def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str,
 @click.argument("package", type=click.Path(path_type=Path))
 @click.option("--receiver", default="", help="接收单位, 默认取交接登记表所填 (receiving archive)")
 @click.option("--received-by", default="", help="接收人, 默认当前用户 (person receiving)")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@_command
+@AS_JSON
+@on_home
 def receive(home: Any, package: Path, receiver: str, received_by: str, as_json: bool) -> None:
     """接收移交包: 移交与接收检测, 全部通过才入库 (check a package; store it only if all checks pass)."""
     from .transfer import ReceiveOptions, receive_transfer
 
     result = receive_transfer(home.settings, home.catalogue, package, ReceiveOptions(receiver, received_by))
     if as_json:
-        _cli()._emit_json(result.to_dict())
+        _emit_json(result.to_dict())
     else:
         _print_receive(result)
     sys.exit(result.exit_code)
@@ -156,15 +134,15 @@ def _print_receive(result: Any) -> None:
 
 @transfer_group.command()
 @click.argument("receipt", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@_command
+@AS_JSON
+@on_home
 def confirm(home: Any, receipt: Path, as_json: bool) -> None:
     """确认接收回执: 核对后将档案标为已移交 (verify a receipt and mark the records transferred)."""
     from .transfer import confirm_transfer
 
     result = confirm_transfer(home.settings, home.catalogue, receipt)
     if as_json:
-        _cli()._emit_json(result.to_dict())
+        _emit_json(result.to_dict())
         return
     state = "已确认" if result.status == "confirmed" else "此前已确认, 未做任何改动 (already confirmed)"
     _print(f"{state} {result.transfer_id}: {len(result.items)} 件已移交至 {result.receiver} (transferred)")

@@ -159,10 +159,11 @@ def test_record_dates_for_show_follow_the_schedule_and_decisions(home):
     assert recent["appraisal_due"] == "2054-01-01" and recent["transfer_due"] == "2028-01-01"
     decide(home, OLD[0], action="extend", period="D30")
     assert disposal.record_dates(home.settings, row)["appraisal_due"] == "2041-01-01"
-    # the home's own [retention] table layers over the bundled schedule
+    # the home's own [retention] table layers over the bundled schedule, as the settings loaded it
     with open(home.path / "dangan.toml", "a", encoding="utf-8") as f:
         f.write("\n[retention.schedule]\ntransfer_after_years = 3\n")
-    assert disposal.record_dates(home.settings, home.catalogue.get(RECENT))["transfer_due"] == "2026-01-01"
+    settings = load_settings(home.path)
+    assert disposal.record_dates(settings, home.catalogue.get(RECENT))["transfer_due"] == "2026-01-01"
 
 
 def test_due_lists_expired_records_as_of_a_date(home):
