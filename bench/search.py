@@ -6,13 +6,19 @@ title only) to several pages, about 5 % in traditional characters, many with 低
 Builds the FTS5 index (:class:`search.fts.FtsIndex`) and prints the build rate and peak RSS,
 then query latency p50/p95 for a mix (two-character words, phrases, filters, broad faceted
 words, 档号 prefixes), beside the same questions answered by ``LIKE '%q%'`` over the same
-texts in an ordinary SQLite table, with the ratio.
+texts in an ordinary SQLite table, with the ratio. Wall-clock and CPU times are both printed,
+with the load average: other jobs on the machine inflate the first.
+
+The texts and the index are kept in ``bench/out/search-N-SEED`` (gitignored): a second run
+reuses the texts and rebuilds the index (so the build rate is measured again); ``--reuse``
+queries the kept index too, unless its schema is older than the code's.
 
 ``--compare`` instead measures the tokenisation candidates on ``--compare-items`` records:
 Python bigrams (the choice), unigram phrases, FTS5 ``trigram`` and jieba segmentation:
 recall of two- and four-character queries, index size, build time and query time.
 
-    .venv/bin/python bench/search.py [--items 100000] [--workdir DIR] [--compare [--compare-items 10000]]
+    .venv/bin/python bench/search.py [--items 100000] [--workdir DIR] [--reuse] [--detail]
+    .venv/bin/python bench/search.py --compare [--compare-items 10000]
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import resource
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from search import Query, SearchDoc  # noqa: E402
-from search.fts import FtsIndex  # noqa: E402
+from search.fts import SCHEMA_VERSION, FtsIndex  # noqa: E402
 from search.text import fold, index_tokens, query_tokens, runs  # noqa: E402
 
 SUBJECTS = (
@@ -218,6 +223,8 @@ def build_naive(path: Path, n: int, seed: int) -> None:
     rows = ((d.archival_code, d.fonds_code, d.year, d.category, d.retention, d.date, d.title, d.metadata_text, d.body)
             for d in Generator(seed).docs(n))  # fmt: skip
     con.executemany("INSERT INTO naive VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    con.execute("CREATE TABLE generated (items INTEGER, seed INTEGER)")
+    con.execute("INSERT INTO generated VALUES (?, ?)", (n, seed))
     con.commit()
     con.close()
 
@@ -266,32 +273,59 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[floa
 
 def run_main(args: argparse.Namespace, workdir: Path) -> None:
     n = args.items
-    if args.reuse and (workdir / "search.db").exists():
+    naive_path, index_path = workdir / "naive.db", workdir / "search.db"
+    if args.reuse and index_current(index_path) and naive_path.exists():
         print(f"reusing the texts and index in {workdir}")
-        index = FtsIndex(workdir / "search.db", time_limit=30)
-        naive = sqlite3.connect(workdir / "naive.db")
-        return _queries(args, index, naive)
-    print(f"生成 (generating) {n:,} items …", flush=True)
-    t0 = time.perf_counter()
-    (workdir / "naive.db").unlink(missing_ok=True)
-    build_naive(workdir / "naive.db", n, args.seed)
-    naive = sqlite3.connect(workdir / "naive.db")
+        return _queries(args, FtsIndex(index_path, time_limit=30), sqlite3.connect(naive_path))
+    if not naive_current(naive_path, n, args.seed):
+        print(f"生成 (generating) {n:,} items …", flush=True)
+        t0 = time.perf_counter()
+        naive_path.unlink(missing_ok=True)
+        build_naive(naive_path, n, args.seed)
+        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    else:
+        print(f"reusing the generated texts in {naive_path} (same items and seed)")
+    naive = sqlite3.connect(naive_path)
     chars = naive.execute("SELECT sum(length(title) + length(meta) + length(body)) FROM naive").fetchone()[0]
-    print(
-        f"generated in {time.perf_counter() - t0:.1f} s: {chars / 2**20:.1f} M characters, "
-        f"{chars / n:.0f} per item; peak RSS so far {peak_rss_mb():.0f} MB",
-        flush=True,
-    )
-    index = FtsIndex(workdir / "search.db", time_limit=30)
+    print(f"{chars / 2**20:.1f} M characters, {chars / n:.0f} per item; peak RSS so far {peak_rss_mb():.0f} MB")
+    for stale in workdir.glob("search.db*"):
+        stale.unlink()
+    index = FtsIndex(index_path, time_limit=30)
     t0 = time.perf_counter()
-    index.rebuild(read_naive(workdir / "naive.db"))
+    index.rebuild(read_naive(naive_path))
     build = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in workdir.glob("search.db*"))
     print(
         f"build: {build:.1f} s, {n / build:,.0f} docs/s, peak RSS {peak_rss_mb():.0f} MB, "
-        f"index file {size / 2**20:.0f} MB (originals included)"
+        f"index files {size / 2**20:.0f} MB with the WAL (originals included)"
     )
     _queries(args, index, naive)
+
+
+def naive_current(path: Path, n: int, seed: int) -> bool:
+    """Whether ``path`` holds the texts of ``n`` items from ``seed``: they are kept between runs."""
+    if not path.exists():
+        return False
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT items, seed FROM generated").fetchone() == (n, seed)
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+
+
+def index_current(path: Path) -> bool:
+    """Whether ``path`` is an index of this code's schema: an older one is rebuilt, not measured."""
+    if not path.exists():
+        return False
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
 
 
 def _queries(args: argparse.Namespace, index: FtsIndex, naive: sqlite3.Connection) -> None:
@@ -310,6 +344,9 @@ def _queries(args: argparse.Namespace, index: FtsIndex, naive: sqlite3.Connectio
             w, c = timed(lambda q=q: index.search(q), args.repeat)
             wall += w
             cpu += c
+            if args.detail:
+                print(f"  {q.text or '(filters)':<22}{percentile(w, 50):>7.1f}ms{percentile(w, 95):>7.1f}ms"
+                      f"{percentile(c, 50):>7.1f}ms{percentile(c, 95):>7.1f}ms")  # fmt: skip
             like += timed(lambda q=q: like_query(naive, q), max(1, args.repeat // 5))[0]
         all_wall += wall
         all_cpu += cpu
@@ -399,15 +436,15 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--repeat", type=int, default=20, help="timed runs of each query")
-    parser.add_argument("--workdir", type=Path, help="where the index files go (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true", help="query the index already in --workdir")
+    parser.add_argument("--workdir", type=Path, help="where the texts and index go (default: bench/out/search-N-SEED)")
+    parser.add_argument("--reuse", action="store_true", help="query the index already in the workdir, if current")
+    parser.add_argument("--detail", action="store_true", help="also print each query's timings")
     parser.add_argument("--compare", action="store_true", help="measure the tokenisation candidates instead")
     parser.add_argument("--compare-items", type=int, default=10_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dangan-bench-search-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
-        (run_compare if args.compare else run_main)(args, workdir)
+    workdir = args.workdir or REPO / "bench" / "out" / f"search-{args.items}-{args.seed}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (run_compare if args.compare else run_main)(args, workdir)
 
 
 if __name__ == "__main__":

@@ -23,17 +23,28 @@ complete for every query (:func:`search.text.index_tokens`, :func:`search.text.q
 Storage. The tokens go into a *contentless* FTS5 table with the ``ascii`` tokenizer (it only
 splits on the spaces we put between tokens); the original texts, for snippets, are in an
 ordinary table, and a deletion replays the tokens (:data:`TOKENIZER_VERSION` guards that).
-Each row id carries the item's class (全宗, 年度, 门类, 保管期限) in its high bits, so facet
-counts group row ids without reading a table per match (:mod:`search.fts_sql`).
+Each row id carries the item's class (全宗, 年度, 门类, 保管期限) in its high bits, so the
+count groups row ids by class without reading a table per match, and the facets and the
+total are summed in Python from those per-class counts (:mod:`search.fts_sql`).
 
 Ranking. Items matching in the title or the metadata come first, ranked by ``bm25()`` over a
 second, small FTS5 table of those two fields (weights 10 and 5); items matching in the body
 only follow, ranked by ``bm25()`` over all three (10, 5, 1), and only when a page reaches
-them. bm25 costs about 2 µs per ranked row and reading bodies' position lists is the bulk of
-it, so ranking the short fields first keeps common two-character queries fast. At 100,000
-generated items (``bench/search.py``) two-character queries take 26 ms CPU at the median and
-48 ms at p95; a phrase found only in the bodies of a third of the archive, or a word in most
-items (社区), takes 100 ms or more, spent in bm25 over the body band and in the facet count.
+them. When nothing matches in the title or metadata, the body band ranks the plain
+expression instead of excluding the first band with ``NOT``, which would double the phrases
+bm25 reads.
+
+Where the time goes (``bench/search.py`` at 100,000 generated items, issue #4). bm25 costs
+about 1.1 µs per ranked row, and about 1 µs of that is FTS5 reading the row's length from
+``%_docsize`` through a statement of its own, not the position lists; FTS5 has no top-k
+pruning, so ``ORDER BY … LIMIT`` ranks every row of a band. Counting per class costs about
+0.2 µs per match, most of it the sort behind ``GROUP BY``. So a word in half the titles (工作:
+49,000 rows in the first band, 74,000 matches) or a phrase in a third of the bodies (入户调查)
+takes 60–70 ms of CPU even on a quiet machine, where two-character words, filtered queries
+and 档号 prefixes stay under 30 ms at p95. Measured and left out: ``columnsize=0`` with lengths from
+a side table joined on row id (the join costs what the lookup saved), ``mmap_size``, counting
+through ``group_concat`` or ``json_group_array`` in Python, and one materialised pass for
+counts and ranking.
 
 Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
 ``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
@@ -55,7 +66,7 @@ from typing import Any, TypeVar
 from archive.errors import UsageError
 from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
-from search.fts_sql import Tier, plan, row_id
+from search.fts_sql import Statement, Tier, classes, plan, row_id
 from search.query import ParsedQuery, code_key, parse_query
 from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
@@ -103,6 +114,7 @@ class FtsIndex(SearchIndex):
         self.time_limit = time_limit
         self._lock = threading.RLock()
         self._deadline = 0.0
+        self._classes: tuple[tuple[int, int], dict[int, tuple[Any, ...]], frozenset[str]] = ((0, 0), {}, frozenset())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
@@ -351,45 +363,49 @@ class FtsIndex(SearchIndex):
         with self._read() as con:
             self._check_schema(con)
             g = self._generation(con)
-            statements = plan(g, query, parsed, class_filtered=self._class_filtered(con, g, query))
-            facets, total = self._facets(con.execute(statements.facets.sql, statements.facets.params).fetchall())
+            every, fonds = self._class_table(con, g)
+            if fonds <= query.visible_fonds and not _filters_classes(query):
+                allowed = every  # the common case, all of the home's fonds visible: no per-class test
+            else:
+                allowed = {r[0]: every[r[0]] for r in con.execute(*_args(classes(g, query)))}
+            statements = plan(g, query, parsed, class_filtered=len(allowed) < len(every))
+            facets, total = _facets(con.execute(*_args(statements.counts)), allowed)
             rows = self._page(con, statements.tiers, query.limit, query.offset) if total else []
             hits = self._hits(con, g, rows, parsed)
         return SearchResult(total=total, hits=hits, facets=facets)
 
-    @staticmethod
-    def _class_filtered(con: sqlite3.Connection, g: int, query: Query) -> bool:
-        """Whether some class in the index fails the class filters (else counting may skip the test per row)."""
-        if any(
-            v not in (None, "") for v in (query.fonds, query.year_from, query.year_to, query.category, query.retention)
-        ):
-            return True
-        present = {r[0] for r in con.execute(f"SELECT DISTINCT fonds FROM classes_{g}")}
-        return not present <= query.visible_fonds
+    def _class_table(self, con: sqlite3.Connection, g: int) -> tuple[dict[int, tuple[Any, ...]], frozenset[str]]:
+        """Every class of generation ``g`` (id → fonds, year, category, retention) and the fonds among them.
+
+        Kept between searches: a generation only ever adds classes, so its newest id tells
+        whether the copy is current.
+        """
+        newest = con.execute(f"SELECT max(id) FROM classes_{g}").fetchone()[0] or 0
+        if self._classes[0] != (g, newest):
+            table = {r[0]: r[1:] for r in con.execute(f"SELECT id, fonds, year, category, retention FROM classes_{g}")}
+            self._classes = ((g, newest), table, frozenset(c[0] for c in table.values()))
+        return self._classes[1], self._classes[2]
 
     @staticmethod
     def _page(con: sqlite3.Connection, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:
         """One page across the ranked tiers: a later tier is read only when the page reaches into it."""
         rows: list[tuple[int, float]] = []
+        earlier = False  # whether an earlier tier matched anything
         for n, tier in enumerate(tiers):
             if len(rows) >= limit:
                 break
             if offset and tier.count is not None and n < len(tiers) - 1:
-                size = con.execute(tier.count.sql, tier.count.params).fetchone()[0]
+                size = con.execute(*_args(tier.count)).fetchone()[0]
+                earlier = earlier or size > 0
                 if offset >= size:
                     offset -= size
                     continue
-            page = con.execute(tier.page.sql, (*tier.page.params, limit - len(rows), offset)).fetchall()
-            rows += page
+            page = tier.page if earlier or tier.alone is None else tier.alone
+            found = con.execute(page.sql, (*page.params, limit - len(rows), offset)).fetchall()
+            earlier = earlier or bool(found)
+            rows += found
             offset = 0
         return rows
-
-    @staticmethod
-    def _facets(rows: list[tuple[str, Any, int]]) -> tuple[dict[str, dict[Any, int]], int]:
-        facets: dict[str, dict[Any, int]] = {name: {} for name in FACETS}
-        for name, key, n in rows:
-            facets[name][key] = n
-        return {name: dict(sorted(c.items())) for name, c in facets.items()}, sum(facets["fonds"].values())
 
     @staticmethod
     def _hits(con: sqlite3.Connection, g: int, rows: list[tuple[int, float]], parsed: ParsedQuery) -> list[Hit]:
@@ -413,6 +429,33 @@ class FtsIndex(SearchIndex):
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def _args(statement: Statement) -> tuple[str, tuple[Any, ...]]:
+    return statement.sql, statement.params
+
+
+def _filters_classes(query: Query) -> bool:
+    """Whether the query narrows the classes (全宗, 年度, 门类, 保管期限) beyond ``visible_fonds``."""
+    return any(
+        v not in (None, "") for v in (query.fonds, query.year_from, query.year_to, query.category, query.retention)
+    )
+
+
+def _facets(
+    counts: Iterable[tuple[int, int]], allowed: dict[int, tuple[Any, ...]]
+) -> tuple[dict[str, dict[Any, int]], int]:
+    """Facet counts and the total from the per-class counts; a class not in ``allowed`` counts nowhere."""
+    sums: tuple[dict[Any, int], ...] = tuple({} for _ in FACETS)
+    total = 0
+    for class_id, n in counts:
+        keys = allowed.get(class_id)
+        if keys is None:
+            continue
+        total += n
+        for counted, key in zip(sums, keys, strict=True):
+            counted[key] = counted.get(key, 0) + n
+    return {name: dict(sorted(c.items())) for name, c in zip(FACETS, sums, strict=True)}, total
 
 
 def _tokens(code: str, title: str, meta: str, body: str) -> tuple[str, str, str]:

@@ -26,8 +26,15 @@ from archive.errors import MissingDependencyError
 CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 _RUN = re.compile(f"(?P<cjk>[{CJK_RANGES}]+)|(?P<word>[^\\W_{CJK_RANGES}]+)")
 
-# NFKC leaves ASCII and the unified ideographs unchanged: no per-character work there.
-_NFKC_STABLE = re.compile(r"[\x00-\x7f\u3400-\u4dbf\u4e00-\u9fff]+")
+# NFKC leaves ASCII, CJK punctuation and the unified ideographs unchanged: no per-character
+# work there. The full-width forms common in Chinese text (，：；（）), the ideographic space and
+# a few more become one character each, so a translation table maps them in one pass first.
+_NFKC_STABLE = re.compile(r"[\x00-\x7f\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff]+")
+_NFKC_ONE_TO_ONE = {
+    c: n
+    for c in (*range(0x3000, 0x3040), *range(0xFF00, 0xFFF0))
+    if len(n := unicodedata.normalize("NFKC", chr(c))) == 1 and n != chr(c)
+}
 
 _local = threading.local()
 
@@ -63,6 +70,7 @@ def fold_with_map(text: str) -> tuple[str, list[int]]:
     stretches of ASCII and unified ideographs, which it leaves alone. OpenCC converts
     phrases; when that changes the length (rare) the text is converted character by character.
     """
+    text = text.translate(_NFKC_ONE_TO_ONE)  # one character for one: the indices stay the original's
     pieces: list[str] = []
     origin: list[int] = []
     pos = 0

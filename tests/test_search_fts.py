@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from search import Query, SearchBackendError, SearchDoc, SearchQueryError, SearchTimeoutError
 from search.fts import FtsIndex
-from search.fts_sql import fts_expression, plan
+from search.fts_sql import classes, fts_expression, plan
 from search.query import parse_query
 from search.synonyms import load_synonyms
 from tests.test_search import ALL, CORPUS
@@ -132,9 +132,42 @@ def test_moving_an_item_to_another_class_updates_facets(fts: FtsIndex) -> None:
 
 def test_every_statement_is_bounded_by_visible_fonds() -> None:
     parsed = parse_query("低保 J012-WS", load_synonyms())
+    query = Query("低保 J012-WS", frozenset({"J012"}), date_from="20200101")
     for class_filtered in (True, False):
-        statements = plan(3, Query("低保 J012-WS", frozenset({"J012"}), date_from="20200101"), parsed, class_filtered)
-        for statement in (statements.facets, *(t.page for t in statements.tiers)):
+        statements = plan(3, query, parsed, class_filtered)
+        ranked = [s for t in statements.tiers for s in (t.page, t.alone, t.count) if s is not None]
+        # Reading every class is allowed only when every class is visible: the sum keeps to classes().
+        bounded = [statements.counts, *ranked] if class_filtered else []
+        for statement in (classes(3, query), *bounded):
             assert "classes_3 WHERE fonds IN (?)" in statement.sql
             assert "J012" in statement.params
+        for statement in (statements.counts, *ranked):
             assert "d.date >= ?" in statement.sql and "d.code_key >= ?" in statement.sql
+
+
+def test_a_class_added_by_another_handle_reaches_the_facets(fts: FtsIndex, tmp_path: Path) -> None:
+    before = fts.search(Query("低保", ALL, limit=50))  # the reader now holds the classes it has seen
+    writer = FtsIndex(tmp_path / "search.db")
+    writer.upsert([SearchDoc("J014-KU·2019-D10-0001", "J014", 2019, "KU", "D10", "低保资金凭证")])
+    writer.close()
+    after = fts.search(Query("低保", ALL, limit=50))
+    assert after.total == before.total + 1
+    assert after.facets["year"][2019] == 1 and after.facets["category"]["KU"] == 1
+    assert "J014-KU·2019-D10-0001" in {h.archival_code for h in after.hits}
+    only = fts.search(Query("低保", frozenset({"J012", "J013"}), limit=50))
+    assert 2019 not in only.facets["year"] and only.total == after.total - 2  # J014 holds two now
+
+
+def test_body_only_matches_rank_alike_with_or_without_the_title_band_test(fts: FtsIndex) -> None:
+    # 停车管理 is in bodies only, so band 1 is empty and the plain expression ranks band 2.
+    query = Query("停车管理", ALL, limit=50)
+    statements = plan(1, query, parse_query(query.text, load_synonyms()), class_filtered=False)
+    body = statements.tiers[1]
+    assert body.alone is not None
+    rows = [fts._con.execute(s.sql, (*s.params, 50, 0)).fetchall() for s in (body.page, body.alone)]
+    assert len(rows[0]) == 15 and rows[0] == rows[1]
+    hits = fts.search(query).hits
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.archival_code for h in hits] == [
+        fts._con.execute("SELECT code FROM docs_1 WHERE id = ?", (r[0],)).fetchone()[0] for r in rows[0]
+    ]
