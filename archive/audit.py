@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import queue
 import shutil
-import threading
 import time
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,31 +25,18 @@ from datetime import UTC, datetime, timedelta
 
 from archive.catalogue import Catalogue, Copy
 from archive.config import Settings
-from archive.copycheck import (
-    CopyCheck,
-    Expected,
-    FileOutcome,
-    Problem,
-    ProblemKind,
-    Survey,
-    check_copy,
-    digest_file,
-    settle,
-    survey_copy,
-)
+from archive.copycheck import CopyCheck, Expected, Listing, Problem, ProblemKind, check_copy
 from archive.errors import ExitCode, StorageError, UsageError
-from archive.evidence import SM3_MARK, record_event, store_record
+from archive.evidence import SM3_MARK, record_event, store_records
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
 from archive.replicas import expected_files, retain_until
 from archive.storage.base import COPY_CHUNK, Location, ObjectLock
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
-LISTERS = 2  # threads listing copies: a network location answers each listing after a round trip
-RECORDERS = 4  # threads storing evidence: each waits on fsync, and the file system commits several at once
-IN_FLIGHT = 4 * WORKERS  # copies under way at once: enough that the hashing threads never wait for the next
-GROUP_BYTES = 4 << 20  # small files go to the hashing threads together; a bigger file is a task of its own
-BATCH = 64  # checks entered in the catalogue per transaction (a crash forgets at most these; see _Recorder)
+IN_FLIGHT = 8 * WORKERS  # copies under way at once: the hashing threads never wait while this thread records
+INVENTORY_SHARE = 4  # see _listed_whole
+BATCH = 64  # checks whose records are flushed together and entered in one transaction (see _Recorder)
 BATCH_SECONDS = 5.0  # ... and at least this often, so a slow location's checks are not kept back for long
 NO_GOOD_COPY = "无完好副本可用于修复, 未做任何修改 (no good copy to repair from; nothing changed)"
 
@@ -111,6 +98,7 @@ class _Due:
     year: int
     location: str
     verified_at: str
+    sm3_verified_at: str
     algorithms: tuple[str, ...]
     size: int
 
@@ -122,19 +110,16 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
     if options.location is not None and options.location not in by_name:
         raise UsageError(f"没有名为 {options.location} 的存储位置 (no such location)", rule="dangan.toml [[storage]]")
     report = AuditReport(object_lock={loc.name: str(_lock_state(loc)) for loc in locations})
-    due = _due(settings, catalogue, locations, options)
+    due, held = _due(settings, catalogue, locations, options)
+    feed = _feed(due, by_name, _listed_whole(due, held, options))
     down: set[str] = set()
     checked_codes: set[str] = set()
     verified: dict[tuple[str, str], CopyCheck] = {}
-    # Three pools, so that no listing ever waits behind an fsync and no file behind a listing.
-    with (
-        ThreadPoolExecutor(WORKERS) as pool,
-        ThreadPoolExecutor(LISTERS) as lister,
-        ThreadPoolExecutor(RECORDERS) as io,
-    ):
+    # The evidence is stored on a thread of its own, so no check waits behind a flush.
+    with ThreadPoolExecutor(WORKERS) as pool, ThreadPoolExecutor(1) as io:
         recorder = _Recorder(catalogue, io)
         try:
-            for d, check in _run(due, catalogue, by_name, (pool, lister), options, started, down, report):
+            for d, check in _run(feed, catalogue, by_name, pool, options, started, down, report):
                 checked_codes.add(d.archival_code)
                 report.checked_copies += 1
                 report.checked_files += check.files
@@ -168,45 +153,57 @@ def _lock_state(loc: Location) -> ObjectLock | str:
         return "unknown"
 
 
-class _Copy:
-    """One copy under way: its survey, then its files hashed in any order on any hashing thread."""
+def _listed_whole(due: list[_Due], held: Counter[str], options: AuditOptions) -> set[str]:
+    """The locations worth listing whole (:meth:`Location.inventory`) for this run.
 
-    def __init__(self, d: _Due, survey: Survey):
-        self.d, self.survey = d, survey
-        self.outcomes: list[FileOutcome | None] = [None] * len(survey.to_hash)
-        self.left = len(survey.to_hash)
-        self.lock = threading.Lock()
+    Only when the run has no bounds, so every due copy will be checked, and when at
+    least 1/INVENTORY_SHARE of what a location should hold is due: the bulk listing
+    costs about a request per thousand objects, each copy listed alone two requests.
+    """
+    if options.max_seconds is not None or options.max_bytes is not None:
+        return set()
+    due_here = Counter(d.location for d in due)
+    return {name for name, n in due_here.items() if n * INVENTORY_SHARE >= held[name]}
 
-    def groups(self) -> list[range]:
-        """The files in tasks of about GROUP_BYTES: one task per tag file would cost more than hashing it."""
-        out, start, size = [], 0, 0
-        for i, want in enumerate(self.survey.to_hash):
-            size += want.size or 0
-            if size >= GROUP_BYTES:
-                out.append(range(start, i + 1))
-                start, size = i + 1, 0
-        if start < len(self.survey.to_hash):
-            out.append(range(start, len(self.survey.to_hash)))
-        return out
 
-    def files_done(self, outcomes: dict[int, FileOutcome]) -> bool:
-        """Note hashed files; True for the call that completes the copy."""
-        with self.lock:
-            for index, outcome in outcomes.items():
-                self.outcomes[index] = outcome
-            self.left -= len(outcomes)
-            return self.left == 0
+def _feed(due: list[_Due], by_name: dict[str, Location], whole: set[str]) -> Iterator[tuple[_Due, Listing | None]]:
+    """The due copies in the order they are checked, each with its listing where one was taken in bulk.
 
-    def check(self) -> CopyCheck:
-        settle(self.survey.result, [o for o in self.outcomes if o is not None])
-        return self.survey.result
+    Copies in a location listed whole come in the inventory's order, as it lists them,
+    taken in turn with the others, so that a network location's waits overlap the
+    hashing of local copies.
+    """
+    alone: Iterator[tuple[_Due, Listing | None]] = ((d, None) for d in due if d.location not in whole)
+    active = [alone, *(_inventoried(due, by_name[name]) for name in sorted(whole))]
+    while active:
+        for feed in list(active):
+            item = next(feed, None)
+            if item is None:
+                active.remove(feed)
+            else:
+                yield item
+
+
+def _inventoried(due: list[_Due], loc: Location) -> Iterator[tuple[_Due, Listing | None]]:
+    """One location's due copies as its inventory lists them; then those it did not list, each checked alone.
+
+    A copy the inventory leaves out is not committed there (or the location is down): its
+    own check says which.
+    """
+    mine = {d.key: d for d in due if d.location == loc.name}
+    try:
+        for key, files in loc.inventory(list(mine)) or ():
+            yield mine.pop(key), files
+    except StorageError:
+        pass  # the location is down: the first copy checked alone reports it
+    yield from ((d, None) for d in mine.values())
 
 
 def _run(
-    due: list[_Due],
+    feed: Iterator[tuple[_Due, Listing | None]],
     catalogue: Catalogue,
     by_name: dict[str, Location],
-    pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor],
+    pool: ThreadPoolExecutor,
     options: AuditOptions,
     started: float,
     down: set[str],
@@ -214,61 +211,34 @@ def _run(
 ) -> Iterator[tuple[_Due, CopyCheck]]:
     """Check due copies a few at a time, yielding each as it completes, until a bound is reached.
 
-    Work is per file (small files grouped), not per copy, and copies complete in any
-    order: one big file occupies one hashing thread while the others go on through the
-    next files and copies.
+    A copy is one task, listed and hashed by one hashing thread: the other thread goes
+    on with the next copies meanwhile, and a copy costs one hand-over, not one per file.
     """
-    done: queue.SimpleQueue[_Copy | BaseException] = queue.SimpleQueue()
+    done: queue.SimpleQueue[Future[tuple[_Due, CopyCheck]]] = queue.SimpleQueue()
     in_flight = 0
     budget = 0
-    for d in due:
+    for d, listed in feed:
         if _bound_reached(options, started, budget) or d.location in down:
             report.remaining += 1
             continue
         budget += d.size
         record = expected_files(catalogue, d.archival_code)  # read here: the catalogue belongs to this thread
-        pools[1].submit(_survey, by_name[d.location], d, record, pools[0], done)
+        pool.submit(_check, by_name[d.location], d, record, listed).add_done_callback(done.put)
         in_flight += 1
         while in_flight >= IN_FLIGHT:
             in_flight -= 1
-            yield _finished(done.get())
+            yield done.get().result()  # a bug in a worker is raised here, not left waiting
     while in_flight:
         in_flight -= 1
-        yield _finished(done.get())
+        yield done.get().result()
 
 
-def _finished(item: _Copy | BaseException) -> tuple[_Due, CopyCheck]:
-    if isinstance(item, BaseException):
-        raise item  # a bug in a worker thread must not leave the run waiting forever
-    return item.d, item.check()
-
-
-def _survey(
-    loc: Location,
-    d: _Due,
-    record: list[Expected],
-    pool: ThreadPoolExecutor,
-    done: queue.SimpleQueue[_Copy | BaseException],
-) -> None:
-    """List the copy (an I/O thread), then hand each file to the hashing threads."""
-    try:
-        copy = _Copy(d, survey_copy(loc, d.key, d.archival_code, record, d.algorithms))
-        if not copy.left:
-            done.put(copy)
-        for group in copy.groups():
-            pool.submit(_hash_group, loc, copy, group, done)
-    except BaseException as exc:
-        done.put(exc)
-
-
-def _hash_group(loc: Location, copy: _Copy, group: range, done: queue.SimpleQueue[_Copy | BaseException]) -> None:
-    try:
-        files = copy.survey.to_hash
-        outcomes = {i: digest_file(loc, copy.d.key, files[i], copy.d.algorithms) for i in group}
-        if copy.files_done(outcomes):
-            done.put(copy)
-    except BaseException as exc:
-        done.put(exc)
+def _check(loc: Location, d: _Due, record: list[Expected], listed: Listing | None) -> tuple[_Due, CopyCheck]:
+    check = check_copy(loc, d.key, d.archival_code, record, d.algorithms, listed=listed)
+    if listed is not None and not check.ok:
+        # The bulk listing is older than this check: what counts is the copy as it is now.
+        check = check_copy(loc, d.key, d.archival_code, record, d.algorithms)
+    return d, check
 
 
 def _bound_reached(options: AuditOptions, started: float, budget: int) -> bool:
@@ -277,12 +247,15 @@ def _bound_reached(options: AuditOptions, started: float, budget: int) -> bool:
     return options.max_bytes is not None and budget >= options.max_bytes
 
 
-def _due(settings: Settings, catalogue: Catalogue, locations: list[Location], options: AuditOptions) -> list[_Due]:
-    """The copies to check, least recently verified first.
+def _due(
+    settings: Settings, catalogue: Catalogue, locations: list[Location], options: AuditOptions
+) -> tuple[list[_Due], Counter[str]]:
+    """The copies to check, least recently verified first, and how many copies each location should hold.
 
     A copy is expected in the locations the copy policy names and wherever the
     catalogue knows one; a copy never verified sorts first.
     """
+    held: Counter[str] = Counter()
     now = datetime.now(UTC)
     sha_before = (now - timedelta(days=int(settings.audit["cycle_days"]))).isoformat(timespec="seconds")
     sm3_before = (now - timedelta(days=int(settings.audit["sm3_cycle_days"]))).isoformat(timespec="seconds")
@@ -300,6 +273,7 @@ def _due(settings: Settings, catalogue: Catalogue, locations: list[Location], op
         for name in sorted(expected, key=names.index):
             if options.location is not None and name != options.location:
                 continue
+            held[name] += 1
             copy = known.get(name)
             verified = copy.verified_at if copy else ""
             sm3_at = copy.sm3_verified_at if copy else ""
@@ -308,10 +282,21 @@ def _due(settings: Settings, catalogue: Catalogue, locations: list[Location], op
                 continue
             algorithms = options.algorithms or (ALGORITHMS if sm3_due else ("sha256",))
             out.append(
-                _Due(code, row["aip_key"], row["retention"], row["year"], name, verified, algorithms, row["bytes"])
+                _Due(
+                    code,
+                    row["aip_key"],
+                    row["retention"],
+                    row["year"],
+                    name,
+                    verified,
+                    sm3_at,
+                    algorithms,
+                    row["bytes"],
+                )
             )
-    out.sort(key=lambda d: (d.verified_at, d.archival_code, names.index(d.location)))
-    return out
+    # Times have whole seconds: among copies verified in the same second, the older SM3 check goes first.
+    out.sort(key=lambda d: (d.verified_at, d.sm3_verified_at, d.archival_code, names.index(d.location)))
+    return out, held
 
 
 def _detail(check: CopyCheck) -> str:
@@ -326,41 +311,53 @@ def _summary(problems: list[Problem]) -> str:
 class _Recorder:
     """The evidence of each check: a record beside the copy, and the catalogue's event and copy rows.
 
-    Records are stored on the I/O threads (each fsync'd by the location, many at
-    once); the catalogue takes a check only after its record was stored (or failed
-    to be, which the event then says), up to BATCH checks per transaction (one
-    fsync'd commit each, not two per check). A crash thus forgets at most the checks
-    of the open batch, whose records beside the copies survive for ``dangan
-    reindex``; nothing is recorded for a check that did not run.
+    Checks are gathered in batches of up to BATCH. A batch's records are stored on the
+    I/O thread, each location's share made durable together (one flush for the batch,
+    not one per record), while the checks go on; only then does the catalogue take the
+    batch, in one transaction. So the catalogue never names a record that storage lacks:
+    a crash forgets at most the checks of the batches under way, whose records, where
+    already stored, serve ``dangan reindex``. A record that could not be stored is still
+    entered, its event saying so.
     """
 
     def __init__(self, catalogue: Catalogue, io: ThreadPoolExecutor):
         self.catalogue, self.io = catalogue, io
         self.agent = default_agent()  # the same for every event of the run; looked up once
-        self.pending: list[tuple[str, Event, bool, Future[None]]] = []
-        self.flushed = time.monotonic()
+        self.batch: list[tuple[Location, _Due, Event, bool]] = []
+        self.storing: deque[tuple[Future[None], list[tuple[Location, _Due, Event, bool]]]] = deque()
+        self.opened = time.monotonic()
 
     def add(self, loc: Location, d: _Due, check: CopyCheck) -> None:
         outcome = "success" if check.ok else "failure"
         summary = _summary(check.problems)
         event = Event(FIXITY_CHECK, _detail(check), outcome, summary, agent=self.agent, location=loc.name)
-        stored = self.io.submit(store_record, loc, d.key, d.archival_code, event)
-        self.pending.append((d.archival_code, event, "sm3" in check.algorithms, stored))
-        if len(self.pending) >= BATCH or time.monotonic() - self.flushed >= BATCH_SECONDS:
-            self.flush()
+        self.batch.append((loc, d, event, "sm3" in check.algorithms))
+        if len(self.batch) >= BATCH or time.monotonic() - self.opened >= BATCH_SECONDS:
+            self._send()
+        self._enter(wait=False)
 
     def flush(self) -> None:
-        self.flushed = time.monotonic()
-        for *_, stored in self.pending:
+        """Every check so far stored and entered (before a repair, and at the end)."""
+        self._send()
+        self._enter(wait=True)
+
+    def _send(self) -> None:
+        batch, self.batch = self.batch, []
+        self.opened = time.monotonic()
+        if batch:
+            records = [(loc, d.key, d.archival_code, event) for loc, d, event, _sm3 in batch]
+            self.storing.append((self.io.submit(store_records, records), batch))
+
+    def _enter(self, *, wait: bool) -> None:
+        """Enter the batches whose records are stored, oldest first."""
+        while self.storing and (wait or self.storing[0][0].done()):
+            stored, batch = self.storing.popleft()
             stored.result()
-        if not self.pending:
-            return
-        with self.catalogue.write():
-            for code, event, sm3, _stored in self.pending:
-                self.catalogue.add_event(code, event)
-                if event.outcome == "success":
-                    _set_verified(self.catalogue, code, event.location, event.time, sm3)
-        self.pending.clear()
+            with self.catalogue.write():
+                for _loc, d, event, sm3 in batch:
+                    self.catalogue.add_event(d.archival_code, event)
+                    if event.outcome == "success":
+                        _set_verified(self.catalogue, d.archival_code, event.location, event.time, sm3)
 
 
 def _mark_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:

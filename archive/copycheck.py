@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from archive.errors import StorageError
 from archive.fixity import hash_stream
-from archive.storage.base import Location
+from archive.storage.base import CopyReader, Location
 
 
 class ProblemKind(StrEnum):
@@ -94,6 +94,9 @@ class CopyCheck:
         return any(p.kind is ProblemKind.unreadable and p.path is None for p in self.problems)
 
 
+#: a copy's files as listed: bag-relative path and size
+Listing = list[tuple[str, int]]
+
 #: what hashing one file gave: the record, the bytes read, the digests (None when unreadable), the error
 FileOutcome = tuple[Expected, int, dict[str, str] | None, str]
 
@@ -113,30 +116,37 @@ def check_copy(
     expected: Iterable[Expected],
     algorithms: tuple[str, ...],
     pool: Executor | None = None,
+    listed: Listing | None = None,
 ) -> CopyCheck:
     """Check every file of ``location``'s copy of ``key`` against ``expected``.
 
     Files are hashed on ``pool`` when given (hashlib releases the GIL, so threads
-    use every core); the copy is never staged on local disk.
+    use every core); the copy is never staged on local disk. ``listed`` is the copy's
+    listing when it has been taken already (:meth:`Location.inventory`).
     """
-    survey = survey_copy(location, key, archival_code, expected, algorithms)
+    with location.reader(key) as copy:
+        survey = survey_copy(copy, archival_code, expected, algorithms, listed)
 
-    def digest(want: Expected) -> FileOutcome:
-        return digest_file(location, key, want, algorithms)
+        def digest(want: Expected) -> FileOutcome:
+            return digest_file(copy, want, algorithms)
 
-    outcomes = pool.map(digest, survey.to_hash) if pool else map(digest, survey.to_hash)
-    settle(survey.result, outcomes)
+        outcomes = pool.map(digest, survey.to_hash) if pool else map(digest, survey.to_hash)
+        settle(survey.result, outcomes)
     return survey.result
 
 
 def survey_copy(
-    location: Location, key: str, archival_code: str, expected: Iterable[Expected], algorithms: tuple[str, ...]
+    copy: CopyReader,
+    archival_code: str,
+    expected: Iterable[Expected],
+    algorithms: tuple[str, ...],
+    listed: Listing | None = None,
 ) -> Survey:
     """The cheap part of a check: the copy's listing against the record (sizes, missing and extra files)."""
-    result = CopyCheck(archival_code, location.name, algorithms)
+    result = CopyCheck(archival_code, copy.location.name, algorithms)
     try:
-        present = location.exists(key)
-        actual = dict(location.list_files(key)) if present else {}
+        present = listed is not None or copy.present()
+        actual = dict(copy.files() if listed is None else listed) if present else {}
     except StorageError as exc:
         _problem(result, ProblemKind.unreadable, None, exc.message)
         return Survey(result, [])
@@ -158,10 +168,10 @@ def survey_copy(
     return Survey(result, to_hash)
 
 
-def digest_file(location: Location, key: str, want: Expected, algorithms: tuple[str, ...]) -> FileOutcome:
+def digest_file(copy: CopyReader, want: Expected, algorithms: tuple[str, ...]) -> FileOutcome:
     """Stream one file of the copy once, every digest fed from the same blocks."""
     try:
-        with location.open(key, want.path) as stream:
+        with copy.open(want.path) as stream:
             size, digests = hash_stream(stream, algorithms)
         return want, size, digests, ""
     except (StorageError, OSError) as exc:

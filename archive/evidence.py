@@ -7,7 +7,7 @@ therefore be rebuilt from the locations alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from archive.catalogue import Catalogue, Copy
 from archive.errors import StorageError
@@ -55,10 +55,35 @@ def store_record(
         location.append_record(key, record_name(event), data)
         return True
     except StorageError as exc:
-        event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
+        _note_not_stored(event, exc)
         if fallback is not None:
             fallback.append_record(key, record_name(event), events_to_xml([event], archival_code))
         return False
+
+
+def store_records(records: Sequence[tuple[Location, str, str, Event]]) -> None:
+    """:func:`store_record` for many (location, key, 档号, event) at once, each location's share as one batch.
+
+    A batch is made durable together (:meth:`Location.append_records`); an event its
+    location could not take says so in its outcome detail. There is no fallback here:
+    the caller enters every event in the catalogue.
+    """
+    by_location: dict[str, tuple[Location, list[tuple[str, str, Event]]]] = {}
+    for location, key, archival_code, event in records:
+        by_location.setdefault(location.name, (location, []))[1].append((key, archival_code, event))
+    for location, items in by_location.values():
+        batch = [(key, record_name(event), events_to_xml([event], code)) for key, code, event in items]
+        try:
+            errors = location.append_records(batch)
+        except StorageError as exc:
+            errors = [exc] * len(batch)
+        for (_key, _code, event), error in zip(items, errors, strict=True):
+            if error is not None:
+                _note_not_stored(event, error)
+
+
+def _note_not_stored(event: Event, exc: StorageError) -> None:
+    event.outcome_detail = f"{event.outcome_detail} [未能写入存储位置 (not stored in location): {exc.message}]"
 
 
 def events_in(location: Location, key: str) -> Iterator[Event]:

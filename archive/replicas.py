@@ -48,7 +48,8 @@ def _schedule() -> Schedule:
 
 def expected_files(catalogue: Catalogue, archival_code: str) -> list[Expected]:
     """The independent record of an AIP: every file with its size and digests."""
-    return [Expected(r["path"], r["size"], r["sha256"], r["sm3"]) for r in catalogue.files(archival_code)]
+    rows = catalogue.conn.execute("SELECT path, size, sha256, sm3 FROM files WHERE archival_code=?", (archival_code,))
+    return [Expected(*row) for row in rows]
 
 
 def replicate(

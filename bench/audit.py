@@ -18,9 +18,11 @@ the machine's load hits all alike, and the best run of each counts. Wall and CPU
 are printed; the targets are judged on wall time.
 
 Then the same audits run over a SeaweedFS S3 location (``tests/s3server.py``, started and
-stopped here) holding copies of the same AIPs, uploaded with ``S3Location.commit_from``,
+stopped here) holding copies of the same AIPs, uploaded with ``S3Location.commit_from``
+(once: the server's data is cached in ``bench/out/audit/s3/`` beside the home it copies),
 against plain boto3 download-and-hash of the same objects with the same two threads
-(the listing is not timed for boto3). ``--local-only`` skips this part.
+(the listing is not timed for boto3). The server shares the two cores, so its CPU time
+is printed too. ``--local-only`` skips this part.
 
     .venv/bin/python bench/audit.py [--items 1000] [--repeat 2] [--local-only] [--rebuild]
 """
@@ -49,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # before bench/ itself, whose ingest.py would shadow the ingest package
 
@@ -64,6 +68,8 @@ BLOCK = 1 << 20
 WORKERS = 2  # the machine's cores; every contender gets the same two
 SHA = ("sha256",)
 S3_PREFIX = "dangan"
+S3_BUCKET = "bench"
+S3_CACHE = OUT / "s3"
 S3_NAME = "offsite"
 
 
@@ -119,7 +125,7 @@ def build_archive(home: Path, items: int) -> None:
     if archived != items:
         sys.exit(f"only {archived} of {items} 件 archived; see the ingest result above")
     shutil.rmtree(batch)
-    marker.write_text(json.dumps({"items": items}))
+    marker.write_text(json.dumps({"items": items, "built": time.time()}))  # the S3 copy names what it copied
 
 
 def ingest_batch(home: Path, batch: Path) -> int:
@@ -219,6 +225,10 @@ def child_limit(args: argparse.Namespace) -> dict[str, Any]:
     parts = halves(bag_files(args.home))
     with clock() as took, multiprocessing.get_context("fork").Pool(WORKERS) as pool:
         hashed = sum(pool.starmap(hash_files, [(part, algorithms) for part in parts]))
+        # Let the workers end on their own: the terminate() of leaving the block can kill one while it
+        # holds the task queue's lock, and the other then waits for it forever.
+        pool.close()
+        pool.join()
     return {**took, "bytes": hashed, "files": sum(map(len, parts))}
 
 
@@ -320,32 +330,43 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_once(c: Contender, env: dict[str, str]) -> Run:
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the S3 server has used so far (0 without one): it shares the two cores with the client."""
+    if pid is None:
+        return 0.0
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def run_once(c: Contender, env: dict[str, str], server: int | None = None) -> Run:
     """One run of one contender in a fresh child process, after a warm-up read of every file it reads."""
     warm(c.warm)
-    before = load()
+    before, server_before = load(), server_cpu(server)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *c.child]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, env=env)
     data = json.loads(out.stdout.strip().splitlines()[-1])
+    data["server_cpu"] = server_cpu(server) - server_before
     run = Run(c.label, data.pop("seconds"), data.pop("cpu"), data.pop("bytes"), data.pop("files"), data)
     print(f"  {c.label:60s} {run.seconds:7.2f} s  (load before {before}, after {load()})", flush=True)
     return run
 
 
-def compare(contenders: list[Contender], repeat: int) -> list[Run]:
+def compare(contenders: list[Contender], repeat: int, server: int | None = None) -> list[Run]:
     """Every contender ``repeat`` times, in rounds so that a change in the machine's load hits all alike; the best
-    run of each counts."""
+    run of each counts. ``server`` is the pid of an S3 server whose CPU time is reported too."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     best: dict[str, Run] = {}
     for _ in range(repeat):
         for c in contenders:
-            run = run_once(c, env)
+            run = run_once(c, env, server)
             if c.label not in best or run.seconds < best[c.label].seconds:
                 best[c.label] = run
     print()
-    print(f"{'':62s} {'seconds':>8s} {'CPU s':>7s} {'MB/s':>8s} {'files':>7s} {'MB':>6s}")
+    extra = f" {'server CPU s':>12s}" if server else ""
+    print(f"{'':62s} {'seconds':>8s} {'CPU s':>7s} {'MB/s':>8s} {'files':>7s} {'MB':>6s}{extra}")
     for r in best.values():
-        print(f"{r.label:62s} {r.seconds:8.2f} {r.cpu:7.2f} {r.mb_s:8.1f} {r.files:7d} {r.bytes / MB:6.0f}")
+        extra = f" {r.extra['server_cpu']:12.2f}" if server else ""
+        print(f"{r.label:62s} {r.seconds:8.2f} {r.cpu:7.2f} {r.mb_s:8.1f} {r.files:7d} {r.bytes / MB:6.0f}{extra}")
     return list(best.values())
 
 
@@ -415,20 +436,31 @@ def catalogue_copy(home: Path, work: Path) -> Path:
 
 
 def s3_part(home: Path, repeat: int) -> list[bool]:
-    """The same audits over a SeaweedFS S3 location, against boto3 download-and-hash of the same objects."""
+    """The same audits over a SeaweedFS S3 location, against boto3 download-and-hash of the same objects.
+
+    The server's data is kept in ``bench/out/audit/s3/`` with a note of the archive it
+    holds a copy of, so a later run starts the server on it and skips the upload.
+    """
     from tests.s3server import CREDENTIALS, WeedServer
 
     os.environ.update(CREDENTIALS)
+    built = json.loads((home / "bench-built.json").read_text())
+    note = S3_CACHE / "bench-copied.json"
+    fresh = not (note.is_file() and json.loads(note.read_text()) == built)
+    if fresh:
+        shutil.rmtree(S3_CACHE, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="s3-", dir=OUT))
-    server = WeedServer(work / "weed")
+    server = WeedServer(S3_CACHE / "weed")
     try:
         server.start()
-        bucket = f"bench-{os.getpid()}"
-        upload(home, server.endpoint_url, bucket)
+        if fresh:
+            upload(home, server.endpoint_url, S3_BUCKET)
+            note.write_text(json.dumps(built))
         catalogue = str(catalogue_copy(home, work))
-        s3_args = ["--home", str(home), "--endpoint", server.endpoint_url, "--bucket", bucket]
+        s3_args = ["--home", str(home), "--endpoint", server.endpoint_url, "--bucket", S3_BUCKET]
         vols = files_under(server.data)  # the server's own files: warm them as the local bags are warmed
         a = ["audit", "--catalogue", catalogue, *s3_args]
+        assert server.process is not None
         peer_sha, sha, peer_full, full = compare(
             [
                 Contender("boto3 get_object + sha256, 2 threads", ["boto3", "--algorithms", "sha256", *s3_args], vols),
@@ -437,6 +469,7 @@ def s3_part(home: Path, repeat: int) -> list[bool]:
                 Contender("dangan audit over S3, all=True (sha256 + sm3)", a, vols),
             ],
             repeat,
+            server.process.pid,
         )
         what = "audit time / boto3 time"
         print(f"CPU-time ratios (client only, not the server): audit / boto3 sha256 {sha.cpu / peer_sha.cpu:.2f}, "
@@ -446,7 +479,7 @@ def s3_part(home: Path, repeat: int) -> list[bool]:
             target("S3 full audit vs boto3", full.seconds / peer_full.seconds, 1.2, what, at_most=True),
         ]
     finally:
-        server.close()
+        server.stop(graceful=True)  # its data is kept for the next run
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -481,6 +514,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if args.rebuild:
         shutil.rmtree(args.home, ignore_errors=True)
+        shutil.rmtree(S3_CACHE, ignore_errors=True)
     build_archive(args.home, args.items)
     print(f"each contender: best of {args.repeat} runs, each after a warm-up read of every file it reads")
     results = local_part(args.home, args.repeat)

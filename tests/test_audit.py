@@ -267,3 +267,19 @@ def test_cli_audit_json_shape_exit_codes_and_show(archived, cli):
     assert code == 2 and "nowhere" in text
     code, text, _ = cli("audit", "--max-bytes", "lots")
     assert code == 2
+
+
+def test_file_replaced_by_a_link_to_an_intact_copy_is_damage(archived, tmp_path):
+    """A link is never followed inside an AIP: the bytes it points at are not the copy's own."""
+    home = archived
+    page = copy_dir(home, "copy2") / PAGE
+    outside = tmp_path / "same-bytes.tif"
+    outside.write_bytes(page.read_bytes())
+    page.unlink()
+    page.symlink_to(outside)
+    found = run(home)
+    assert [(p.location, p.path) for p in found.problems] == [("copy2", PAGE)]
+    assert str(found.problems[0].kind) in ("truncated", "unreadable")
+    fixed = run(home, REPAIR_ALL)
+    assert fixed.exit_code == 0 and not page.is_symlink()
+    assert run(home).problems == []

@@ -98,6 +98,33 @@ def test_damage_in_s3_found_and_repaired_from_local(s3_home, tmp_path):
     assert audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True)).problems == []
 
 
+def test_audit_listing_the_bucket_whole_still_finds_every_damage(s3_home, tmp_path, monkeypatch):
+    """A run that lists the bucket in one pass (every S3 copy due) reports what a copy-by-copy look would."""
+    from archive.storage.s3 import S3Location
+
+    home = s3_home
+    ingest(home, make_scan_batch(tmp_path / "b", 3))
+    listed = []
+    inventory = S3Location.inventory
+    monkeypatch.setattr(S3Location, "inventory", lambda self, keys: listed.append(len(keys)) or inventory(self, keys))
+    s3 = home.s3()
+    aips = f"{s3.prefix}aips/J012"
+    page = next(p for p, _ in s3.list_files("J012/J012-WS·2023-D30-0002") if p.startswith("data/"))
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"{s3.prefix}committed/J012/J012-WS·2023-D30-0001")
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"{aips}/J012-WS·2023-D30-0002/{page}")
+    s3.client.put_object(Bucket=s3.bucket, Key=f"{aips}/J012-WS·2023-D30-0003/metadata/x.xml", Body=b"<x/>")
+    found = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True))
+    assert listed == [3]
+    assert sorted((p.archival_code, p.path, str(p.kind)) for p in found.problems) == [
+        ("J012-WS·2023-D30-0001", None, "missing_copy"),
+        ("J012-WS·2023-D30-0002", page, "missing"),
+        ("J012-WS·2023-D30-0003", "metadata/x.xml", "extra"),
+    ]
+    assert all(p.location == "offsite" for p in found.problems)
+    bounded = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True, max_bytes=1 << 40))
+    assert listed == [3] and len(bounded.problems) == 3  # a bounded run lists copy by copy, and agrees
+
+
 def test_server_stopped_during_ingest_then_completed(s3_home, tmp_path):
     home = s3_home
     home.server.stop()

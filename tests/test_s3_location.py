@@ -129,6 +129,19 @@ def test_missing_file_and_bad_key_raise_storage_error(s3_location: S3Location) -
             s3_location.commit(KEY + "-2", work)  # an empty bag is never committed
 
 
+def test_inventory_lists_committed_copies_only_in_key_order(s3_location: S3Location) -> None:
+    keys = ["J012/J012-WS·2024-Y-0002", "J012/J012-WS·2023-D30-0001", "J012/J012-WS·2023-D30-0001X"]
+    for key in keys:
+        commit(s3_location, key)
+    s3_location.client.put_object(  # a dead writer's leftover: an object with no marker
+        Bucket=s3_location.bucket, Key="dangan/aips/J012/未提交/bagit.txt", Body=b"x"
+    )
+    asked = [*keys[:2], "J012/未提交", "J012/没有"]  # the third AIP is committed but not asked for
+    files = sorted((rel, len(data)) for rel, data in FILES.items())
+    assert list(s3_location.inventory(asked)) == [(key, files) for key in sorted(keys[:2])]
+    assert list(s3_location.inventory([])) == []
+
+
 # --- crash safety -----------------------------------------------------------------------
 
 CHILD = """
@@ -488,3 +501,13 @@ def test_from_options_reads_toml_options_but_never_credentials() -> None:
         S3Location.from_options("x", {"endpoint_url": "http://h"})
     with pytest.raises(ConfigError):
         S3Location.from_options("x", {"endpoint_url": "http://h", "bucket": "b", "colour": "red"})
+
+
+def test_timestamps_are_parsed_without_dateutil_and_agree_with_botocore() -> None:
+    from botocore.utils import parse_timestamp
+
+    from archive.storage.s3 import _parse_time
+
+    for text in ("2025-11-22T07:16:08.123Z", "2025-11-22T07:16:08Z", "Sat, 22 Nov 2025 07:16:08 GMT", "1763795768"):
+        assert _parse_time(text) == parse_timestamp(text)
+        assert _parse_time(text).utcoffset() is not None

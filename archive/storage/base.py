@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
+
+from archive.errors import StorageError
 
 COPY_CHUNK = 1 << 20
 
@@ -33,6 +35,40 @@ class ObjectLock(StrEnum):
     enforced = "enforced"  # the server refuses deletion before the retention date
     unsupported = "unsupported"  # the server has no Object Lock, or the bucket was made without it
     not_applicable = "not_applicable"  # a plain directory: protection is the operator's business
+
+
+class CopyReader:
+    """One copy of an AIP opened for a check: whether it is there, its files, and each file's bytes.
+
+    A check lists a copy once and then reads every file of it, so a location can keep
+    what it learnt from one call for the next (a local one keeps its open folders).
+    This default asks the location afresh each time. Once its files are listed, several
+    threads may open files of it at once; close it when the check is done.
+    """
+
+    def __init__(self, location: Location, key: str):
+        self.location, self.key = location, key
+
+    def present(self) -> bool:
+        """Whether a whole AIP is there (:meth:`Location.exists`)."""
+        return self.location.exists(self.key)
+
+    def files(self) -> list[tuple[str, int]]:
+        """Its files as they are now (:meth:`Location.list_files`), in path order."""
+        return sorted(self.location.list_files(self.key))
+
+    def open(self, relpath: str) -> BinaryIO:
+        """A reader over one file (:meth:`Location.open`)."""
+        return self.location.open(self.key, relpath)
+
+    def close(self) -> None:
+        """Let go of what the reader holds."""
+
+    def __enter__(self) -> CopyReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Location(ABC):
@@ -100,6 +136,21 @@ class Location(ABC):
             StorageError: the file is missing or the location cannot be read.
         """
 
+    def reader(self, key: str) -> CopyReader:
+        """The copy under ``key`` opened for a check (see :class:`CopyReader`)."""
+        return CopyReader(self, key)
+
+    def inventory(self, keys: Collection[str]) -> Iterator[tuple[str, list[tuple[str, int]]]] | None:
+        """The files of many committed AIPs, listed in one pass; None where one AIP at a time is as cheap.
+
+        A location that answers a listing request for a thousand objects as fast as for one
+        (S3) offers this: a check of most of its copies then needs no request per copy to
+        list it. It yields (key, files in path order) for those of ``keys`` that are
+        committed, in key order, as the listing goes. What it says is as of the listing:
+        a caller that finds a copy damaged should look at that copy afresh.
+        """
+        return None
+
     def read(self, key: str, relpath: str) -> bytes:
         """A whole (small) file of an AIP."""
         with self.open(key, relpath) as f:
@@ -136,6 +187,22 @@ class Location(ABC):
         Raises:
             RecordExistsError: a record with that name exists.
         """
+
+    def append_records(self, records: Sequence[tuple[str, str, bytes]]) -> list[StorageError | None]:
+        """Store several new records, each (key, name, data) as :meth:`append_record` would.
+
+        Returns, per record, None when it is stored durably, or what went wrong with it. A
+        location that can make a batch durable together (one flush, not one per record)
+        overrides this; the default stores them one by one.
+        """
+        errors: list[StorageError | None] = []
+        for key, name, data in records:
+            try:
+                self.append_record(key, name, data)
+                errors.append(None)
+            except StorageError as exc:
+                errors.append(exc)
+        return errors
 
     @abstractmethod
     def list_records(self, key: str) -> Iterator[str]:
