@@ -105,8 +105,11 @@ def one_copy_home(home: Path) -> None:
     config.write_text(policy, encoding="utf-8")
 
 
-def build_archive(home: Path, items: int) -> None:
-    """Ingest ``items`` generated 件 into a new home (skipped when the cached one matches)."""
+def build_archive(home: Path, items: int, *, year: int = 2023, retention: str = "D10", ocr: str | None = None) -> None:
+    """Ingest ``items`` generated 件 of one class into a new home (skipped when the cached one matches).
+
+    ``ocr`` overrides the home's ``[ingest] ocr`` setting.
+    """
     marker = home / "bench-built.json"
     if marker.is_file() and json.loads(marker.read_text())["items"] == items:
         return
@@ -117,10 +120,14 @@ def build_archive(home: Path, items: int) -> None:
     files, size = make_items(batch, items)
     print(f"built batch: {items} 件, {files} files, {size / MB:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
     one_copy_home(home)
+    if ocr is not None:
+        config = home / "dangan.toml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace('ocr = "rapidocr"', f'ocr = "{ocr}"'), encoding="utf-8")
     settings = load_settings(home)
     prepare_locations(settings)
     t = time.perf_counter()
-    archived = ingest_batch(home, batch)
+    archived = ingest_batch(home, batch, year, retention)
     print(f"ingested {archived} 件 in {time.perf_counter() - t:.0f} s", flush=True)
     if archived != items:
         sys.exit(f"only {archived} of {items} 件 archived; see the ingest result above")
@@ -128,14 +135,14 @@ def build_archive(home: Path, items: int) -> None:
     marker.write_text(json.dumps({"items": items, "built": time.time()}))  # the S3 copy names what it copied
 
 
-def ingest_batch(home: Path, batch: Path) -> int:
+def ingest_batch(home: Path, batch: Path, year: int, retention: str) -> int:
     from ingest.metadata import ClassDefaults
     from ingest.pipeline import Ingestor
 
     settings = load_settings(home)
     catalogue = Catalogue(settings.catalogue_path)
     defaults = ClassDefaults(
-        category="WS", year=2023, retention="D10", carrier="电子", author="基准测试", date="20230101"
+        category="WS", year=year, retention=retention, carrier="电子", author="基准测试", date=f"{year}0101"
     )
 
     def progress(result: Any, done: int, total: int) -> None:

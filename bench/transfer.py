@@ -55,51 +55,11 @@ sys.path.insert(0, str(REPO))  # before bench/ itself, whose ingest.py would sha
 from archive.catalogue import Catalogue  # noqa: E402
 from archive.config import StorageConfig, init_home, load_settings  # noqa: E402
 from archive.storage import prepare_locations  # noqa: E402
-from bench.audit import files_under, make_items, one_copy_home, warm  # noqa: E402
+from bench.audit import build_archive, files_under, warm  # noqa: E402
 
 MB = 1024 * 1024
 OUT = REPO / "bench" / "out" / "transfer"
 YEAR, RETENTION = 2020, "D30"  # due since 1 January 2025 (the 5th year after 年度)
-
-
-# --- the community home -------------------------------------------------------------------------
-
-
-def build_community(home: Path, items: int) -> None:
-    """Ingest ``items`` generated 件 into a new home (skipped when the cached one matches)."""
-    marker = home / "bench-built.json"
-    if marker.is_file() and json.loads(marker.read_text())["items"] == items:
-        return
-    shutil.rmtree(home, ignore_errors=True)
-    batch = home.parent / "batch"
-    shutil.rmtree(batch, ignore_errors=True)
-    files, size = make_items(batch, items)
-    print(f"built batch: {items} 件, {files} files, {size / MB:.0f} MB", flush=True)
-    one_copy_home(home)
-    config = home / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"'), encoding="utf-8")
-    prepare_locations(load_settings(home))
-    started = time.perf_counter()
-    archived = _ingest(home, batch)
-    print(f"ingested {archived} 件 in {time.perf_counter() - started:.0f} s", flush=True)
-    if archived != items:
-        sys.exit(f"only {archived} of {items} 件 archived")
-    shutil.rmtree(batch)
-    marker.write_text(json.dumps({"items": items}))
-
-
-def _ingest(home: Path, batch: Path) -> int:
-    from ingest.metadata import ClassDefaults
-    from ingest.pipeline import Ingestor
-
-    settings = load_settings(home)
-    catalogue = Catalogue(settings.catalogue_path)
-    defaults = ClassDefaults(category="WS", year=YEAR, retention=RETENTION, carrier="电子", author="基准测试",
-                             date=f"{YEAR}0101")  # fmt: skip
-    try:
-        return Ingestor.open(settings, catalogue).run(batch, None, defaults).count("archived")
-    finally:
-        catalogue.close()
 
 
 def town_home(path: Path, storage: tuple[StorageConfig, ...], copies: int) -> None:
@@ -296,7 +256,7 @@ def main() -> None:
     if args.rebuild:
         shutil.rmtree(community, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    build_community(community, args.items)
+    build_archive(community, args.items, year=YEAR, retention=RETENTION, ocr="off")
     size = sum(p.stat().st_size for p in files_under(community / "store"))
     print(f"community home: {args.items} 件, {size / MB:.0f} MB in store; cores {os.cpu_count()}", flush=True)
     print(f"load average at start (1, 5, 15 min): {_load()}", flush=True)
