@@ -51,6 +51,18 @@ def home(tmp_path: Path) -> Home:
     cat.close()
 
 
+@pytest.fixture
+def cjk_font() -> None:
+    """A destruction run refuses to start without a font for the 销毁清册 PDF."""
+    from archive.errors import MissingDependencyError
+    from retention.registers import find_cjk_font
+
+    try:
+        find_cjk_font()
+    except MissingDependencyError:
+        pytest.skip("没有中文字体, 销毁清册 PDF 无法生成 (install fonts-noto-cjk)")
+
+
 def staging_leftovers(store: Path) -> list[Path]:
     """What is left in a location's staging area besides its guard file."""
     area = store / ".staging"

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from archive.catalogue import Catalogue
 from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
-from archive.errors import LockedError, MissingDependencyError, NotFoundError
+from archive.errors import LockedError, NotFoundError
 from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
@@ -41,7 +41,6 @@ from retention.errors import (
     SelfApprovalError,
     TooFewApproversError,
 )
-from retention.registers import find_cjk_font
 from retention.tombstone import DESTROYING, TOMBSTONE
 
 from .conftest import make_image, make_scan_batch
@@ -100,15 +99,6 @@ def home(template: Path, tmp_path: Path) -> Home:
     catalogue = Catalogue(settings.catalogue_path)
     yield Home(path, settings, catalogue)
     catalogue.close()
-
-
-@pytest.fixture
-def font() -> None:
-    """A destruction run refuses to start without a font for the 销毁清册 PDF."""
-    try:
-        find_cjk_font()
-    except MissingDependencyError:
-        pytest.skip("没有中文字体, 销毁清册 PDF 无法生成 (install fonts-noto-cjk)")
 
 
 def aip(home: Home, folder: str, code: str) -> Path:
@@ -213,7 +203,7 @@ def test_ledger_survives_a_torn_append(tmp_path):
 # --- holds and approvals: refusals delete nothing ---------------------------------------------------
 
 
-def test_hold_on_one_record_blocks_the_run_until_lifted(home, font):
+def test_hold_on_one_record_blocks_the_run_until_lifted(home, cjk_font):
     batch_id = approved(home, OLD[0])
     hold = disposal.place_hold(home.settings, home.catalogue, code=OLD[0], reason="诉讼中", by="周主任")
     with pytest.raises(ItemHeldError, match=hold.hold_id):
@@ -302,7 +292,7 @@ def test_a_newer_decision_voids_the_signed_batch(home):
 # --- destruction ----------------------------------------------------------------------------------
 
 
-def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register(home, font):
+def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register(home, cjk_font):
     batch_id = approved(home, OLD[0], OLD[2])
     result = run(home, batch_id)
     assert result.complete and result.exit_code == 0, result.to_dict()
@@ -344,7 +334,7 @@ def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register
     assert len(home.catalogue.list()) == 6
 
 
-def test_reindex_rebuilds_destroyed_items_and_their_codes_are_never_reused(home, font, tmp_path):
+def test_reindex_rebuilds_destroyed_items_and_their_codes_are_never_reused(home, cjk_font, tmp_path):
     result = run(home, approved(home, OLD[2]))  # the highest 件号 of its class
     assert result.complete
     before = home.catalogue.dump()
@@ -357,7 +347,7 @@ def test_reindex_rebuilds_destroyed_items_and_their_codes_are_never_reused(home,
     assert [r.archival_code for r in again.items] == ["J012-WS·2010-D10-0004"]
 
 
-def test_run_killed_half_way_leaves_nothing_restorable_and_a_second_run_finishes(home, font, monkeypatch):
+def test_run_killed_half_way_leaves_nothing_restorable_and_a_second_run_finishes(home, cjk_font, monkeypatch):
     batch_id = approved(home, OLD[0])
     locations = open_locations(home.settings)
 
@@ -424,7 +414,7 @@ def dangan(home):
     return invoke
 
 
-def test_cli_appraisal_and_destruction(home, dangan, font):
+def test_cli_appraisal_and_destruction(home, dangan, cjk_font):
     code, _out, due = dangan("retention", "due", "--as-of", "2021-01-01", "--json")
     assert code == 0 and [i["archival_code"] for i in due["items"]] == OLD
     code, out, _ = dangan("retention", "decide", OLD[0], "--action", "destroy", "--by", "李鉴定")

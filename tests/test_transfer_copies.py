@@ -24,7 +24,6 @@ from archive.audit import AuditOptions, audit
 from archive.catalogue import Catalogue
 from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
-from archive.errors import MissingDependencyError
 from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
@@ -37,7 +36,6 @@ from retention._ledger import Ledger
 from retention.appraisal import Action
 from retention.commands import destroy_group, retention_group
 from retention.errors import InvalidDecisionError, SenderCopyKeptError, TooFewApproversError
-from retention.registers import find_cjk_font
 from retention.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE
 from retention.transfer import confirm_transfer, prepare_transfer, receive_transfer, sender_copies_due
 
@@ -100,14 +98,6 @@ def home(template: Path, tmp_path: Path) -> Home:
     opened = _home(path)
     yield opened
     opened.catalogue.close()
-
-
-@pytest.fixture
-def font() -> None:
-    try:
-        find_cjk_font()
-    except MissingDependencyError:
-        pytest.skip("没有中文字体, 销毁清册 PDF 无法生成 (install fonts-noto-cjk)")
 
 
 @pytest.fixture
@@ -176,7 +166,7 @@ def test_copies_are_listed_as_transferred_copies_from_the_keep_date(home, dangan
         }  # fmt: skip
 
 
-def test_copy_is_refused_before_its_keep_date_and_nothing_is_written(home, dangan, font):
+def test_copy_is_refused_before_its_keep_date_and_nothing_is_written(home, dangan, cjk_font):
     until = keep_date(home)
     with pytest.raises(SenderCopyKeptError, match=f"已移交副本保留至 {until.isoformat()}") as refused:
         disposal.propose(home.settings, home.catalogue, SENT, PROPOSER)
@@ -204,7 +194,7 @@ def test_copy_is_refused_before_its_keep_date_and_nothing_is_written(home, danga
 # --- removed from the keep date ----------------------------------------------------------------------
 
 
-def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agree(home, font):
+def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agree(home, cjk_font):
     until, sent = keep_date(home), sent_record(home)
     receipt = sent["package_digests"]["SHA-256"]
     batch = disposal.propose(home.settings, home.catalogue, SENT, PROPOSER, at(until))
@@ -251,7 +241,7 @@ def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agre
     assert home.catalogue.dump() == before
 
 
-def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(home, font, monkeypatch):
+def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(home, cjk_font, monkeypatch):
     """Every copy gone but no deletion event yet: reindex must not give the record back as transferred."""
     until = keep_date(home)
     batch_id = disposal.propose(home.settings, home.catalogue, SENT[:1], PROPOSER, at(until)).batch_id
@@ -274,7 +264,7 @@ def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(hom
     assert home.catalogue.get(SENT[0])["status"] == "destroyed"
 
 
-def test_keep_period_is_configured_per_archive_and_the_cli_takes_the_copies(home, dangan, font):
+def test_keep_period_is_configured_per_archive_and_the_cli_takes_the_copies(home, dangan, cjk_font):
     with open(home.path / "dangan.toml", "a", encoding="utf-8") as f:
         f.write("\n[retention.schedule]\nkeep_copy_years = 0\n")
     code, _out, due = dangan("retention", "due", "--json")
@@ -291,7 +281,7 @@ def test_keep_period_is_configured_per_archive_and_the_cli_takes_the_copies(home
     assert code == 0 and done["complete"] and done["destroyed"] == SENT
 
 
-def test_removal_stopped_half_way_is_rebuilt_as_destroying(home, font, monkeypatch):
+def test_removal_stopped_half_way_is_rebuilt_as_destroying(home, cjk_font, monkeypatch):
     until = keep_date(home)
     batch_id = disposal.propose(home.settings, home.catalogue, SENT[:1], PROPOSER, at(until)).batch_id
     signed(home, batch_id, until)
