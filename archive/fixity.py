@@ -125,12 +125,8 @@ def make_tree_durable(root: Path) -> None:
     On Linux one syncfs(2) of its filesystem does that: ~1 ms, where the dozen fsyncs of a
     bag took ~7 ms even issued together (ext4). Elsewhere each file and folder is fsync'ed.
     """
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _syncfs(fd):
-            return
-    finally:
-        os.close(fd)
+    if sync_filesystem(root):
+        return
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             with open(os.path.join(dirpath, name), "rb") as f:

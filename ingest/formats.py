@@ -213,7 +213,7 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 def preload() -> None:
-    """Build the format identifier now (~2 s): worker processes forked afterwards share it."""
+    """Build the format identifier now (about a second): worker processes forked afterwards share it."""
     _identifier()
 
 

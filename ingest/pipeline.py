@@ -4,9 +4,8 @@ Per item, cheap to costly: metadata against its profile → copy every file into
 private staging bag while taking SHA-256 and SM3 on the way → identify and fully
 decode each staged copy, extract its text, re-read it and compare SHA-256 (all in the
 worker processes) → item checks (页数, scan resolution, duplicates) → allocate the 件号
-and commit. The commit
-runs inside the catalogue's write transaction and ends with one rename, so a kill
-at any moment leaves whole AIPs only and no gap in the 件号.
+and commit. The commit runs inside the catalogue's write transaction and ends with one
+rename, so a kill at any moment leaves whole AIPs only and no gap in the 件号.
 
 One item's failure never stops the batch: it is recorded and the next item goes on.
 """
@@ -166,7 +165,6 @@ class Ingestor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._flush_index()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
