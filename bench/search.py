@@ -7,7 +7,8 @@ Builds the FTS5 index (:class:`search.fts.FtsIndex`) and prints the build rate a
 then query latency p50/p95 for a mix (two-character words, phrases, filters, broad faceted
 words, 档号 prefixes), beside the same questions answered by ``LIKE '%q%'`` over the same
 texts in an ordinary SQLite table, with the ratio. Wall-clock and CPU times are both printed,
-with the load average: other jobs on the machine inflate the first.
+with the load average: other jobs on the machine inflate the first, and the index's helper
+threads (a search counts and ranks on two cores) make the second exceed it.
 
 The texts and the index are kept in ``bench/out/search-N-SEED`` (gitignored): a second run
 reuses the texts and rebuilds the index (so the build rate is measured again); ``--reuse``
@@ -261,7 +262,8 @@ def like_query(con: sqlite3.Connection, q: Query) -> None:
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU milliseconds of each run: CPU time shows the work when other jobs share the cores."""
+    """Wall-clock and CPU milliseconds of each run: CPU time (every thread's, the index's helpers
+    included) shows the work when other jobs share the cores."""
     wall, cpu = [], []
     for _ in range(repeat):
         t, c = time.perf_counter(), time.process_time()

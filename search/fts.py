@@ -40,11 +40,21 @@ about 1.1 µs per ranked row, and about 1 µs of that is FTS5 reading the row's 
 pruning, so ``ORDER BY … LIMIT`` ranks every row of a band. Counting per class costs about
 0.2 µs per match, most of it the sort behind ``GROUP BY``. So a word in half the titles (工作:
 49,000 rows in the first band, 74,000 matches) or a phrase in a third of the bodies (入户调查)
-takes 60–70 ms of CPU even on a quiet machine, where two-character words, filtered queries
-and 档号 prefixes stay under 30 ms at p95. Measured and left out: ``columnsize=0`` with lengths from
-a side table joined on row id (the join costs what the lookup saved), ``mmap_size``, counting
-through ``group_concat`` or ``json_group_array`` in Python, and one materialised pass for
-counts and ranking.
+takes 70–90 ms of CPU, where two-character words, filtered queries and 档号 prefixes stay
+under 30 ms at p95. Measured and left out: ``columnsize=0`` with lengths from a side table
+joined on row id (the join costs what the lookup saved), ``mmap_size``, counting through
+``group_concat`` or ``json_group_array`` in Python, and one materialised pass for counts and
+ranking.
+
+Two cores. bm25 takes its statistics (row count, average length, each phrase's row count)
+from the whole table whatever rows a statement visits, so a band ranked in two row id halves
+gives each row the score it has in the whole, and merging the halves' first rows by (score,
+row id) gives the page one statement would. A search therefore counts on one helper
+connection while this thread and a second helper rank the halves. On the 2-vCPU build
+machine that takes a quarter to a third off the wall time of the slowest queries (工作 and
+入户调查, interleaved runs: median 74 → 57 ms and 74 → 55 ms) for about half again as much
+CPU: threads running SQLite at once contend inside it. Helper processes did better (median
+48 and 51 ms) but cost a process start in every ``dangan search``, and were left out.
 
 Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
 ``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
@@ -55,10 +65,13 @@ during a rebuild are not carried over (the caller compares :meth:`FtsIndex.codes
 
 from __future__ import annotations
 
+import heapq
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,7 +79,7 @@ from typing import Any, TypeVar
 from archive.errors import UsageError
 from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
-from search.fts_sql import Statement, Tier, classes, plan, row_id
+from search.fts_sql import ALL_ROWS, Statement, Tier, classes, plan, row_id
 from search.query import ParsedQuery, code_key, parse_query
 from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
@@ -76,6 +89,8 @@ SCHEMA_VERSION = "2"  # bump when the tables change: an older index must be rebu
 TOKENIZER_VERSION = "bigram-1"  # bump when index_tokens() changes: contentless deletes need the same tokens
 BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
+SNAPSHOT_TRIES = 100  # attempts to open the read connections on one revision while writers commit
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536")
 T = TypeVar("T")
 
 
@@ -115,21 +130,32 @@ class FtsIndex(SearchIndex):
         self._lock = threading.RLock()
         self._deadline = 0.0
         self._classes: tuple[tuple[int, int], dict[int, tuple[Any, ...]], frozenset[str]] = ((0, 0), {}, frozenset())
+        self._middle: tuple[tuple[int, str | None], int] = ((0, None), 0)
+        self._busy_timeout = busy_timeout
+        # With a second core, a search counts and ranks the two halves of its rows at once,
+        # on connections of its own that read the same revision (see _read).
+        self._helpers: list[sqlite3.Connection] = []
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="fts") if (os.cpu_count() or 1) > 1 else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536"):
-                self._con.execute(f"PRAGMA {pragma}")
-            self._con.set_progress_handler(self._past_deadline, PROGRESS_OPS)
+            self._con = self._connect()
             self._init_schema()
         except sqlite3.Error as exc:
             raise SearchBackendError(f"无法打开检索索引: {exc} (cannot open the search index)", path=str(path)) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout)
+        for pragma in PRAGMAS:
+            con.execute(f"PRAGMA {pragma}")
+        con.set_progress_handler(self._past_deadline, PROGRESS_OPS)
+        return con
 
     # -- schema and generations -------------------------------------------------------------
 
     def _init_schema(self) -> None:
         with self._write() as con:
             con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('revision', '0')")
             if self._meta(con, "generation") is None:
                 self._create_generation(con, 1)
                 con.executemany(
@@ -180,22 +206,49 @@ class FtsIndex(SearchIndex):
             self._con.execute("BEGIN IMMEDIATE")
             try:
                 yield self._con
+                # Every write moves the revision on: it is how helper connections prove they read
+                # the same state as the main one.
+                self._con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
             self._con.execute("COMMIT")
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every statement of a search sees the same snapshot and generation."""
+    def _read(self, helpers: bool = False) -> Iterator[list[sqlite3.Connection]]:
+        """One read transaction on the main connection and, with ``helpers``, on the helper
+        connections too, all on the same revision: every statement of a search sees one state.
+
+        A WAL reader's snapshot is taken by its first read, so each connection reads the
+        revision first; when a writer committed in between, all start again.
+        """
         with self._lock, self._errors():
-            self._con.execute("BEGIN")
+            if helpers and self._pool is not None and not self._helpers:
+                self._helpers = [self._connect(), self._connect()]
+            cons = [self._con, *(self._helpers if helpers and self._pool is not None else [])]
             self._deadline = time.monotonic() + self.time_limit if self.time_limit else 0.0
             try:
-                yield self._con
+                for _ in range(SNAPSHOT_TRIES):
+                    revisions = set()
+                    for con in cons:
+                        con.execute("BEGIN")
+                        revisions.add(self._meta(con, "revision"))
+                    if len(revisions) == 1:
+                        break
+                    for con in cons:
+                        con.execute("COMMIT")
+                else:
+                    raise SearchBackendError(
+                        "检索索引一直在写入, 无法取得一致的读取视图, 请稍后再试 "
+                        "(the index kept changing while the search started; try again)",
+                        path=str(self.path),
+                    )
+                yield cons
             finally:
                 self._deadline = 0.0
-                self._con.execute("COMMIT")
+                for con in cons:
+                    if con.in_transaction:
+                        con.execute("COMMIT")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -349,7 +402,7 @@ class FtsIndex(SearchIndex):
     # -- reading -------------------------------------------------------------------------------
 
     def codes(self) -> set[str]:
-        with self._read() as con:
+        with self._read() as (con,):
             g = self._generation(con)
             return {r[0] for r in con.execute(f"SELECT code FROM docs_{g}")}
 
@@ -360,7 +413,8 @@ class FtsIndex(SearchIndex):
                 "请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期) "
                 "(type a query, or choose at least one filter to list records)"
             )
-        with self._read() as con:
+        with self._read(helpers=True) as cons:
+            con, helpers = cons[0], cons[1:]
             self._check_schema(con)
             g = self._generation(con)
             every, fonds = self._class_table(con, g)
@@ -369,10 +423,34 @@ class FtsIndex(SearchIndex):
             else:
                 allowed = {r[0]: every[r[0]] for r in con.execute(*_args(classes(g, query)))}
             statements = plan(g, query, parsed, class_filtered=len(allowed) < len(every))
-            facets, total = _facets(con.execute(*_args(statements.counts)), allowed)
-            rows = self._page(con, statements.tiers, query.limit, query.offset) if total else []
+            if helpers and self._pool is not None:
+                # The count on one helper while this thread and the other helper rank the page.
+                counting = self._pool.submit(_fetch, helpers[0], statements.counts)
+                try:
+                    rows = _Pager(con, self._pool, helpers[1], self._middle_row(con, g)).page(
+                        statements.tiers, query.limit, query.offset
+                    )
+                finally:
+                    wait([counting])  # the helper's transaction ends only after its statement
+                facets, total = _facets(counting.result(), allowed)
+            else:
+                facets, total = _facets(con.execute(*_args(statements.counts)), allowed)
+                rows = _Pager(con).page(statements.tiers, query.limit, query.offset) if total else []
             hits = self._hits(con, g, rows, parsed)
         return SearchResult(total=total, hits=hits, facets=facets)
+
+    def _middle_row(self, con: sqlite3.Connection, g: int) -> int:
+        """The median row id of generation ``g``: where a band is cut in two to rank on two cores.
+
+        Recomputed after each write (a few milliseconds at 100,000 items); a stale one would
+        only balance the halves less well.
+        """
+        revision = self._meta(con, "revision")
+        if self._middle[0] != (g, revision):
+            n = con.execute(f"SELECT count(*) FROM docs_{g}").fetchone()[0]
+            row = con.execute(f"SELECT id FROM docs_{g} ORDER BY id LIMIT 1 OFFSET ?", (n // 2,)).fetchone()
+            self._middle = ((g, revision), row[0] if row else 0)
+        return self._middle[1]
 
     def _class_table(self, con: sqlite3.Connection, g: int) -> tuple[dict[int, tuple[Any, ...]], frozenset[str]]:
         """Every class of generation ``g`` (id → fonds, year, category, retention) and the fonds among them.
@@ -385,27 +463,6 @@ class FtsIndex(SearchIndex):
             table = {r[0]: r[1:] for r in con.execute(f"SELECT id, fonds, year, category, retention FROM classes_{g}")}
             self._classes = ((g, newest), table, frozenset(c[0] for c in table.values()))
         return self._classes[1], self._classes[2]
-
-    @staticmethod
-    def _page(con: sqlite3.Connection, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:
-        """One page across the ranked tiers: a later tier is read only when the page reaches into it."""
-        rows: list[tuple[int, float]] = []
-        earlier = False  # whether an earlier tier matched anything
-        for n, tier in enumerate(tiers):
-            if len(rows) >= limit:
-                break
-            if offset and tier.count is not None and n < len(tiers) - 1:
-                size = con.execute(*_args(tier.count)).fetchone()[0]
-                earlier = earlier or size > 0
-                if offset >= size:
-                    offset -= size
-                    continue
-            page = tier.page if earlier or tier.alone is None else tier.alone
-            found = con.execute(page.sql, (*page.params, limit - len(rows), offset)).fetchall()
-            earlier = earlier or bool(found)
-            rows += found
-            offset = 0
-        return rows
 
     @staticmethod
     def _hits(con: sqlite3.Connection, g: int, rows: list[tuple[int, float]], parsed: ParsedQuery) -> list[Hit]:
@@ -428,11 +485,68 @@ class FtsIndex(SearchIndex):
 
     def close(self) -> None:
         with self._lock:
-            self._con.close()
+            if self._pool is not None:
+                self._pool.shutdown()
+            for con in (self._con, *self._helpers):
+                con.close()
+
+
+class _Pager:
+    """One page across the ranked tiers of a search, each tier's rows ranked in two halves at
+    once when a helper connection is given (bm25 takes its statistics from the whole table,
+    so the halves' scores are those of the whole, and merging by (score, row id) gives the
+    order a single statement would)."""
+
+    def __init__(
+        self,
+        con: sqlite3.Connection,
+        pool: ThreadPoolExecutor | None = None,
+        helper: sqlite3.Connection | None = None,
+        middle: int = 0,
+    ) -> None:
+        self.con, self.pool, self.helper, self.middle = con, pool, helper, middle
+
+    def page(self, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:
+        """A later tier is read only when the page reaches into it."""
+        rows: list[tuple[int, float]] = []
+        earlier = False  # whether an earlier tier matched anything
+        for n, tier in enumerate(tiers):
+            if len(rows) >= limit:
+                break
+            if offset and tier.count is not None and n < len(tiers) - 1:
+                size = self.con.execute(*_args(tier.count)).fetchone()[0]
+                earlier = earlier or size > 0
+                if offset >= size:
+                    offset -= size
+                    continue
+            page = tier.page if earlier or tier.alone is None else tier.alone
+            found = self._rows(page, tier.split, limit - len(rows), offset)
+            earlier = earlier or bool(found)
+            rows += found
+            offset = 0
+        return rows
+
+    def _rows(self, page: Statement, split: bool, limit: int, offset: int) -> list[tuple[int, float]]:
+        if not split:
+            return _fetch(self.con, page, (limit, offset))
+        if self.pool is None or self.helper is None or self.middle <= ALL_ROWS[0]:
+            return _fetch(self.con, page, (*ALL_ROWS, limit, offset))
+        want = limit + offset  # each half's first rows, enough for the merged page
+        upper = self.pool.submit(_fetch, self.helper, page, (self.middle, ALL_ROWS[1], want, 0))
+        try:
+            lower = _fetch(self.con, page, (ALL_ROWS[0], self.middle - 1, want, 0))
+        finally:
+            wait([upper])
+        merged = heapq.merge(lower, upper.result(), key=lambda row: (row[1], row[0]))
+        return list(merged)[offset:want]
 
 
 def _args(statement: Statement) -> tuple[str, tuple[Any, ...]]:
     return statement.sql, statement.params
+
+
+def _fetch(con: sqlite3.Connection, statement: Statement, extra: tuple[Any, ...] = ()) -> list[Any]:
+    return con.execute(statement.sql, (*statement.params, *extra)).fetchall()
 
 
 def _filters_classes(query: Query) -> bool:

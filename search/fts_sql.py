@@ -18,6 +18,7 @@ from search.query import ParsedQuery
 from search.text import query_tokens
 
 CLASS_SHIFT = 32
+ALL_ROWS = (0, (1 << 63) - 1)  # the row id range of a whole band
 WEIGHTS = (10.0, 5.0, 1.0)  # bm25 weights of title, metadata (责任者, 文号, 档号 …), body
 _MAX_CODE = "\U0010ffff"
 
@@ -30,11 +31,14 @@ class Statement:
 
 @dataclass(frozen=True)
 class Tier:
-    """One band of the ranking; ``page`` takes LIMIT and OFFSET after its parameters."""
+    """One band of the ranking; ``page`` takes LIMIT and OFFSET after its parameters, and before
+    them, when ``split``, a row id range (lowest, highest): a band can then be ranked in parts
+    at once, merged by (score, row id)."""
 
     page: Statement
     count: Statement | None = None  # needed only to page past this tier into the next
     alone: Statement | None = None  # ``page`` without the test that excludes earlier tiers, for when they are empty
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ def plan(generation: int, query: Query, parsed: ParsedQuery, class_filtered: boo
         return Plan(counts, (Tier(listing),))
     expr = fts_expression(parsed)
     join = f" JOIN docs_{g} d ON d.id = f.rowid" if doc_where else ""
+    # A row id range on a join would steer SQLite into scanning docs by id instead of using the
+    # 档号 or date filter first, so only the plain bands are split.
+    split = not doc_where
+    bounds = "AND f.rowid BETWEEN ? AND ? " if split else ""
     class_test = [f"(f.rowid >> {CLASS_SHIFT}) IN ({class_where})"] if class_filtered else []
     filters = " AND ".join(["MATCH ?", *class_test, *doc_where])
     params = (*(class_params if class_filtered else ()), *doc_params)
@@ -104,23 +112,25 @@ def plan(generation: int, query: Query, parsed: ParsedQuery, class_filtered: boo
     head_rank = f"bm25(head_{g}, {WEIGHTS[0]}, {WEIGHTS[1]})"
     head = Tier(
         Statement(
-            f"SELECT f.rowid, {head_rank} AS r FROM head_{g} f{join} WHERE head_{g} {filters} ORDER BY r, f.rowid "
-            "LIMIT ? OFFSET ?",
+            f"SELECT f.rowid, {head_rank} AS r FROM head_{g} f{join} WHERE head_{g} {filters} "
+            f"{bounds}ORDER BY r, f.rowid LIMIT ? OFFSET ?",
             (expr, *params),
         ),
         Statement(f"SELECT count(*) FROM head_{g} f{join} WHERE head_{g} {filters}", (expr, *params)),
+        split=split,
     )
     # Band 2: a match in the body only. When band 1 is empty, every match is one, and the plain
     # expression is ranked: the NOT branch doubles the phrases whose document frequencies and
     # positions bm25 reads, which for a phrase common in bodies doubles the time.
     body_rank = f"bm25(fts_{g}, {', '.join(map(str, WEIGHTS))})"
     body_sql = (
-        f"SELECT f.rowid, {body_rank} AS r FROM fts_{g} f{join} WHERE fts_{g} {filters} ORDER BY r, f.rowid "
-        "LIMIT ? OFFSET ?"
+        f"SELECT f.rowid, {body_rank} AS r FROM fts_{g} f{join} WHERE fts_{g} {filters} "
+        f"{bounds}ORDER BY r, f.rowid LIMIT ? OFFSET ?"
     )
     body = Tier(
         Statement(body_sql, (f"({expr}) NOT {{title meta}} : ({expr})", *params)),
         alone=Statement(body_sql, (expr, *params)),
+        split=split,
     )
     return Plan(counts, (head, body))
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from search import Query, SearchBackendError, SearchDoc, SearchQueryError, SearchTimeoutError
 from search.fts import FtsIndex
-from search.fts_sql import classes, fts_expression, plan
+from search.fts_sql import ALL_ROWS, classes, fts_expression, plan
 from search.query import parse_query
 from search.synonyms import load_synonyms
 from tests.test_search import ALL, CORPUS
@@ -164,10 +164,78 @@ def test_body_only_matches_rank_alike_with_or_without_the_title_band_test(fts: F
     statements = plan(1, query, parse_query(query.text, load_synonyms()), class_filtered=False)
     body = statements.tiers[1]
     assert body.alone is not None
-    rows = [fts._con.execute(s.sql, (*s.params, 50, 0)).fetchall() for s in (body.page, body.alone)]
+    rows = [fts._con.execute(s.sql, (*s.params, *ALL_ROWS, 50, 0)).fetchall() for s in (body.page, body.alone)]
     assert len(rows[0]) == 15 and rows[0] == rows[1]
     hits = fts.search(query).hits
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert [h.archival_code for h in hits] == [
         fts._con.execute("SELECT code FROM docs_1 WHERE id = ?", (r[0],)).fetchone()[0] for r in rows[0]
     ]
+
+
+SPLIT_QUERIES = [
+    Query("低保", ALL, limit=5),
+    Query("低保", ALL, limit=5, offset=3),
+    Query("档案", ALL, limit=4, offset=9),  # a page running from the title band into the body band
+    Query("停车管理", ALL, limit=7, offset=2),
+    Query("社区 工作", ALL, limit=50),
+    Query("低保", frozenset({"J012"}), year_from=2020, limit=3),
+    Query("", ALL, category="WS", limit=6, offset=4),
+    Query("低保", ALL, date_from="20200101", limit=3, offset=1),  # joined to docs: not split
+    Query("J012-WS", ALL, limit=4),
+]
+
+
+def _answers(index: FtsIndex) -> list[tuple[object, ...]]:
+    out = []
+    for q in SPLIT_QUERIES:
+        r = index.search(q)
+        out.append((r.total, r.facets, [(h.archival_code, h.score) for h in r.hits]))
+    return out
+
+
+def test_two_core_search_answers_as_one_core_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    two = FtsIndex(tmp_path / "search.db")
+    two.upsert(CORPUS)
+    assert two._pool is not None, "this test needs the two-core path (os.cpu_count() > 1)"
+    monkeypatch.setattr("search.fts.os.cpu_count", lambda: 1)
+    one = FtsIndex(tmp_path / "search.db")
+    assert one._pool is None
+    answers = _answers(two)
+    with two._read() as (con,):
+        middle = two._middle_row(con, 1)
+        ids = [r[0] for r in con.execute("SELECT id FROM docs_1")]
+    assert min(ids) < middle <= max(ids)  # the halves both hold rows: the merge is exercised
+    assert answers == _answers(one)
+    assert any(hits for _, _, hits in answers)
+    one.close()
+    two.close()
+
+
+def test_helper_connections_read_the_revision_the_main_one_reads(
+    fts: FtsIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer commits after the main connection has taken its snapshot and before the helpers
+    # take theirs: the search starts again on the newer revision, so count and page agree.
+    writer = FtsIndex(tmp_path / "search.db")
+    real_meta = FtsIndex._meta
+    reads: list[str | None] = []
+
+    def meta(con: sqlite3.Connection, key: str) -> str | None:
+        value = real_meta(con, key)
+        if key == "revision":
+            reads.append(value)
+            if len(reads) == 1:
+                writer.upsert([SearchDoc("J012-WS·2024-D30-0999", "J012", 2024, "WS", "D30", "新增的停车管理通知")])
+        return value
+
+    monkeypatch.setattr(FtsIndex, "_meta", staticmethod(meta))
+    before = real_meta(fts._con, "revision")
+    result = fts.search(Query("停车管理", ALL, limit=100))
+    after = real_meta(fts._con, "revision")
+    # The first try read the old revision on the main connection and the new one on both helpers,
+    # so all three began again, on the new one.
+    assert after != before and reads[:6] == [before, after, after, after, after, after]
+    assert result.total == len(result.hits)
+    assert "J012-WS·2024-D30-0999" in [h.archival_code for h in result.hits]
+    writer.close()
