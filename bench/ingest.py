@@ -93,15 +93,17 @@ def make_batch(root: Path, items: int) -> tuple[int, int]:
 
 _MEASURE = (
     "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
-    " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+    " u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, u.ru_utime + u.ru_stime); sys.exit(rc)"
 )
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one command, measured by a fresh wrapper process."""
+def timed(cmd: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system, every process it started) of
+    one command, measured by a fresh wrapper process."""
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], check=True, capture_output=True, cwd=REPO, text=True)
-    return time.perf_counter() - t, int(out.stdout.split()[-1])
+    rss, cpu = out.stdout.split()[-2:]
+    return time.perf_counter() - t, int(rss), float(cpu)
 
 
 def dangan(home: Path, *args: str) -> list[str]:
@@ -136,28 +138,35 @@ def throughput(work: Path, items: int) -> None:
     print(f"batch: {items} 件, {files} files, {size / MB:.0f} MB")
     bag_dir = work / "bag"
     shutil.copytree(src, bag_dir)
-    t_bag, _ = timed(make_bag_cmd(bag_dir))
-    t_copy = durable_copy(src, work / "plain-copy")
+    t_bag, _, cpu_bag = timed(make_bag_cmd(bag_dir))
+    t_copy, cpu_copy = durable_copy(src, work / "plain-copy")
     home = work / "home"
     init_home(home)
-    t_dangan, _ = timed(ingest_cmd(home, src, "WS"))
+    t_dangan, _, cpu_dangan = timed(ingest_cmd(home, src, "WS"))
     rows = (
-        ("bagit-python make_bag sha256+sm3, processes=2 (files bagged in place)", t_bag),
-        ("plain copy of the same files, flushed to disk (no digests, no checks)", t_copy),
-        ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan),
+        ("bagit-python make_bag sha256+sm3, processes=2 (files bagged in place)", t_bag, cpu_bag),
+        ("plain copy of the same files, flushed to disk (no digests, no checks)", t_copy, cpu_copy),
+        ("dangan ingest (copy, sha256+sm3, checks, metadata, AIP per 件)", t_dangan, cpu_dangan),
     )
-    for label, t in rows:
-        print(f"{label:72s} {t:7.1f} s  {files / t:7.1f} files/s  {size / MB / t:7.1f} MB/s")
+    for label, t, cpu in rows:
+        print(f"{label:72s} {t:7.1f} s  {files / t:7.1f} files/s  {size / MB / t:7.1f} MB/s  CPU {cpu:6.1f} s")
     print(f"ratio dangan/make_bag throughput: {t_bag / t_dangan:.2f}")
     print(f"ratio dangan/plain durable copy throughput: {t_copy / t_dangan:.2f}")
+    # With every core busy, wall time cannot fall below the CPU work divided by the cores.
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU work: dangan {cpu_dangan:.1f} s, make_bag {cpu_bag:.1f} s ({cpu_dangan / cpu_bag:.1f}x); "
+        f"on {cores} cores dangan's floor is {cpu_dangan / cores:.1f} s, its wall time {t_dangan:.1f} s"
+    )
 
 
-def durable_copy(src: Path, dest: Path) -> float:
-    """The floor for any ingest that copies: the bytes copied and flushed, nothing else."""
-    t = time.perf_counter()
+def durable_copy(src: Path, dest: Path) -> tuple[float, float]:
+    """The floor for any ingest that copies: the bytes copied and flushed, nothing else (wall and CPU seconds)."""
+    t, c = time.perf_counter(), os.times()
     shutil.copytree(src, dest)
     make_tree_durable(dest)
-    return time.perf_counter() - t
+    c2 = os.times()
+    return time.perf_counter() - t, (c2.user - c.user) + (c2.system - c.system)
 
 
 def big(work: Path, gigabytes: float) -> None:
@@ -177,11 +186,11 @@ def big(work: Path, gigabytes: float) -> None:
     size = target.stat().st_size
     bag_dir = work / "bigbag"
     shutil.copytree(src, bag_dir)
-    t_bag, rss_bag = timed(make_bag_cmd(bag_dir))
+    t_bag, rss_bag, _ = timed(make_bag_cmd(bag_dir))
     shutil.rmtree(bag_dir)
     home = work / "home-big"
     init_home(home)
-    t_dangan, rss_dangan = timed(ingest_cmd(home, src, "LY"))
+    t_dangan, rss_dangan, _ = timed(ingest_cmd(home, src, "LY"))
     print(f"one file of {size / MB:.0f} MB")
     print(f"bagit-python make_bag: {t_bag:6.1f} s  peak RSS {rss_bag / 1024:6.0f} MB")
     print(f"dangan ingest:         {t_dangan:6.1f} s  peak RSS {rss_dangan / 1024:6.0f} MB  (target < 300 MB)")
