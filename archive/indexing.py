@@ -73,7 +73,13 @@ def _docs(catalogue: Catalogue, locations: list[Location], codes: Iterable[str] 
 
 
 def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> tuple[int, int]:
-    """Make the index hold exactly the searchable items; return (added, removed)."""
+    """Make the index hold exactly the searchable items; return (added, removed).
+
+    An index of an older layout (a new release changed it) is rebuilt whole: it is a cache,
+    and ingest must not stop at it.
+    """
+    if index.outdated():
+        return rebuild(catalogue, index, locations), 0
     marks = ", ".join("?" * len(SEARCHABLE))
     rows = catalogue.conn.execute(f"SELECT archival_code FROM items WHERE status IN ({marks})", SEARCHABLE)
     want = {r[0] for r in rows}

@@ -173,6 +173,11 @@ class SearchIndex(ABC):
     def close(self) -> None:
         """Release connections; the object is unusable afterwards."""
 
+    def outdated(self) -> str | None:
+        """Why the index must be rebuilt before it can be written (a layout or token rules
+        older than the code's), or None when it is current."""
+        return None
+
     def __enter__(self) -> SearchIndex:
         return self
 

@@ -34,27 +34,34 @@ them. When nothing matches in the title or metadata, the body band ranks the pla
 expression instead of excluding the first band with ``NOT``, which would double the phrases
 bm25 reads.
 
-Where the time goes (``bench/search.py`` at 100,000 generated items, issue #4). bm25 costs
+The first band's table keeps no lengths (``columnsize=0``), so its bm25 is BM25 without
+length normalisation: a title or 责任者 that says the word twice, or says it in both fields,
+ranks higher, and equals follow in row id order. Titles are short and alike in length, so
+their lengths mostly reordered equals, and reading them was most of the cost: bm25 costs
 about 1.1 µs per ranked row, and about 1 µs of that is FTS5 reading the row's length from
-``%_docsize`` through a statement of its own, not the position lists; FTS5 has no top-k
-pruning, so ``ORDER BY … LIMIT`` ranks every row of a band. Counting per class costs about
-0.2 µs per match, most of it the sort behind ``GROUP BY``. So a word in half the titles (工作:
-49,000 rows in the first band, 74,000 matches) or a phrase in a third of the bodies (入户调查)
-takes 70–90 ms of CPU, where two-character words, filtered queries and 档号 prefixes stay
-under 30 ms at p95. Measured and left out: ``columnsize=0`` with lengths from a side table
-joined on row id (the join costs what the lookup saved), ``mmap_size``, counting through
-``group_concat`` or ``json_group_array`` in Python, and one materialised pass for counts and
-ranking.
+``%_docsize`` through a statement of its own. Without it a word in half the titles (工作:
+49,000 rows in the first band) ranks in 7 ms instead of 38. Bodies differ in length by a
+thousand times, and the body band keeps its lengths.
+
+Where the time goes (``bench/search.py`` at 100,000 generated items, issue #4). FTS5 has no
+top-k pruning, so ``ORDER BY … LIMIT`` ranks every row of a band. Counting per class costs
+about 0.2 µs per match, most of it the sort behind ``GROUP BY``. The slowest query left is a
+phrase in a third of the bodies (入户调查: 33,800 rows in the body band, 60–70 ms), where
+two-character words, broad words, filtered queries and 档号 prefixes stay under 40 ms at
+p95. Measured and left out: lengths from a side table joined on row id (the join costs what
+the lookup saved), ``mmap_size``, counting through ``group_concat`` or ``json_group_array``
+in Python, and one materialised pass for counts and ranking.
 
 Two cores. bm25 takes its statistics (row count, average length, each phrase's row count)
 from the whole table whatever rows a statement visits, so a band ranked in two row id halves
 gives each row the score it has in the whole, and merging the halves' first rows by (score,
 row id) gives the page one statement would. A search therefore counts on one helper
 connection while this thread and a second helper rank the halves. On the 2-vCPU build
-machine that takes a quarter to a third off the wall time of the slowest queries (工作 and
-入户调查, interleaved runs: median 74 → 57 ms and 74 → 55 ms) for about half again as much
-CPU: threads running SQLite at once contend inside it. Helper processes did better (median
-48 and 51 ms) but cost a process start in every ``dangan search``, and were left out.
+machine that took a quarter to a third off the wall time of the slowest queries (工作 and
+入户调查 before the first band lost its lengths, interleaved runs: median 74 → 57 ms and
+74 → 55 ms) for about half again as much CPU: threads running SQLite at once contend inside
+it. Helper processes did better (median 48 and 51 ms) but cost a process start in every
+``dangan search``, and were left out.
 
 Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
 ``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
@@ -85,7 +92,7 @@ from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
 from search.text import fold, index_tokens
 
-SCHEMA_VERSION = "2"  # bump when the tables change: an older index must be rebuilt
+SCHEMA_VERSION = "3"  # bump when the tables change: an older index must be rebuilt
 TOKENIZER_VERSION = "bigram-1"  # bump when index_tokens() changes: contentless deletes need the same tokens
 BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
@@ -185,7 +192,9 @@ class FtsIndex(SearchIndex):
         )
         con.execute(f"CREATE VIRTUAL TABLE fts_{g} USING fts5(title, meta, body, content='', tokenize='ascii')")
         # Title and metadata again, alone: the first ranking band reads these short lists, not the bodies'.
-        con.execute(f"CREATE VIRTUAL TABLE head_{g} USING fts5(title, meta, content='', tokenize='ascii')")
+        con.execute(
+            f"CREATE VIRTUAL TABLE head_{g} USING fts5(title, meta, content='', columnsize=0, tokenize='ascii')"
+        )
 
     @staticmethod
     def _drop_generation(con: sqlite3.Connection, g: int) -> None:
@@ -271,21 +280,20 @@ class FtsIndex(SearchIndex):
     def _check_schema(self, con: sqlite3.Connection) -> None:
         schema = self._meta(con, "schema")
         if schema != SCHEMA_VERSION:
-            raise SearchBackendError(
-                f"检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex) "
-                f"(the index has an older layout, {schema}; rebuild it)",
-                path=str(self.path),
-            )
+            raise SearchBackendError(_old_layout(schema), path=str(self.path))
 
     def _check_tokenizer(self, con: sqlite3.Connection) -> None:
         self._check_schema(con)
         stamp = self._meta(con, "tokenizer")
         if stamp != tokenizer_stamp():
-            raise SearchBackendError(
-                f"检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引 "
-                f"(the index was built with other token rules, {stamp}; rebuild it before writing)",
-                path=str(self.path),
-            )
+            raise SearchBackendError(_other_tokens(stamp), path=str(self.path))
+
+    def outdated(self) -> str | None:
+        with self._read() as (con,):
+            schema, stamp = self._meta(con, "schema"), self._meta(con, "tokenizer")
+        if schema != SCHEMA_VERSION:
+            return _old_layout(schema)
+        return _other_tokens(stamp) if stamp != tokenizer_stamp() else None
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -539,6 +547,20 @@ class _Pager:
             wait([upper])
         merged = heapq.merge(lower, upper.result(), key=lambda row: (row[1], row[0]))
         return list(merged)[offset:want]
+
+
+def _old_layout(schema: str | None) -> str:
+    return (
+        f"检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex) "
+        f"(the index has an older layout, {schema}; rebuild it)"
+    )
+
+
+def _other_tokens(stamp: str | None) -> str:
+    return (
+        f"检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引 "
+        f"(the index was built with other token rules, {stamp}; rebuild it before writing)"
+    )
 
 
 def _args(statement: Statement) -> tuple[str, tuple[Any, ...]]:

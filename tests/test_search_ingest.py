@@ -128,3 +128,23 @@ def test_search_sees_only_this_homes_fonds(home, cli):
     assert code in (0, 2)
     if code == 0:
         assert "共 0 件" in text
+
+
+def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, cli):
+    import sqlite3
+
+    from ingest.pipeline import Ingestor
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    save_text_pdf(REPORT, batch / "制度.pdf")
+    defaults = ClassDefaults(
+        category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
+    )
+    (item,) = ingest(home, batch, defaults=defaults).items
+    with sqlite3.connect(home.path / "search.sqlite") as con:  # as a release with another table layout left it
+        con.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    code, text, _ = cli("search", "档案")
+    assert code != 0 and "旧版结构" in text
+    Ingestor.open(home.settings, home.catalogue).recover()  # what every ingest run does first
+    assert [h["archival_code"] for h in cli("search", "档案", "--json")[2]["hits"]] == [item.archival_code]
