@@ -239,3 +239,12 @@ def test_helper_connections_read_the_revision_the_main_one_reads(
     assert result.total == len(result.hits)
     assert "J012-WS·2024-D30-0999" in [h.archival_code for h in result.hits]
     writer.close()
+
+
+def test_a_rebuild_leaves_no_large_write_ahead_log(tmp_path: Path) -> None:
+    index = FtsIndex(tmp_path / "search.db")
+    docs = [replace(doc, archival_code=f"{doc.archival_code}-{n}") for n in range(20) for doc in CORPUS]
+    assert index.rebuild(docs) == len(docs)
+    assert (tmp_path / "search.db-wal").stat().st_size == 0
+    assert index.search(Query("低保", ALL)).total > 0
+    index.close()
