@@ -232,9 +232,10 @@ class FtsIndex(SearchIndex):
         revision first; when a writer committed in between, all start again.
         """
         with self._lock, self._errors():
-            if helpers and self._pool is not None and not self._helpers:
+            helpers = helpers and self._pool is not None
+            if helpers and not self._helpers:
                 self._helpers = [self._connect(), self._connect()]
-            cons = [self._con, *(self._helpers if helpers and self._pool is not None else [])]
+            cons = [self._con, *(self._helpers if helpers else [])]
             self._deadline = time.monotonic() + self.time_limit if self.time_limit else 0.0
             try:
                 for _ in range(SNAPSHOT_TRIES):
@@ -283,14 +284,16 @@ class FtsIndex(SearchIndex):
             raise SearchBackendError(_old_layout(schema), path=str(self.path))
 
     def _check_tokenizer(self, con: sqlite3.Connection) -> None:
-        self._check_schema(con)
-        stamp = self._meta(con, "tokenizer")
-        if stamp != tokenizer_stamp():
-            raise SearchBackendError(_other_tokens(stamp), path=str(self.path))
+        reason = self._outdated(con)
+        if reason:
+            raise SearchBackendError(reason, path=str(self.path))
 
     def outdated(self) -> str | None:
         with self._read() as (con,):
-            schema, stamp = self._meta(con, "schema"), self._meta(con, "tokenizer")
+            return self._outdated(con)
+
+    def _outdated(self, con: sqlite3.Connection) -> str | None:
+        schema, stamp = self._meta(con, "schema"), self._meta(con, "tokenizer")
         if schema != SCHEMA_VERSION:
             return _old_layout(schema)
         return _other_tokens(stamp) if stamp != tokenizer_stamp() else None
@@ -436,7 +439,8 @@ class FtsIndex(SearchIndex):
             else:
                 allowed = {r[0]: every[r[0]] for r in con.execute(*_args(classes(g, query)))}
             statements = plan(g, query, parsed, class_filtered=len(allowed) < len(every))
-            if helpers and self._pool is not None:
+            if helpers:  # only with a pool: _read gives helpers then alone
+                assert self._pool is not None
                 # The count on one helper while this thread and the other helper rank the page.
                 counting = self._pool.submit(_fetch, helpers[0], statements.counts)
                 try:
