@@ -50,11 +50,15 @@ INGEST_SETTINGS = (
     Setting("min_scan_dpi", 200, "扫描件最低分辨率 (DA/T 31: at least 200 dpi for scans)"),
     Setting("max_pixels", 200_000_000, "单页像素上限, 超过视为解压缩炸弹 (decompression-bomb ceiling per page)"),
     Setting("workers", 2, "并行接收文件的进程数 (worker processes copying, hashing, decoding and OCR'ing files)"),
-    Setting("ocr", "rapidocr", "扫描件文字识别引擎: rapidocr / tesseract / off (OCR engine for scanned pages)"),
+    Setting(
+        "ocr",
+        "auto",
+        "扫描件文字识别引擎: auto (RapidOCR, 繁体页用 Tesseract) / rapidocr / tesseract / off (OCR engine for scans)",
+    ),
     Setting(
         "tesseract_languages",
         "chi_sim",
-        "Tesseract 识别语言: chi_sim 简体, chi_tra 繁体 (traineddata for ocr = tesseract; RapidOCR reads both)",
+        "Tesseract 识别语言: chi_sim 简体, chi_tra 繁体 (traineddata for ocr = tesseract; auto needs chi_tra)",
     ),
 )
 
@@ -174,7 +178,7 @@ rule = "{rule}"
 min_scan_dpi = 200
 max_pixels = 200000000
 workers = 2
-ocr = "rapidocr"
+ocr = "auto"
 tesseract_languages = "chi_sim"
 
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).

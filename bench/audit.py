@@ -123,7 +123,7 @@ def build_archive(home: Path, items: int, *, year: int = 2023, retention: str = 
     if ocr is not None:
         config = home / "dangan.toml"
         text = config.read_text(encoding="utf-8")
-        config.write_text(text.replace('ocr = "rapidocr"', f'ocr = "{ocr}"'), encoding="utf-8")
+        config.write_text(text.replace('ocr = "auto"', f'ocr = "{ocr}"'), encoding="utf-8")
     settings = load_settings(home)
     prepare_locations(settings)
     t = time.perf_counter()

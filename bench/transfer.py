@@ -68,7 +68,7 @@ def town_home(path: Path, storage: tuple[StorageConfig, ...], copies: int) -> No
 
     init_home(path, Fonds("J012", "基准测试社区居民委员会"), storage=storage)
     config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"')
+    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
     config.write_text(re.sub(r"(?m)^(default|Y) = \d+$", rf"\1 = {copies}", text), encoding="utf-8")
     prepare_locations(load_settings(path))
 

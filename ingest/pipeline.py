@@ -16,7 +16,7 @@ import ctypes
 import json
 import multiprocessing
 import signal
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
@@ -429,18 +429,27 @@ def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
 
 
 def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
-    """An event per OCR engine used (its name, version and settings), and one for text read from the files."""
-    by_engine: dict[str, int] = {}
+    """An event per OCR engine used (its name, version and settings, and the pages each reader read),
+    and one for text read from the files."""
+    by_engine: dict[str, tuple[int, Counter[str]]] = {}
     read = 0
     for t in texts.values():
         if t.engine:
             key = json.dumps(vars(t.engine), sort_keys=True, ensure_ascii=False)
-            by_engine[key] = by_engine.get(key, 0) + 1
+            files, readers = by_engine.get(key, (0, Counter()))
+            readers.update(p.reader for p in t.pages if p.reader)
+            by_engine[key] = (files + 1, readers)
         elif t.pages:
             read += 1
     events = [
-        Event(EXTRACTION, f"OCR 全文识别 (OCR) {engine}", "success", f"{n} 个文件", time=when)
-        for engine, n in sorted(by_engine.items())
+        Event(
+            EXTRACTION,
+            f"OCR 全文识别 (OCR) {engine}",
+            "success",
+            f"{files} 个文件" + "".join(f"; {reader} 识别 {n} 页" for reader, n in sorted(readers.items())),
+            time=when,
+        )
+        for engine, (files, readers) in sorted(by_engine.items())
     ]
     if read:
         events.append(

@@ -101,14 +101,16 @@ class _Run:
         self.pdf_dpi = pdf_dpi
         self.full = False  # the character budget is spent: stop reading
 
-    def page(self, number: int, text: str, source: str, confidence: float | None = None) -> PageText:
+    def page(
+        self, number: int, text: str, source: str, confidence: float | None = None, reader: str | None = None
+    ) -> PageText:
         """A page, its text cut to what is left of the budget (the cut is reported once)."""
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if len(text) > self.remaining:
             text, self.full = text[: max(0, self.remaining)], True
             self.notes.warn(TEXT_TRUNCATED, "文本过长，已截断", "text truncated", f"page {number} cut")
         self.remaining -= len(text)
-        return PageText(number, text, source, confidence)
+        return PageText(number, text, source, confidence, reader)
 
     def ocr(self, image: Image.Image, number: int) -> PageText | None:
         """OCR one page; a failure becomes a finding and None (the next page goes on)."""
@@ -131,7 +133,7 @@ class _Run:
         except Exception as exc:  # noqa: BLE001
             self.notes.warn(TEXT_OCR_FAILED, f"第 {number} 页识别失败", f"page {number} OCR failed", describe(exc))
             return None
-        return self.page(number, found.text, found.source, found.confidence)
+        return self.page(number, found.text, found.source, found.confidence, found.reader)
 
     def no_engine(self) -> None:
         """Say once per file that scanned pages were left without OCR."""

@@ -39,9 +39,13 @@ _NFKC_ONE_TO_ONE = {
 _local = threading.local()
 
 
-def _converter():
-    """One OpenCC t2s converter per thread (the C library object is not documented as thread-safe)."""
-    conv = getattr(_local, "t2s", None)
+def converter(config: str = "t2s"):
+    """One OpenCC converter per configuration and thread (the C library object is not documented as thread-safe).
+
+    Args:
+        config: an OpenCC configuration name: ``t2s`` (traditional → simplified), ``s2t``…
+    """
+    conv = getattr(_local, config, None)
     if conv is None:
         try:
             import opencc
@@ -50,7 +54,8 @@ def _converter():
                 "缺少 OpenCC, 无法进行繁简转换; 请安装: pip install opencc "
                 "(OpenCC is missing: simplified/traditional folding needs it)"
             ) from exc
-        conv = _local.t2s = opencc.OpenCC("t2s")
+        conv = opencc.OpenCC(config)
+        setattr(_local, config, conv)
     return conv
 
 
@@ -59,7 +64,7 @@ def fold(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
-    return _converter().convert(text).casefold()
+    return converter().convert(text).casefold()
 
 
 def fold_with_map(text: str) -> tuple[str, list[int]]:
@@ -81,7 +86,7 @@ def fold_with_map(text: str) -> tuple[str, list[int]]:
         pos = m.end()
     _nfkc_chars(text, pos, len(text), pieces, origin)
     nfkc = "".join(pieces)
-    conv = _converter()
+    conv = converter()
     simplified = conv.convert(nfkc)
     if len(simplified) != len(nfkc):
         simplified = "".join(c2 if len(c2 := conv.convert(c)) == 1 else c for c in nfkc)

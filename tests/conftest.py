@@ -43,7 +43,7 @@ def home(tmp_path: Path) -> Home:
     init_home(path, Fonds("J012", "振兴社区居民委员会"))
     # OCR is tested on its own (test_ocr, test_search_ingest); elsewhere it would only slow the suite
     config = path / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"'), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"'), encoding="utf-8")
     settings = load_settings(path)
     prepare_locations(settings)
     cat = Catalogue(settings.catalogue_path)

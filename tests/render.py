@@ -1,4 +1,4 @@
-"""Render Chinese test scans: pages set in Noto CJK SC, saved with real resolution tags.
+"""Render Chinese test scans: pages set in Noto CJK (SC, or TC for traditional text), saved with real resolution tags.
 
 Used by the tests, by ``examples/make_sample.py`` and by the OCR benchmarks. Pages are
 laid out with CJK line breaking (no 。，、 at a line start), can be degraded like a real
@@ -74,11 +74,13 @@ class FontMissingError(RuntimeError):
 
 
 @functools.cache
-def find_font(style: str = "sans") -> tuple[Path, int]:
-    """Locate a Noto CJK font file and the index of its Simplified Chinese face.
+def find_font(style: str = "sans", region: str = "SC") -> tuple[Path, int]:
+    """Locate a Noto CJK font file and the index of its face for ``region``.
 
     Args:
         style: ``"sans"`` or ``"serif"``.
+        region: ``"SC"`` (mainland glyph forms) or ``"TC"`` (Taiwan forms, as traditional
+            documents are set); a single-face file serves either.
 
     Returns:
         The font file and the face index to pass to ``ImageFont.truetype``.
@@ -88,35 +90,35 @@ def find_font(style: str = "sans") -> tuple[Path, int]:
     """
     override = os.environ.get(FONT_ENV)
     if override and Path(override).is_file():
-        return Path(override), _sc_index(Path(override))
+        return Path(override), _face_index(Path(override), region)
     names = _FONT_FILES[style]
     for folder in (Path(d).expanduser() for d in _FONT_DIRS):
         for name in names:
             if (folder / name).is_file():
-                return folder / name, _sc_index(folder / name)
+                return folder / name, _face_index(folder / name, region)
     for folder in (Path(d).expanduser() for d in _FONT_DIRS):
         found = sorted(p for name in names for p in folder.rglob(name)) if folder.is_dir() else []
         if found:
-            return found[0], _sc_index(found[0])
+            return found[0], _face_index(found[0], region)
     msg = f"找不到 Noto CJK {style} 字体，请安装 fonts-noto-cjk 或设置 {FONT_ENV} (Noto CJK font not found)"
     raise FontMissingError(msg)
 
 
-def _sc_index(path: Path) -> int:
-    """The face of a collection named '... SC' (JP comes first in the Noto .ttc files)."""
+def _face_index(path: Path, region: str) -> int:
+    """The face of a collection named '... SC' or '... TC' (JP comes first in the Noto .ttc files)."""
     for index in range(12):
         try:
             family = ImageFont.truetype(str(path), 10, index=index).getname()[0] or ""
         except OSError:
             break
-        if family.endswith(" SC"):
+        if family.endswith(f" {region}"):
             return index
     return 0
 
 
 @functools.cache
-def _font(size_px: int, style: str) -> ImageFont.FreeTypeFont:
-    path, index = find_font(style)
+def _font(size_px: int, face: tuple[str, str]) -> ImageFont.FreeTypeFont:
+    path, index = find_font(*face)
     return ImageFont.truetype(str(path), size_px, index=index)
 
 
@@ -152,20 +154,20 @@ class _Line:
     height: float
 
 
-def _layout(text: str, width: float, body_px: int, style: str) -> list[_Line]:
+def _layout(text: str, width: float, body_px: int, face: tuple[str, str]) -> list[_Line]:
     """Lines of a document: '# ' starts a title, '> ' a right-aligned line, '' a gap."""
     out: list[_Line] = []
     title_px = round(body_px * 1.5)
     for raw in text.splitlines():
         if raw.startswith("# "):
-            font = _font(title_px, style)
+            font = _font(title_px, face)
             out += [_Line(t, "title", title_px * 1.8) for t in wrap(raw[2:], width, font.getlength)]
         elif raw.startswith("> "):
             out.append(_Line(raw[2:], "right", body_px * 1.6))
         elif not raw.strip():
             out.append(_Line("", "gap", body_px * 0.8))
         else:
-            font = _font(body_px, style)
+            font = _font(body_px, face)
             out += [_Line(t, "body", body_px * 1.6) for t in wrap(raw, width, font.getlength)]
     return out
 
@@ -188,7 +190,7 @@ def _paginate(lines: list[_Line], height: float) -> list[list[_Line]]:
 
 
 def _draw(
-    lines: list[_Line], size: tuple[int, int], margin: int, body_px: int, style: str, colour: bool
+    lines: list[_Line], size: tuple[int, int], margin: int, body_px: int, face: tuple[str, str], colour: bool
 ) -> Image.Image:
     paper, ink, red = (_PAPER, _INK, _RED) if colour else ((255,) * 3, (0,) * 3, (0,) * 3)
     image = Image.new("RGB", size, paper)
@@ -196,11 +198,11 @@ def _draw(
     y = float(margin)
     for line in lines:
         if line.kind == "title":
-            font = _font(round(body_px * 1.5), style)
+            font = _font(round(body_px * 1.5), face)
             x = (size[0] - font.getlength(line.text)) / 2
             draw.text((x, y), line.text, font=font, fill=red)
         elif line.kind in {"body", "right"}:
-            font = _font(body_px, style)
+            font = _font(body_px, face)
             x = size[0] - margin - font.getlength(line.text) if line.kind == "right" else margin
             draw.text((x, y), line.text, font=font, fill=ink)
         y += line.height
@@ -241,6 +243,7 @@ def render_pages(
     font_size_pt: float = 12,
     seed: int = 0,
     style: str = "sans",
+    region: str = "SC",
 ) -> list[Image.Image]:
     """Set a document on as many pages as it needs.
 
@@ -255,7 +258,9 @@ def render_pages(
         blur: Gaussian blur radius in pixels.
         font_size_pt: body text size in points (titles are 1.5 times larger).
         seed: seeds the noise; the same arguments always give the same pixels.
-        style: ``'sans'`` (Noto Sans CJK SC) or ``'serif'`` (Noto Serif CJK SC).
+        style: ``'sans'`` (Noto Sans CJK) or ``'serif'`` (Noto Serif CJK).
+        region: the glyph forms, ``'SC'`` or ``'TC'``; traditional pages from Taiwan, Hong
+            Kong or older files are set in TC forms (戶 with its top stroke, 為 not 爲).
 
     Returns:
         The pages; each ``info`` holds ``dpi`` and ``ground_truth`` (its text, for OCR).
@@ -268,10 +273,11 @@ def render_pages(
     size = (round(size_mm[0] / 25.4 * dpi), round(size_mm[1] / 25.4 * dpi))
     margin = round(min(size_mm) * 0.12 / 25.4 * dpi)
     body_px = max(4, round(font_size_pt / 72 * dpi))
-    lines = _layout(text, size[0] - 2 * margin, body_px, style)
+    face = (style, region)
+    lines = _layout(text, size[0] - 2 * margin, body_px, face)
     pages = []
     for number, page in enumerate(_paginate(lines, size[1] - 2 * margin)):
-        image = _draw(page, size, margin, body_px, style, colour=mode == "RGB")
+        image = _draw(page, size, margin, body_px, face, colour=mode == "RGB")
         image = image if mode == "RGB" else image.convert("L")
         image = _degrade(image, noise, skew_deg, blur, random.Random(seed * 1009 + number))
         if mode == "1":
@@ -294,6 +300,7 @@ def render_page(
     font_size_pt: float = 12,
     seed: int = 0,
     style: str = "sans",
+    region: str = "SC",
 ) -> Image.Image:
     """Render a short document as one page image; the arguments are those of :func:`render_pages`.
 
@@ -301,7 +308,7 @@ def render_page(
         ValueError: the text needs more than one page (use :func:`render_pages`).
     """
     options = {"noise": noise, "skew_deg": skew_deg, "blur": blur, "font_size_pt": font_size_pt}
-    pages = render_pages(text, dpi=dpi, size_mm=size_mm, mode=mode, seed=seed, style=style, **options)
+    pages = render_pages(text, dpi=dpi, size_mm=size_mm, mode=mode, seed=seed, style=style, region=region, **options)
     if len(pages) > 1:
         raise ValueError(f"text needs {len(pages)} pages; use render_pages()")
     return pages[0]

@@ -74,7 +74,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "home"
     init_home(path, Fonds("J012", "振兴社区居民委员会"))
     config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"')
+    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
     config.write_text(text.replace("default = 2", "default = 3"), encoding="utf-8")
     settings = load_settings(path)
     prepare_locations(settings)

@@ -54,7 +54,7 @@ def s3_home(tmp_path, s3_server):
     )
     init_home(path, Fonds("J012", "振兴社区居民委员会"), storage=storage)
     config = path / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"'), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"'), encoding="utf-8")
     prepare_locations(load_settings(path))
     home = S3Home(path, s3_server)
     yield home

@@ -24,7 +24,7 @@ REPORT = "# 社区档案管理制度\n\n档案室应当做好防火防潮工作�
 @pytest.fixture
 def ocr_home(home):
     config = home.path / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "off"', 'ocr = "rapidocr"'), encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "off"', 'ocr = "auto"'), encoding="utf-8")
     from archive.config import load_settings
 
     home.settings = load_settings(home.path)
@@ -51,6 +51,7 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     assert "低保" in text_file.read_text(encoding="utf-8")
     ocr_events = [e for e in home.catalogue.events(notice) if e["type"] == EXTRACTION]
     assert ocr_events and "rapidocr" in ocr_events[0]["detail"].lower()
+    assert ocr_events[0]["outcome_detail"] == "1 个文件; rapidocr 识别 1 页"
 
     code, _, found = cli("search", "低保", "--json")
     assert code == 0
@@ -93,6 +94,28 @@ def test_born_digital_image_is_described_not_ocrd(ocr_home, tmp_path):
     code = result.items[0].archival_code
     assert not (ocr_home.store / "J012" / code / "metadata/text").exists()
     assert [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION] == []
+
+
+def test_auto_ocr_reads_a_traditional_scan_with_tesseract(ocr_home, tmp_path):
+    """The default engine hands a traditional page to Tesseract chi_tra, and PREMIS says which pages it read."""
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    page = render_page(
+        "# 社區檔案管理制度\n\n檔案室應當做好防火防潮工作，定期檢查，發現問題及時報告居民委員會討論。",
+        dpi=300,
+        size_mm=(148, 70),
+        seed=3,
+        region="TC",
+    )
+    save_scan(page, batch / "制度.tif", dpi=300)
+    scans = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质", author="居委会", date="20230301")
+    result = ingest(ocr_home, batch, defaults=scans)
+    assert result.exit_code == 0, result.to_dict()
+    code = result.items[0].archival_code
+    text = (ocr_home.store / "J012" / code / "metadata/text/制度.tif.txt").read_text(encoding="utf-8")
+    assert "檔案" in text and "討論" in text  # RapidOCR's model cannot write 討 or 論
+    events = [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION]
+    assert [e["outcome_detail"] for e in events] == ["1 个文件; tesseract chi_tra 识别 1 页"]
 
 
 def test_tesseract_languages_come_from_the_settings(home, tmp_path):

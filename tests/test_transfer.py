@@ -80,7 +80,7 @@ class Home:
 def make_home(path: Path, fonds: list[Fonds], storage: tuple[StorageConfig, ...] | None = None) -> Home:
     init_home(path, fonds[0], storage=storage)
     config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"')
+    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
     text += "".join(f'\n[[fonds]]\ncode = "{f.code}"\nname = "{f.name}"\n' for f in fonds[1:])
     config.write_text(text, encoding="utf-8")
     prepare_locations(load_settings(path))

@@ -64,7 +64,7 @@ def _new_home(path: Path) -> Home:
     """A home on local disk keeping every record in all three locations."""
     init_home(path, Fonds("J012", "振兴社区居民委员会"))
     config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "rapidocr"', 'ocr = "off"')
+    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
     config.write_text(text.replace("default = 2", "default = 3"), encoding="utf-8")
     prepare_locations(load_settings(path))
     return _home(path)
