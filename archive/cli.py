@@ -296,7 +296,8 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
         out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {c['verified_at']}  SM3 核验 {sm3}")
     out.print("保管事件 (PREMIS events):")
     for e in events:
-        out.print(f"  {e['time']}  {e['type']}  {e['outcome']}  {e['detail']} {e['location']}".rstrip())
+        fields = (e["time"], e["type"], e["outcome"], e["detail"], e["outcome_detail"], e["location"])
+        out.print("  " + "  ".join(f for f in fields if f))
 
 
 def _year_range(value: str | None) -> tuple[int | None, int | None]:

@@ -52,6 +52,7 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     ocr_events = [e for e in home.catalogue.events(notice) if e["type"] == EXTRACTION]
     assert ocr_events and "rapidocr" in ocr_events[0]["detail"].lower()
     assert ocr_events[0]["outcome_detail"] == "1 个文件; rapidocr 识别 1 页"
+    assert "rapidocr 识别 1 页" in cli("show", notice)[1]  # `show` lists each event's outcome too
 
     code, _, found = cli("search", "低保", "--json")
     assert code == 0
