@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ingest.ocr import OcrEngine, RapidOcrEngine, ScriptAwareEngine, TesseractEngine  # noqa: E402
+from search.text import converter  # noqa: E402
 from tests.render import SAMPLE_DOCS, render_page  # noqa: E402
 
 DEFAULT_ENGINES = "tesseract:chi_sim,tesseract:chi_tra,rapidocr,auto"
@@ -144,11 +145,7 @@ def cer(truth: str, found: str) -> tuple[int, int]:
 
 def traditional(text: str) -> str:
     """Simplified → traditional with OpenCC's Taiwan standard (s2tw)."""
-    try:
-        import opencc
-    except ImportError:
-        sys.exit("bench/ocr.py needs OpenCC for the traditional pages: .venv/bin/pip install opencc")
-    return opencc.OpenCC("s2tw").convert(text)
+    return converter("s2tw").convert(text)
 
 
 def render(pages: int) -> dict[tuple[str, str], list[Image.Image]]:

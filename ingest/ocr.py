@@ -12,8 +12,8 @@ ingest worker calls it for itself.
   ``rapidocr-onnxruntime`` wheel (nothing is downloaded). Its ONNX sessions are created
   on first use in the process that recognises, never at import and never inherited
   through ``fork``.
-- :class:`ScriptAwareEngine` (``auto``, the default) gives each page to the one that reads
-  its script better: RapidOCR for simplified pages, Tesseract ``chi_tra`` for traditional.
+- :class:`ScriptAwareEngine` (``auto``, the default) lets RapidOCR read every page and has
+  Tesseract ``chi_tra`` read again the pages RapidOCR's text shows to be traditional.
 
 All limit themselves to ``threads`` CPU threads (default 1), so ``workers`` ingest
 processes use ``workers`` cores and do not fight each other.
@@ -191,7 +191,6 @@ class TesseractEngine(OcrEngine):
         psm: page segmentation mode. 6 (one block of text) is the default: with 3
             (automatic layout) Tesseract now and then dropped whole lines of a plain
             page, which 6 never did on the bench pages.
-
         timeout: seconds per page before Tesseract is killed.
         threads: OpenMP threads (``OMP_THREAD_LIMIT``); two made a page slower here.
         binary: the program to run.
@@ -220,7 +219,7 @@ class TesseractEngine(OcrEngine):
         return {
             "languages": self.languages,
             "psm": self.psm,
-            "preprocess": "median 3x3",
+            "preprocess": f"median 3x3 on grey or colour pages of {DESPECKLE_MIN_DPI} dpi or more",
             "timeout_s": self.timeout,
             "threads": self.threads,
         }
@@ -273,7 +272,7 @@ class TesseractEngine(OcrEngine):
         try:
             done = subprocess.run(
                 [*command, "tsv"],
-                input=_png(_despeckled(image)),
+                input=_png(_despeckled(image, dpi)),
                 capture_output=True,
                 timeout=self.timeout,
                 env=self._env(),
@@ -298,12 +297,25 @@ def _stated_dpi(image: Image.Image) -> int | None:
     return value if 50 <= value <= 2400 else None  # else Tesseract guesses from text height
 
 
-def _despeckled(image: Image.Image) -> Image.Image:
-    """The page through a 3×3 median filter: single-pixel dust cost Tesseract 5–6 points of CER
-    on the bench's dusty pages, and the filter helped clean ones too (strokes are wider than 1 px)."""
+#: Grey and colour pages scanned at this resolution or finer go through a 3×3 median filter.
+DESPECKLE_MIN_DPI = 300
+
+
+def _despeckled(image: Image.Image, dpi: int | None) -> Image.Image:
+    """A grey or colour page of at least DESPECKLE_MIN_DPI through a 3×3 median filter.
+
+    Single-pixel dust cost Tesseract 5–6 points of CER on the bench's dusty 300 dpi pages
+    (12 pt text), and the filter helped clean ones too. Where strokes are only a pixel or
+    two wide it thins them instead: a bilevel page of 8 pt text at 200 dpi went from 1 % to
+    33 %, so bilevel pages, coarser scans and pages without a stated resolution are left as
+    they are. Small print at 300 dpi still pays (8 pt: 0.6 % → 2.3 %). Removing only
+    isolated pixels, which spares strokes, did not help: Tesseract read such a page no
+    better than the dusty one.
+    """
     page = _page_ready(image)
-    smooth = page.convert("L") if page.mode == "1" else page
-    return smooth.filter(ImageFilter.MedianFilter(3))
+    if page.mode == "1" or dpi is None or dpi < DESPECKLE_MIN_DPI:
+        return page
+    return page.filter(ImageFilter.MedianFilter(3))
 
 
 def _png(image: Image.Image) -> bytes:
@@ -469,9 +481,10 @@ _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 def script_marks(text: str) -> tuple[int, int]:
     """(traditional, simplified): the Han characters of ``text`` that the other script writes differently.
 
-    Characters both scripts share (人, 社, 工) count for neither. Each character is
-    converted alone, so OpenCC's phrase rules cannot count one twice; the traditional
-    forms are Taiwan's (``s2tw``), where OpenCC's own table would call 群 simplified (羣).
+    A character counts as traditional when ``t2s`` changes it, as simplified when ``t2s``
+    leaves it and ``s2tw`` (Taiwan's forms: OpenCC's own table would call 群 simplified,
+    羣) changes it; characters both scripts write alike (人, 社, 工) count for neither. Each
+    character is converted alone, so OpenCC's phrase rules cannot join neighbours.
     """
     han = _HAN.findall(text)
     if not han:
@@ -479,8 +492,12 @@ def script_marks(text: str) -> tuple[int, int]:
     joined = "\n".join(han)
     as_simplified = converter("t2s").convert(joined).split("\n")
     as_traditional = converter("s2tw").convert(joined).split("\n")
-    traditional = sum(c != s for c, s in zip(han, as_simplified, strict=False))
-    simplified = sum(c != t for c, t in zip(han, as_traditional, strict=False))
+    traditional = simplified = 0
+    for c, s, t in zip(han, as_simplified, as_traditional, strict=True):
+        if c != s:
+            traditional += 1
+        elif c != t:
+            simplified += 1
     return traditional, simplified
 
 
@@ -495,12 +512,14 @@ class ScriptAwareEngine(OcrEngine):
     """按字形分流识别: RapidOCR reads every page; a page it reads as traditional is read again by Tesseract.
 
     RapidOCR reads simplified pages best, but its model cannot write 議 說 論 黨 and other
-    common traditional characters, so it misreads traditional pages (8–14 % CER in
-    ``bench/ocr.py``), where Tesseract with ``chi_tra`` does far better. RapidOCR's reading
-    of a traditional page still gives the script away: of the characters the two scripts
-    write differently, 82–93 % came out traditional on every traditional bench page and
-    none on the simplified ones. Each page's :attr:`PageText.reader` says which engine's
-    text was kept.
+    common traditional characters, so it misreads traditional pages (11–14 % CER over the
+    seven sample records in ``bench/ocr.py``), where Tesseract with ``chi_tra`` scored
+    1.2–2.4 %. RapidOCR's reading of a traditional page still gives the script away: of
+    the characters the two scripts write differently, 82–93 % came out traditional on every
+    traditional bench page and none on the simplified ones. A traditional page therefore
+    costs both engines' time. A page with fewer than MIN_SCRIPT_MARKS such characters (a
+    line or two) stays with RapidOCR. When Tesseract fails on a page, RapidOCR's text is
+    kept. Each page's :attr:`PageText.reader` says which engine's text was kept.
 
     Args:
         threads: CPU threads for each engine.
@@ -531,7 +550,10 @@ class ScriptAwareEngine(OcrEngine):
         page = self.first.recognize(image)
         if not reads_traditional(page.text):
             return page
-        return self.traditional.recognize(image)
+        try:
+            return self.traditional.recognize(image)
+        except OcrError:  # a timeout included: a weaker reading beats none
+            return page
 
 
 # --- by name --------------------------------------------------------------------------------

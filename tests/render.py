@@ -106,6 +106,8 @@ def find_font(style: str = "sans", region: str = "SC") -> tuple[Path, int]:
 
 def _face_index(path: Path, region: str) -> int:
     """The face of a collection named '... SC' or '... TC' (JP comes first in the Noto .ttc files)."""
+    if region not in ("SC", "TC"):
+        raise ValueError(f"region must be 'SC' or 'TC', not {region!r}")
     for index in range(12):
         try:
             family = ImageFont.truetype(str(path), 10, index=index).getname()[0] or ""

@@ -127,7 +127,8 @@ def test_blank_page_gives_empty_text(name: str) -> None:
     blank = Image.new("L", (1400, 800), 255)
     blank.info["dpi"] = (300, 300)
     found = get_engine(name).recognize(blank)
-    assert found == PageText(1, "", "ocr", None, found.reader) and found.reader
+    reader = {"tesseract": "tesseract chi_sim", "rapidocr": "rapidocr", "auto": "rapidocr"}[name]
+    assert found == PageText(1, "", "ocr", None, reader)
 
 
 @pytest.mark.parametrize("mode", ["1", "RGB", "I;16", "P"])
@@ -183,11 +184,30 @@ def test_version_and_settings_for_premis() -> None:
     assert auto.settings["tesseract"]["languages"] == "chi_tra" and "50%" in auto.settings["rule"]
 
 
-def test_auto_needs_tesseract_chi_tra(tmp_path) -> None:
+def test_auto_needs_tesseract_and_its_language(tmp_path) -> None:
+    with pytest.raises(MissingDependencyError, match="tesseract-ocr-zzz-none"):
+        ScriptAwareEngine(traditional="zzz_none").version()
     engine = ScriptAwareEngine()
     engine.traditional.binary = str(tmp_path / "no-such-tesseract")
     with pytest.raises(MissingDependencyError, match="apt install tesseract-ocr"):
         engine.version()
+
+
+def test_auto_keeps_rapidocrs_text_when_tesseract_fails() -> None:
+    engine = ScriptAwareEngine()
+    engine.traditional.timeout = 0.01
+    found = engine.recognize(page(TRADITIONAL))
+    assert found.reader == "rapidocr" and "會" in found.text
+
+
+def test_despeckling_spares_bilevel_and_coarse_pages() -> None:
+    from ingest.ocr import _despeckled
+
+    speck = Image.new("L", (60, 60), 255)
+    speck.putpixel((30, 30), 0)
+    assert _despeckled(speck, 300).getpixel((30, 30)) == 255  # dust at 300 dpi is filtered out
+    for image, dpi in ((speck, 200), (speck, None), (speck.convert("1"), 600)):
+        assert _despeckled(image, dpi).getpixel((30, 30)) == 0
 
 
 # --- per process, per worker ------------------------------------------------------------------
