@@ -142,6 +142,11 @@ def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def _settings_toml(settings: tuple[Setting, ...]) -> str:
+    """``name = default`` lines, so a new home's file and the built-in defaults cannot disagree."""
+    return "\n".join(f"{s.name} = {json.dumps(s.default, ensure_ascii=False)}" for s in settings)
+
+
 def _copies_toml(locations: int) -> str:
     lines = []
     for retention, n in DEFAULT_COPIES.items():
@@ -175,11 +180,7 @@ rule = "{rule}"
 
 # 归档检测设置 (ingest settings)
 [ingest]
-min_scan_dpi = 200
-max_pixels = 200000000
-workers = 2
-ocr = "auto"
-tesseract_languages = "chi_sim"
+{_settings_toml(INGEST_SETTINGS)}
 
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
 # copy policy per 保管期限: how many locations must hold each AIP (the first N below).
@@ -188,8 +189,7 @@ tesseract_languages = "chi_sim"
 
 # 定期检测 (periodic fixity audit)
 [audit]
-cycle_days = 90
-sm3_cycle_days = 360
+{_settings_toml(AUDIT_SETTINGS)}
 
 # 存储位置 (storage locations). type = "fs" (path: a directory, relative to this home or absolute)
 # or "s3" (endpoint_url, bucket, optional prefix; credentials from AWS_ACCESS_KEY_ID etc. or ~/.aws).
