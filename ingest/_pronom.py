@@ -15,11 +15,14 @@ list, so leaving it out cannot change that list. Whatever the analysis does not 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]  # CPython's own regex parser: the
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # one truth about what a regex means
 from typing import Any
@@ -347,19 +350,13 @@ class SignatureIndex:
     Formats without signatures are left out: fido's loop over their (no) signatures adds nothing.
     """
 
-    def __init__(self, fido: Fido) -> None:
+    def __init__(self, fido: Fido, cache_dir: Path | None = None) -> None:
         self.formats: list[Any] = list(fido.formats)
         self._at: dict[tuple[int, int], dict[bytes, list[_Entry]]] = {}
         self._finds: dict[_Find, list[_Entry]] = {}
         self._always: list[_Entry] = []
-        offers = [
-            (number, *signature_offers(fido, signature))
-            for number, fmt in enumerate(self.formats)
-            for signature in fido.get_signatures(fmt)
-        ]
-        shared = Counter(test for _, tests, _ in offers for test in tests)
-        for number, tests, regex_us in offers:
-            self._add(number, choose(tests, regex_us, shared))
+        for number, tests in _cached_plan(fido, cache_dir) if cache_dir else plan(fido):
+            self._add(number, tests)
         self._at_tables = sorted(self._at.items(), key=lambda item: item[0])
         self._find_list = [(test.buffer == "eof", test.spans, entries) for test, entries in self._finds.items()]
 
@@ -397,6 +394,45 @@ class SignatureIndex:
         return [self.formats[number] for number in sorted(found)]
 
 
+def plan(fido: Fido) -> list[tuple[int, tuple[_Test, ...]]]:
+    """The checks chosen for every signature, as (format number, checks); the slow part (~1.5 s)."""
+    offers = [
+        (number, *signature_offers(fido, signature))
+        for number, fmt in enumerate(fido.formats)
+        for signature in fido.get_signatures(fmt)
+    ]
+    shared = Counter(test for _, tests, _ in offers for test in tests)
+    return [(number, choose(tests, regex_us, shared)) for number, tests, regex_us in offers]
+
+
+def _cached_plan(fido: Fido, cache_dir: Path) -> list[tuple[int, tuple[_Test, ...]]]:
+    """:func:`plan`, kept in ``cache_dir`` under a digest of everything it is computed from: every
+    pattern fido holds (format number, position, regex) and this module's own source. Other
+    signatures or another analysis give another digest, so a cached plan is never applied to
+    inputs it was not made from. An unreadable cache is recomputed; an unwritable one is skipped.
+    """
+    key = hashlib.sha256(Path(__file__).read_bytes())
+    for number, fmt in enumerate(fido.formats):
+        for signature in fido.get_signatures(fmt):
+            for pattern in fido.get_patterns(signature):
+                key.update(repr((number, fido.get_pos(pattern), fido.get_regex(pattern))).encode())
+    path = cache_dir / f"pronom-plan-{key.hexdigest()[:32]}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        pass
+    computed = plan(fido)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(computed, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)  # whole or not at all: concurrent processes may race to write it
+    except OSError:
+        pass
+    return computed
+
+
 def _passes(test: _Test, bofbuffer: bytes, eofbuffer: bytes) -> bool:
     if isinstance(test, _At):
         return bofbuffer[test.offset : test.offset + test.width] in test.keys
@@ -420,9 +456,9 @@ class IndexedFido(Fido):
     ``exhaustive`` restores plain fido.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, cache_dir: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.index = SignatureIndex(self)
+        self.index = SignatureIndex(self, cache_dir)
         self._by_extension: dict[str, list[Any]] = {}
         for fmt in self.formats:
             for text in dict.fromkeys(e.text for e in fmt.findall("extension") if isinstance(e.text, str)):

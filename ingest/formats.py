@@ -112,7 +112,9 @@ class _Identifier:
             files = [versions.pronom_signature, versions.fido_extension_signature]
             # nocontainer: fido would re-parse the container XML for every zip; we do it once.
             # IndexedFido: fido's own matching, over only the formats whose signatures could match.
-            self._fido = IndexedFido(quiet=True, nocontainer=True, handle_matches=self._collect, format_files=files)
+            self._fido = IndexedFido(
+                _cache_dir(), quiet=True, nocontainer=True, handle_matches=self._collect, format_files=files
+            )
             doc = ElementTree.parse(Path(CONFIG_DIR) / versions.pronom_container_signature)
             self._containers: dict[str, tuple[Any, dict[str, Any]]] = {
                 "zip": (ZipPackage, self._fido.extract_signatures(doc, "ZIP")),
@@ -200,6 +202,15 @@ def _container_safe(path: Path, container: str | bool) -> bool:
 
 _IDENTIFIER: _Identifier | None = None
 _IDENTIFIER_LOCK = threading.Lock()
+
+
+def _cache_dir() -> Path | None:
+    """Where the PRONOM routing plan is kept between runs (XDG cache); None when there is no home."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    try:
+        return Path(base) / "dangan" if base else Path.home() / ".cache" / "dangan"
+    except RuntimeError:  # no home directory to expand
+        return None
 
 
 def _after_fork() -> None:

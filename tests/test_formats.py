@@ -645,6 +645,38 @@ def test_index_checks_few_formats() -> None:
     assert len(fido.formats) > 2000  # and the full list is back in place
 
 
+def test_routing_plan_cache_is_used_only_when_whole_and_matching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fido = formats._identifier()._fido
+    expected = _pronom.plan(fido)
+    assert _pronom._cached_plan(fido, tmp_path) == expected  # computed and kept
+    (kept,) = tmp_path.glob("pronom-plan-*.pickle")
+
+    def no_recompute(_fido: object) -> None:
+        raise AssertionError("recomputed although a matching plan was kept")
+
+    with monkeypatch.context() as m:
+        m.setattr(_pronom, "plan", no_recompute)
+        assert _pronom._cached_plan(fido, tmp_path) == expected
+    kept.write_bytes(kept.read_bytes()[:1000])  # a torn or damaged file is recomputed and replaced
+    assert _pronom._cached_plan(fido, tmp_path) == expected
+    assert _pronom._cached_plan(fido, tmp_path / "absent") == expected
+    # other signatures give another name: the kept plan is not applied to them
+    fewer = SimpleNamespace(
+        formats=fido.formats[:-1],
+        get_signatures=fido.get_signatures,
+        get_patterns=fido.get_patterns,
+        get_pos=fido.get_pos,
+        get_regex=fido.get_regex,
+    )
+    assert _pronom._cached_plan(fewer, tmp_path) == _pronom.plan(fewer) != expected
+    assert len(list(tmp_path.glob("pronom-plan-*.pickle"))) == 2
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")  # a cache folder that cannot be made: the plan is still computed
+    assert _pronom._cached_plan(fido, blocked) == expected
+
+
 def test_literals_read_from_regexes() -> None:
     needs, span = _pronom.analyse(rb"(?s)\A.{4}ftyp(?:mp41|isom).{0,64}moov")
     assert span is None or span > 8
