@@ -18,12 +18,22 @@ from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from archive import __version__
 from archive.catalogue import Catalogue, ListFilter
-from archive.config import DEFAULT_COPIES, Fonds, Settings, StorageConfig, init_home, load_settings, resolve_home
+from archive.config import (
+    DEFAULT_COPIES,
+    OCR_ENGINES,
+    Fonds,
+    Settings,
+    StorageConfig,
+    init_home,
+    load_settings,
+    resolve_home,
+)
 from archive.errors import DanganError, NotFoundError, UsageError
 
 out = Console(highlight=False)
@@ -42,7 +52,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except DanganError as exc:
-            err.print(f"[red]错误[/red] {exc}", markup=True, soft_wrap=True)
+            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(int(exc.exit_code))
 
     return wrapper
@@ -127,26 +137,32 @@ def main(ctx: click.Context, home: Path | None) -> None:
     help="存储位置, 可重复, 第一个为主位置 (storage location; repeat; the first is primary). "
     "Default: three directories inside the home.",
 )
+@click.option(
+    "--ocr",
+    default=None,
+    type=click.Choice(OCR_ENGINES),
+    help="扫描件文字识别引擎, 默认 auto; 没有 Tesseract chi_tra 时用 rapidocr (OCR engine; default auto)",
+)
 @pass_home
 @handles_errors
-def init(home: Home, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...]) -> None:
+def init(home: Home, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...], ocr: str | None) -> None:
     """创建档案库 (create an archive home with dangan.toml)."""
     entries = tuple(parse_storage_spec(spec) for spec in storage) or None
-    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule, entries)
+    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule, entries, ingest={"ocr": ocr} if ocr else {})
     settings = load_settings(home.path)
     Catalogue(settings.catalogue_path).close()
     from archive.storage import prepare_locations
 
     for loc in prepare_locations(settings):
         note = _LOCK_NOTES.get(str(loc.object_lock()), "")
-        out.print(f"存储位置 (storage location): {loc.describe()} {note}".rstrip())
+        out.print(f"存储位置 (storage location): {escape(loc.describe())} {note}".rstrip())
     for retention, n in DEFAULT_COPIES.items():
         if settings.copies[retention] < n:
             err.print(
                 f"[yellow]注意: 复制策略 {retention} 只能保存 {settings.copies[retention]} 份 (默认 {n} 份), "
                 f"请增加存储位置 (fewer copies than the default policy: add locations)[/yellow]"
             )
-    out.print(f"已创建档案库 (archive home created): {config}")
+    out.print(f"已创建档案库 (archive home created): {config}", markup=False)
 
 
 _LOCK_NOTES = {
@@ -233,15 +249,20 @@ _STATUS = {
 }
 
 
+def _finding(f: Any) -> str:
+    """A finding's file and message, as text (a file name may hold brackets rich would read as markup)."""
+    return escape(f"{f.path}: {f.message}" if f.path else f.message)
+
+
 def _print_ingest(result: Any) -> None:
     for r in result.items:
-        out.print(f"{_STATUS[r.status]}  {r.archival_code or '-'}  {r.source}")
+        out.print(f"{_STATUS[r.status]}  {r.archival_code or '-'}  {escape(r.source)}")
         for f in r.errors:
-            out.print(f"    [red]{f.code}[/red] {f.path + ': ' if f.path else ''}{f.message}", soft_wrap=True)
+            out.print(f"    [red]{f.code}[/red] {_finding(f)}", soft_wrap=True)
         for f in r.warnings:
-            out.print(f"    [yellow]{f.code}[/yellow] {f.path + ': ' if f.path else ''}{f.message}", soft_wrap=True)
+            out.print(f"    [yellow]{f.code}[/yellow] {_finding(f)}", soft_wrap=True)
     for f in result.warnings:
-        out.print(f"[yellow]提示[/yellow] {f.path or ''} {f.message}", soft_wrap=True)
+        out.print(f"[yellow]提示[/yellow] {_finding(f)}", soft_wrap=True)
     out.print(
         f"共 {len(result.items)} 件: 已归档 {result.count('archived')}, 拒收 {result.count('rejected')}, "
         f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')} "
@@ -278,9 +299,9 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
         _emit_json({"item": dict(row), "dates": dates, "files": files, "copies": copies, "events": events})
         return
     for label, key in SHOW_FIELDS:
-        out.print(f"{label}: {row[key] if row[key] is not None else ''}")
+        out.print(f"{label}: {row[key] if row[key] is not None else ''}", markup=False)
     if "problem" in dates:
-        out.print(f"[yellow]保管期限: {dates['problem']}[/yellow]")
+        out.print(f"[yellow]保管期限: {escape(dates['problem'])}[/yellow]")
     else:
         out.print(
             f"到期鉴定日 (appraisal): {dates['appraisal_due'] or '永久, 不鉴定'}  "
@@ -289,7 +310,7 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     out.print("文件 (files):")
     for f in files:
         if f["kind"] == "payload":
-            out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…")
+            out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…", markup=False)
     out.print("副本 (copies):")
     for c in copies:
         sm3 = c["sm3_verified_at"] or "尚未"
@@ -297,7 +318,7 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     out.print("保管事件 (PREMIS events):")
     for e in events:
         fields = (e["time"], e["type"], e["outcome"], e["detail"], e["outcome_detail"], e["location"])
-        out.print("  " + "  ".join(f for f in fields if f))
+        out.print("  " + "  ".join(f for f in fields if f), markup=False)
 
 
 def _year_range(value: str | None) -> tuple[int | None, int | None]:
@@ -367,9 +388,9 @@ def validate(home: Home, paths: tuple[str, ...], as_json: bool) -> None:
         )
     else:
         for r in reports:
-            out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {r.target}")
+            out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {escape(str(r.target))}")
             for line in r.lines():
-                out.print(f"    {line}", soft_wrap=True)
+                out.print(f"    {line}", soft_wrap=True, markup=False)
     sys.exit(0 if all(r.valid for r in reports) else 1)
 
 
@@ -384,7 +405,7 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
     from archive.storage import open_locations
 
     written = export_dip(home.catalogue, open_locations(home.settings)[0], archival_code, dest)
-    out.print(f"已导出 {len(written)} 个文件到 {dest} (exported)")
+    out.print(f"已导出 {len(written)} 个文件到 {dest} (exported)", markup=False)
 
 
 @main.command()
@@ -477,8 +498,8 @@ def _print_audit(report: Any) -> None:
     for p in report.problems:
         code = PROBLEM_CODES[p.kind][0]
         state = "[green]已修复[/green]" if p.repaired else "[red]未修复[/red]"
-        where = f"{p.archival_code or '(整个位置)'} @ {p.location}"
-        out.print(f"{state} {code} {_KIND[p.kind]} {where} {p.path or ''} {p.detail}".rstrip(), soft_wrap=True)
+        where = escape(f"{p.archival_code or '(整个位置)'} @ {p.location} {p.path or ''} {p.detail}")
+        out.print(f"{state} {code} {_KIND[p.kind]} {where}".rstrip(), soft_wrap=True)
     for code in report.no_good_copy:
         err.print(f"[bold red]!! {code}: {NO_GOOD_COPY}[/bold red]")
     for name, state in report.object_lock.items():
@@ -534,9 +555,9 @@ def search(
         return
     out.print(f"共 {result.total} 件 (hits), 第 {page} 页")
     for hit in result.hits:
-        out.print(f"[bold]{hit.archival_code}[/bold]  {hit.title}")
+        out.print(f"[bold]{hit.archival_code}[/bold]  {escape(hit.title)}")
         if hit.snippet:
-            out.print(f"    {hit.snippet}", soft_wrap=True)
+            out.print(f"    {hit.snippet}", soft_wrap=True, markup=False)
     for name, label in (("fonds", "全宗"), ("year", "年度"), ("category", "门类"), ("retention", "保管期限")):
         counts = result.facets.get(name, {})
         if counts:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from archive.errors import ConfigError, UsageError
@@ -45,6 +47,8 @@ class Setting:
     default: Any
     help: str
 
+
+OCR_ENGINES = ("auto", "rapidocr", "tesseract", "off")  # ingest.ocr.ENGINES, and off
 
 INGEST_SETTINGS = (
     Setting("min_scan_dpi", 200, "扫描件最低分辨率 (DA/T 31: at least 200 dpi for scans)"),
@@ -142,14 +146,18 @@ def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _settings_toml(settings: tuple[Setting, ...]) -> str:
-    """``name = default`` lines, so a new home's file and the built-in defaults cannot disagree."""
-    return "\n".join(f"{s.name} = {json.dumps(s.default, ensure_ascii=False)}" for s in settings)
+def _settings_toml(settings: tuple[Setting, ...], values: Mapping[str, Any]) -> str:
+    """``name = value`` lines, the default where ``values`` has none, so a new home's file and the
+    built-in defaults cannot disagree."""
+    unknown = set(values) - {s.name for s in settings}
+    if unknown:
+        raise UsageError(f"没有这些设置 (unknown settings): {', '.join(sorted(unknown))}")
+    return "\n".join(f"{s.name} = {json.dumps(values.get(s.name, s.default), ensure_ascii=False)}" for s in settings)
 
 
-def _copies_toml(locations: int) -> str:
+def _copies_toml(locations: int, wanted: Mapping[str, int]) -> str:
     lines = []
-    for retention, n in DEFAULT_COPIES.items():
+    for retention, n in (DEFAULT_COPIES | dict(wanted)).items():
         if n > locations:
             lines.append(f"# 只配置了 {locations} 个存储位置, 低于默认的 {n} 份; 请增加存储位置后改回 {n}")
             lines.append(f"# (only {locations} locations: fewer than the default {n} copies)")
@@ -157,8 +165,17 @@ def _copies_toml(locations: int) -> str:
     return "\n".join(lines)
 
 
-def render_config(fonds: Fonds, rule: str = "dat22", storage: tuple[StorageConfig, ...] = DEFAULT_STORAGE) -> str:
-    """The text of a new ``dangan.toml``: commented, so an archivist can edit it."""
+def render_config(
+    fonds: Fonds,
+    rule: str = "dat22",
+    storage: tuple[StorageConfig, ...] = DEFAULT_STORAGE,
+    ingest: Mapping[str, Any] = MappingProxyType({}),
+    copies: Mapping[str, int] = MappingProxyType({}),
+) -> str:
+    """The text of a new ``dangan.toml``: commented, so an archivist can edit it.
+
+    ``ingest`` and ``copies`` set [ingest] settings and copy-policy numbers other than the defaults.
+    """
     same_disk = all(e.type == "fs" and not Path(str(e.options.get("path", ""))).is_absolute() for e in storage)
     warning = (
         "# 注意: 以下副本都在本档案库所在的同一块磁盘上, 只防比特损坏和误删, 不防磁盘损坏。\n"
@@ -180,30 +197,38 @@ rule = "{rule}"
 
 # 归档检测设置 (ingest settings)
 [ingest]
-{_settings_toml(INGEST_SETTINGS)}
+{_settings_toml(INGEST_SETTINGS, ingest)}
 
 # 复制策略: 每份 AIP 至少保存在几个存储位置 (按配置顺序取前 N 个, 第一个为主位置).
 # copy policy per 保管期限: how many locations must hold each AIP (the first N below).
 [copies]
-{_copies_toml(len(storage))}
+{_copies_toml(len(storage), copies)}
 
 # 定期检测 (periodic fixity audit)
 [audit]
-{_settings_toml(AUDIT_SETTINGS)}
+{_settings_toml(AUDIT_SETTINGS, {})}
 
 # 存储位置 (storage locations). type = "fs" (path: a directory, relative to this home or absolute)
 # or "s3" (endpoint_url, bucket, optional prefix; credentials from AWS_ACCESS_KEY_ID etc. or ~/.aws).
 {warning}{_storage_toml(storage)}'''
 
 
-def init_home(home: Path, fonds: Fonds, rule: str = "dat22", storage: tuple[StorageConfig, ...] | None = None) -> Path:
-    """Create an archive home with its ``dangan.toml``; refuse to overwrite one."""
+def init_home(
+    home: Path,
+    fonds: Fonds,
+    rule: str = "dat22",
+    storage: tuple[StorageConfig, ...] | None = None,
+    ingest: Mapping[str, Any] = MappingProxyType({}),
+    copies: Mapping[str, int] = MappingProxyType({}),
+) -> Path:
+    """Create an archive home with its ``dangan.toml`` (see :func:`render_config`); refuse to overwrite one."""
     config = home / CONFIG_NAME
     if config.exists():
         raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
     home.mkdir(parents=True, exist_ok=True)
     tmp = config.with_suffix(".tmp")
-    tmp.write_text(render_config(fonds, rule, storage or DEFAULT_STORAGE), encoding="utf-8")
+    text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, config)
     return config
 
@@ -234,6 +259,8 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
     ingest = _table(data, "ingest", INGEST_SETTINGS, path)
     audit = _table(data, "audit", AUDIT_SETTINGS, path)
     search = _table(data, "search", SEARCH_SETTINGS, path)
+    if ingest["ocr"] not in OCR_ENGINES:
+        raise ConfigError(f"[ingest] ocr 只能是 {' / '.join(OCR_ENGINES)}: {ingest['ocr']}", path=str(path))
     if search["backend"] not in ("sqlite", "elasticsearch"):
         raise ConfigError(f"[search] backend 只能是 sqlite 或 elasticsearch: {search['backend']}", path=str(path))
     if search["backend"] == "elasticsearch" and not search["url"]:

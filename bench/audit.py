@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import resource
 import shutil
 import signal
@@ -95,14 +94,16 @@ def make_items(root: Path, items: int) -> tuple[int, int]:
     return files, size
 
 
-def one_copy_home(home: Path) -> None:
-    """A home with one local location and a copy policy of one copy for every 保管期限."""
-    init_home(home, Fonds("J012", "基准测试社区居民委员会"), storage=(StorageConfig("local", "fs", {"path": "store"}),))
-    config = home / "dangan.toml"
-    text = config.read_text(encoding="utf-8")
-    # render_config may write the default policy (2 / 3 copies), which one location cannot meet
-    policy = re.sub(r"(?m)^(default|Y) = \d+$", r"\1 = 1", text)
-    config.write_text(policy, encoding="utf-8")
+def one_copy_home(home: Path, ocr: str | None = None) -> None:
+    """A home with one local location and a copy policy of one copy for every 保管期限;
+    ``ocr`` overrides the default ``[ingest] ocr`` setting."""
+    init_home(
+        home,
+        Fonds("J012", "基准测试社区居民委员会"),
+        storage=(StorageConfig("local", "fs", {"path": "store"}),),
+        ingest={"ocr": ocr} if ocr else {},
+        copies={"default": 1, "Y": 1},
+    )
 
 
 def build_archive(home: Path, items: int, *, year: int = 2023, retention: str = "D10", ocr: str | None = None) -> None:
@@ -119,11 +120,7 @@ def build_archive(home: Path, items: int, *, year: int = 2023, retention: str = 
     t = time.perf_counter()
     files, size = make_items(batch, items)
     print(f"built batch: {items} 件, {files} files, {size / MB:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
-    one_copy_home(home)
-    if ocr is not None:
-        config = home / "dangan.toml"
-        text = config.read_text(encoding="utf-8")
-        config.write_text(text.replace('ocr = "auto"', f'ocr = "{ocr}"'), encoding="utf-8")
+    one_copy_home(home, ocr)
     settings = load_settings(home)
     prepare_locations(settings)
     t = time.perf_counter()

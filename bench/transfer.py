@@ -39,7 +39,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -66,10 +65,13 @@ def town_home(path: Path, storage: tuple[StorageConfig, ...], copies: int) -> No
     """A town home holding the benchmark's fonds, with ``copies`` copies of every record."""
     from archive.config import Fonds
 
-    init_home(path, Fonds("J012", "基准测试社区居民委员会"), storage=storage)
-    config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
-    config.write_text(re.sub(r"(?m)^(default|Y) = \d+$", rf"\1 = {copies}", text), encoding="utf-8")
+    init_home(
+        path,
+        Fonds("J012", "基准测试社区居民委员会"),
+        storage=storage,
+        ingest={"ocr": "off"},
+        copies={"default": copies, "Y": copies},
+    )
     prepare_locations(load_settings(path))
 
 

@@ -91,7 +91,8 @@ def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
             "(expired items; transferred copies whose keep period has ended: propose them with destroy propose)"
         )
         for p in data["problems"]:
-            err.print(f"[yellow]保管期限不符[/yellow] {p['path']}: {p['message']}", soft_wrap=True)
+            problem = escape(f"{p['path']}: {p['message']}")
+            err.print(f"[yellow]保管期限不符[/yellow] {problem}", soft_wrap=True)
     sys.exit(1 if data["problems"] else 0)
 
 
@@ -233,13 +234,13 @@ def run(home: Home, batch_id: str, as_json: bool) -> None:
     else:
         for i in result.items:
             state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
-            out.print(f"{state}  {i.archival_code}  {i.message}".rstrip(), soft_wrap=True)
+            out.print(f"{state}  {i.archival_code}  {escape(i.message)}".rstrip(), soft_wrap=True)
         for w in result.warnings:
-            out.print(f"[yellow]提示[/yellow] {w}", soft_wrap=True)
+            out.print(f"[yellow]提示[/yellow] {escape(str(w))}", soft_wrap=True)
         if result.register_code:
             out.print(f"销毁清册已归档为 {result.register_code} (destruction register archived, 永久)")
             for f in result.register_files:
-                out.print(f"  {f}")
+                out.print(f"  {f}", markup=False)
     sys.exit(result.exit_code)
 
 

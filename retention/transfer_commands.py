@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from archive.cli import _emit_json, out
 
@@ -52,9 +53,9 @@ def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
                            "problems": problems})  # fmt: skip
         return
     for d in report.items:
-        _print(f"{d.meta.archival_code}  {d.meta.title}  {d.meta.year}  {d.meta.retention}  到期 {d.due.isoformat()}")
+        _print(escape(f"{d.meta.archival_code}  {d.meta.title}  {d.meta.year}  {d.meta.retention}  到期 {d.due}"))
     for p in report.problems:
-        _print(f"[yellow]保管期限问题[/yellow] {p}")
+        _print(f"[yellow]保管期限问题[/yellow] {escape(str(p))}")
     _print(f"共 {len(report.items)} 件到期移交 (due for transfer)")
 
 
@@ -121,7 +122,7 @@ def _print_receive(result: Any) -> None:
         colour = "red" if f.failed else "yellow"
         name = CHECKS.get(f.code, ("", ""))[1]
         where = f" {f.path}:" if f.path else ""
-        _print(f"[{colour}]{f.code}[/{colour}] {name}{where} {f.message}")
+        _print(f"[{colour}]{f.code}[/{colour}] {escape(f'{name}{where} {f.message}')}")
     passed = sum(f.verdict is Verdict.passed for f in result.report.findings)
     _print(f"{_RECEIVED[result.status]}  {result.transfer_id}  检测项通过 {passed}/{len(CHECKS)}")
     if result.stored or result.already_held:

@@ -40,10 +40,8 @@ class Home:
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     path = tmp_path / "home"
-    init_home(path, Fonds("J012", "振兴社区居民委员会"))
     # OCR is tested on its own (test_ocr, test_search_ingest); elsewhere it would only slow the suite
-    config = path / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"'), encoding="utf-8")
+    init_home(path, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
     settings = load_settings(path)
     prepare_locations(settings)
     cat = Catalogue(settings.catalogue_path)

@@ -9,6 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from archive.cli import main
+from archive.config import OCR_ENGINES, Fonds, init_home, load_settings
+from archive.errors import UsageError
+from ingest.ocr import ENGINES
 
 from .conftest import CORPORA, make_image, make_scan_batch
 
@@ -36,6 +39,47 @@ def test_init_creates_home_and_refuses_to_overwrite(tmp_path):
     assert 'code = "J013"' in (home / "dangan.toml").read_text(encoding="utf-8")
     again = runner.invoke(main, ["--home", str(home), "init", "--fonds-code", "J013", "--fonds-name", "x"])
     assert again.exit_code == 2 and "已存在" in again.output
+
+
+def test_init_ocr_choice_is_written_and_a_bad_value_in_the_file_is_refused(tmp_path):
+    runner = CliRunner()
+    home = tmp_path / "h"
+    args = ["--home", str(home), "init", "--fonds-code", "J013", "--fonds-name", "幸福社区居民委员会"]
+    assert runner.invoke(main, [*args, "--ocr", "ocr-x"]).exit_code == 2
+    assert not home.exists()
+    r = runner.invoke(main, [*args, "--ocr", "rapidocr"])
+    assert r.exit_code == 0, r.output
+    config = home / "dangan.toml"
+    assert load_settings(home).ingest["ocr"] == "rapidocr"
+    config.write_text(config.read_text(encoding="utf-8").replace('"rapidocr"', '"rapid"'), encoding="utf-8")
+    r = runner.invoke(main, ["--home", str(home), "list"])
+    assert r.exit_code != 0 and "[ingest] ocr" in r.output and "rapid" in r.output
+
+
+def test_every_ocr_choice_is_an_engine_or_off():
+    assert set(OCR_ENGINES) == {*ENGINES, "off"}
+
+
+def test_new_home_settings_and_copy_policy_can_be_set(tmp_path):
+    init_home(tmp_path / "h", Fonds("J013", "幸福社区居民委员会"), ingest={"workers": 3}, copies={"default": 3})
+    settings = load_settings(tmp_path / "h")
+    assert settings.ingest["workers"] == 3 and settings.ingest["ocr"] == "auto"
+    assert settings.copies["default"] == 3 and settings.copies["Y"] == 3
+    with pytest.raises(UsageError, match="worker"):
+        init_home(tmp_path / "h2", Fonds("J013", "幸福社区居民委员会"), ingest={"worker": 3})
+
+
+def test_names_with_brackets_are_printed_as_they_are(cli, tmp_path):
+    # rich would take "[扫描]" or "[red]" for markup and drop it from the line the archivist reads
+    batch = tmp_path / "batch"
+    make_image(batch / "[扫描] 第1页.tif", dpi=100, seed=5)
+    make_image(batch / "[red]第2页.tif", dpi=300, seed=6)
+    code, output, _ = cli("ingest", str(batch), *CLASS)
+    assert code == 1
+    assert "[扫描] 第1页.tif" in output and "GD-3-5" in output
+    assert "[red]第2页.tif" in output
+    code, output, _ = cli("show", "J012-WS·2023-D30-0001")
+    assert code == 0 and "[red]第2页.tif" in output
 
 
 def test_commands_without_home_say_so(tmp_path):

@@ -72,10 +72,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive home where every AIP is kept in all three locations."""
     root = tmp_path_factory.mktemp("disposal")
     path = root / "home"
-    init_home(path, Fonds("J012", "振兴社区居民委员会"))
-    config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
-    config.write_text(text.replace("default = 2", "default = 3"), encoding="utf-8")
+    init_home(path, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"}, copies={"default": 3})
     settings = load_settings(path)
     prepare_locations(settings)
     # Load the PRONOM signatures here once: the ingest workers are forked from this process.

@@ -52,9 +52,7 @@ def s3_home(tmp_path, s3_server):
         StorageConfig("local", "fs", {"path": "store"}),
         StorageConfig("offsite", "s3", {"endpoint_url": s3_server.endpoint_url, "bucket": bucket}),
     )
-    init_home(path, Fonds("J012", "振兴社区居民委员会"), storage=storage)
-    config = path / "dangan.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"'), encoding="utf-8")
+    init_home(path, Fonds("J012", "振兴社区居民委员会"), storage=storage, ingest={"ocr": "off"})
     prepare_locations(load_settings(path))
     home = S3Home(path, s3_server)
     yield home

@@ -78,9 +78,9 @@ class Home:
 
 
 def make_home(path: Path, fonds: list[Fonds], storage: tuple[StorageConfig, ...] | None = None) -> Home:
-    init_home(path, fonds[0], storage=storage)
+    init_home(path, fonds[0], storage=storage, ingest={"ocr": "off"})
     config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
+    text = config.read_text(encoding="utf-8")
     text += "".join(f'\n[[fonds]]\ncode = "{f.code}"\nname = "{f.name}"\n' for f in fonds[1:])
     config.write_text(text, encoding="utf-8")
     prepare_locations(load_settings(path))

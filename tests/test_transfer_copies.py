@@ -62,10 +62,7 @@ def _home(path: Path) -> Home:
 
 def _new_home(path: Path) -> Home:
     """A home on local disk keeping every record in all three locations."""
-    init_home(path, Fonds("J012", "振兴社区居民委员会"))
-    config = path / "dangan.toml"
-    text = config.read_text(encoding="utf-8").replace('ocr = "auto"', 'ocr = "off"')
-    config.write_text(text.replace("default = 2", "default = 3"), encoding="utf-8")
+    init_home(path, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"}, copies={"default": 3})
     prepare_locations(load_settings(path))
     return _home(path)
 
