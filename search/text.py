@@ -126,12 +126,12 @@ def index_tokens(folded: str) -> str:
     and a final ``低``). Words (Latin letters, digits) are whole tokens.
     """
     out: list[str] = []
-    for is_cjk, text in runs(folded):
-        if is_cjk:
-            out.extend(_bigrams(text))
-            out.append(text[-1])
+    for cjk, word in _RUN.findall(folded):  # one of the two groups matched; findall makes no match objects
+        if cjk:
+            out.extend(_bigrams(cjk))
+            out.append(cjk[-1])
         else:
-            out.append(text)
+            out.append(word)
     return " ".join(out)
 
 
