@@ -19,6 +19,7 @@ import hashlib
 import os
 import pickle
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -407,13 +408,15 @@ def plan(fido: Fido) -> list[tuple[int, tuple[_Test, ...]]]:
 
 def _cached_plan(fido: Fido, cache_dir: Path) -> list[tuple[int, tuple[_Test, ...]]]:
     """:func:`plan`, kept in ``cache_dir`` under a digest of everything it is computed from: every
-    pattern fido holds (format number, position, regex) and this module's own source. Other
+    signature fido holds, pattern by pattern (format number, position, regex), this module's own
+    source and the Python that parses the regexes. Other
     signatures or another analysis give another digest, so a cached plan is never applied to
     inputs it was not made from. An unreadable cache is recomputed; an unwritable one is skipped.
     """
-    key = hashlib.sha256(Path(__file__).read_bytes())
+    key = hashlib.sha256(Path(__file__).read_bytes() + sys.version.encode())  # sre_parse is CPython's
     for number, fmt in enumerate(fido.formats):
         for signature in fido.get_signatures(fmt):
+            key.update(b"\0")  # where one signature ends: the plan has an entry per signature
             for pattern in fido.get_patterns(signature):
                 key.update(repr((number, fido.get_pos(pattern), fido.get_regex(pattern))).encode())
     path = cache_dir / f"pronom-plan-{key.hexdigest()[:32]}.pickle"
