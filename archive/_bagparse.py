@@ -335,7 +335,7 @@ def normalise_path(raw: str, source: str, findings: list[BagFinding]) -> str | N
     """
     path = decode_percent(raw)
     parts = [part for part in path.split("/") if part not in ("", ".")]
-    reason = _unsafe_reason(path) or (None if parts else ("空路径", "empty path"))
+    reason = unsafe_reason(path) or (None if parts else ("空路径", "empty path"))
     if reason is not None:
         findings.append(finding("unsafe_path", raw, source=source, why_zh=reason[0], why_en=reason[1]))
         return None
@@ -345,7 +345,7 @@ def normalise_path(raw: str, source: str, findings: list[BagFinding]) -> str | N
     return clean
 
 
-def _unsafe_reason(path: str) -> tuple[str, str] | None:
+def unsafe_reason(path: str) -> tuple[str, str] | None:
     """Why ``path`` is unsafe, as ``(中文, English)``, or None when it is not."""
     if "\x00" in path:
         return "路径含 NUL 字节", "NUL byte in path"

@@ -140,10 +140,15 @@ DEFAULT_STORAGE = (
 def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
     blocks = []
     for e in entries:
-        lines = ["[[storage]]", f'name = "{e.name}"', f'type = "{e.type}"']
-        lines += [f"{k} = {json.dumps(str(v), ensure_ascii=False)}" for k, v in e.options.items()]
+        lines = ["[[storage]]", f"name = {_toml_string(e.name)}", f"type = {_toml_string(e.type)}"]
+        lines += [f"{k} = {_toml_string(str(v))}" for k, v in e.options.items()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes (\\" \\\\ \\n \\uXXXX) are TOML's too."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _settings_toml(settings: tuple[Setting, ...], values: Mapping[str, Any]) -> str:
@@ -183,17 +188,17 @@ def render_config(
         if same_disk
         else ""
     )
-    return f'''# dangan 档案库配置 (archive home settings)
+    return f"""# dangan 档案库配置 (archive home settings)
 
 # 全宗: 全宗号与立档单位名称. A township archive lists every fonds it holds.
 [[fonds]]
-code = "{fonds.code}"
-name = "{fonds.name}"
+code = {_toml_string(fonds.code)}
+name = {_toml_string(fonds.name)}
 
 # 档号规则: "dat22" = DA/T 22-2015 (J012-WS·2023-D30-0001), "dat13" = DA/T 13-2022 (J012-WS·2023·D30-0001),
 # or a table: {{ template = "{{fonds}}-{{category}}·{{year}}-{{retention}}[-{{org}}]-{{number}}", number_width = 4 }}
 [archival_code]
-rule = "{rule}"
+rule = {_toml_string(rule)}
 
 # 归档检测设置 (ingest settings)
 [ingest]
@@ -210,7 +215,7 @@ rule = "{rule}"
 
 # 存储位置 (storage locations). type = "fs" (path: a directory, relative to this home or absolute)
 # or "s3" (endpoint_url, bucket, optional prefix; credentials from AWS_ACCESS_KEY_ID etc. or ~/.aws).
-{warning}{_storage_toml(storage)}'''
+{warning}{_storage_toml(storage)}"""
 
 
 def init_home(
@@ -221,13 +226,26 @@ def init_home(
     ingest: Mapping[str, Any] = MappingProxyType({}),
     copies: Mapping[str, int] = MappingProxyType({}),
 ) -> Path:
-    """Create an archive home with its ``dangan.toml`` (see :func:`render_config`); refuse to overwrite one."""
+    """Create an archive home with its ``dangan.toml`` (see :func:`render_config`); refuse to overwrite one.
+
+    A fonds no item could be archived under, or settings the home could not load, are refused
+    before anything is written.
+    """
+    from metadata_profiles import load_profiles, validate_fonds
+
     config = home / CONFIG_NAME
     if config.exists():
         raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
+    problems = [f for f in validate_fonds(fonds.code, fonds.name, load_profiles()) if f.failed]
+    if problems:
+        raise UsageError("; ".join(f.message for f in problems), rule="[[fonds]]")
+    text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
+    try:  # what a later load would refuse is refused now, with nothing written
+        _settings_from(home, tomllib.loads(text), config)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"设置中有 dangan.toml 无法保存的字符 (a value TOML cannot hold): {exc}") from exc
     home.mkdir(parents=True, exist_ok=True)
     tmp = config.with_suffix(".tmp")
-    text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, config)
     return config

@@ -73,7 +73,7 @@ def build_metadata(
         doc_number=(fields.get("doc_number") or "").strip(),
         classification=(fields.get("classification") or "").strip(),
         page_count=_int_field(fields, "page_count", "页数", findings),
-        carrier=(fields.get("carrier") or defaults.carrier or "电子").strip(),
+        carrier=(fields.get("carrier") or defaults.carrier or "").strip(),  # "": judged from the files at ingest
         org_code=(fields.get("org_code") or defaults.org_code or "").strip(),
         remarks=(fields.get("remarks") or "").strip(),
     )

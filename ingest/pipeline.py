@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from archive._bagparse import unsafe_reason
 from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
 from archive.catalogue import Catalogue, Copy, IndexedAIP
@@ -272,13 +273,14 @@ class Ingestor:
         findings += self._metadata_findings(meta if meta.page_count is not None else replace(meta, page_count=1))
         if not src.files:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
+        findings += _unbaggable_names(src)
         if any(f.failed for f in findings):
             return _rejected(src, findings)
         stack = ExitStack()
         bag_dir = stack.enter_context(self.location.staging())
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR
-        ocr = _Ocr(self.settings.ingest["ocr"], self.settings.ingest["tesseract_languages"], meta.carrier == "纸质")
+        ocr = _Ocr(self.settings.ingest["ocr"], self.settings.ingest["tesseract_languages"], meta.carrier != "电子")
         jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
@@ -307,7 +309,17 @@ class Ingestor:
         if meta.page_count is None:
             paginated = [e.pages for e in entries if e.pages is not None]
             meta.page_count = sum(paginated) if paginated else None
-            findings += [f for f in self._metadata_findings(meta) if f not in findings]
+            if meta.page_count is None and self.profiles.for_category(meta.category).is_required("page_count"):
+                message = (
+                    "页数为必填著录项, 但无法从这些文件得出 (文本、办公文档不计页), "
+                    "请在归档文件目录 (--catalog) 中填写页数 "
+                    "(页数 is required and cannot be counted from these files: give it in an item list)"
+                )
+                findings.append(fail("GD-2-4", message))
+            else:
+                findings += [f for f in self._metadata_findings(meta) if f not in findings]
+        if not meta.carrier:
+            findings += _judge_carrier(meta, scan_names)
         findings += page_count_findings(meta, entries)
         findings += scan_resolution_findings(meta, entries, scan_names, int(self.settings.ingest["min_scan_dpi"]))
         findings += self._duplicate_file_warnings(entries)
@@ -458,6 +470,33 @@ def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
             )
         )
     return events
+
+
+def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:
+    """载体 stated nowhere: an item holding scan formats (images, image-only PDFs) is taken as 纸质, so
+    the DA/T 31 scan rules apply unless the archivist says 电子; any other item is 电子."""
+    if not scan_names:
+        meta.carrier = "电子"
+        return []
+    meta.carrier = "纸质"
+    message = (
+        "未给出载体, 含扫描格式文件, 按纸质扫描件检测 (DA/T 31); 如为电子原件, "
+        "请在目录载体列或命令行 --carrier 中写明电子 "
+        "(carrier not given: scan formats found, checked as scans; state 电子 for born-digital files)"
+    )
+    return [Finding("GD-2-4", Verdict.warning, message)]
+
+
+def _unbaggable_names(src: SourceItem) -> list[Finding]:
+    """GD-4-7: names a bag's manifest could not list safely (a backslash), judged by the rule
+    ``dangan validate`` applies, so that no AIP is written that its own validator refuses."""
+    out = []
+    for name, _path in src.files:
+        reason = unsafe_reason(f"{ORIGINAL_DIR}/{name}")
+        if reason:
+            zh, en = reason
+            out.append(fail("GD-4-7", f"文件名不能写入 BagIt 清单: {zh} (a bag cannot list this name: {en})", name))
+    return out
 
 
 def _warnings(findings: list[Finding]) -> list[Finding]:

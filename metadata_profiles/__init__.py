@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ._codes import CodeList, CodeLists, load_codes
 from ._profiles import CharRule, FieldSpec, Profile, Profiles, load_profiles
-from ._validate import validate_metadata
+from ._validate import validate_fonds, validate_metadata
 from ._xml import NAMESPACE, XSD_NAME, item_from_xml, item_to_xml, validate_item_xml
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "item_to_xml",
     "load_codes",
     "load_profiles",
+    "validate_fonds",
     "validate_item_xml",
     "validate_metadata",
 ]

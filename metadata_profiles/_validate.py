@@ -16,7 +16,7 @@ from archive.model import Finding, ItemMetadata, Verdict
 
 from ._chars import char_problems
 from ._codes import CodeLists
-from ._profiles import FieldSpec, Profile
+from ._profiles import FieldSpec, Profile, Profiles
 
 _VERDICTS = {"failure": Verdict.failed, "warning": Verdict.warning}
 _DATE = re.compile(r"[0-9]{8}")
@@ -75,6 +75,19 @@ def validate_metadata(
         findings.extend(_check_field(meta, getattr(meta, attr), spec, profile, codes, today))
     findings.extend(_check_date_year(meta, profile))
     return findings
+
+
+def validate_fonds(code: str, name: str, profiles: Profiles, *, today: dt.date | None = None) -> list[Finding]:
+    """全宗号 and 立档单位名称 checked as every item's will be, so that ``dangan init`` refuses a
+    fonds no item could be archived under."""
+    profile = profiles.profiles["default"]
+    meta = ItemMetadata(fonds_code=code, fonds_name=name, category="", year=0, retention="", title="")
+    today = today or dt.date.today()
+    return [
+        finding
+        for attr in ("fonds_code", "fonds_name")
+        for finding in _check_field(meta, getattr(meta, attr), profile.fields[attr], profile, profiles.codes, today)
+    ]
 
 
 def _check_field(

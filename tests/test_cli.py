@@ -56,6 +56,23 @@ def test_init_ocr_choice_is_written_and_a_bad_value_in_the_file_is_refused(tmp_p
     assert r.exit_code != 0 and "[ingest] ocr" in r.output and "rapid" in r.output
 
 
+def test_init_keeps_quotes_and_backslashes_and_refuses_a_bad_fonds(tmp_path):
+    runner = CliRunner()
+    name = '测试"社区\\居委会'
+    home = tmp_path / "h"
+    r = runner.invoke(main, ["--home", str(home), "init", "--fonds-code", "J012", "--fonds-name", name])
+    assert r.exit_code == 0, r.output
+    assert load_settings(home).fonds[0].name == name
+    for code, fonds_name in (("J/../x", "幸福社区居民委员会"), ("J013", "")):
+        bad = tmp_path / code.replace("/", "_")
+        r = runner.invoke(main, ["--home", str(bad), "init", "--fonds-code", code, "--fonds-name", fonds_name])
+        assert r.exit_code == 2 and "[[fonds]]" in r.output, r.output
+        assert not (bad / "dangan.toml").exists()
+    r = runner.invoke(main, ["--home", str(tmp_path / "s"), "init", "--fonds-code", "J013", "--fonds-name", "x",
+                             "--storage", "local=a\x7fb"])  # fmt: skip
+    assert r.exit_code == 2 and "TOML" in r.output and not (tmp_path / "s" / "dangan.toml").exists()
+
+
 def test_every_ocr_choice_is_an_engine_or_off():
     assert set(OCR_ENGINES) == {*ENGINES, "off"}
 

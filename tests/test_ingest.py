@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import bagit
@@ -58,6 +59,36 @@ def test_aip_is_a_complete_bag_both_validators_accept(home, tmp_path):
     assert info["Payload-Oxum"].endswith(".1")
     assert info["DA-Retention"] == "D30" and info["DA-Year"] == "2023"
     assert (bag_dir / "data/original/扫描件001.tif").is_file()
+
+
+def test_a_name_no_manifest_can_list_is_refused_and_the_rest_archived(home, tmp_path):
+    batch = tmp_path / "batch"
+    make_image(batch / "a\\b.tif", seed=1)  # a legal Linux name; "a/b.tif" once a manifest is read on Windows
+    make_image(batch / "第2页.tif", seed=2)
+    result = ingest(home, batch)
+    rejected, archived = result.items
+    assert rejected.status == "rejected" and rejected.errors[0].code == "GD-4-7"
+    assert "反斜杠" in rejected.errors[0].message and rejected.errors[0].path == "a\\b.tif"
+    assert archived.status == "archived"
+    (bag_dir,) = aip_dirs(home)
+    assert validate_bag(bag_dir).valid
+
+
+def test_scans_with_no_carrier_stated_are_checked_as_scans(home, tmp_path):
+    batch = tmp_path / "batch"
+    make_image(batch / "低分辨率.tif", dpi=100, seed=1)
+    make_image(batch / "无分辨率.png", dpi=None, seed=2)
+    (batch / "说明.txt").write_text("居委会工作说明", encoding="utf-8")
+    unstated = replace(WS_2023, carrier=None)
+    low, missing, text = ingest(home, batch, defaults=unstated).items
+    for r in (low, missing):
+        assert r.status == "rejected" and [e.code for e in r.errors] == ["GD-3-5"], r.to_dict()
+        assert any(w.code == "GD-2-4" and "载体" in w.message for w in r.warnings)
+    assert text.status == "rejected" and [e.code for e in text.errors] == ["GD-2-4"]
+    assert "无法从这些文件得出" in text.errors[0].message  # a text file has no pages to count: says where to give them
+    born_digital = ingest(home, batch, defaults=replace(WS_2023, carrier="电子")).items
+    assert [r.status for r in born_digital[:2]] == ["archived", "archived"]
+    assert home.catalogue.get(born_digital[0].archival_code)["carrier"] == "电子"
 
 
 def test_check_report_and_premis_are_stored(home, tmp_path):
