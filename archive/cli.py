@@ -404,7 +404,12 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
     from archive.export import export_dip
     from archive.storage import open_locations
 
-    written = export_dip(home.catalogue, open_locations(home.settings)[0], archival_code, dest)
+    passed_over: list[str] = []
+    written = export_dip(home.catalogue, open_locations(home.settings), archival_code, dest, notes=passed_over)
+    for note in passed_over:
+        err.print(
+            f"[yellow]注意[/yellow] {escape(note)}; 请运行 dangan audit --repair (run audit --repair)", soft_wrap=True
+        )
     out.print(f"已导出 {len(written)} 个文件到 {dest} (exported)", markup=False)
 
 

@@ -82,7 +82,7 @@ class FileEntry:
     puid: str | None = None  # PRONOM identifier, e.g. fmt/353
     format_name: str | None = None
     mime: str | None = None
-    pages: int | None = None  # TIFF frames, PDF pages, 1 per image; None when not paginated
+    pages: int | None = None  # TIFF frames, PDF and OFD pages, 1 per image; None when not paginated
     dpi: float | None = None  # lowest stated resolution over the pages; None when none stated
     color_mode: str | None = None  # 黑白二值 / 灰度 / 彩色
     role: str = "主文档"  # 主文档 / 附属文档

@@ -1,4 +1,4 @@
-"""Private decoders behind :mod:`ingest.formats`: PDF, zip packages, OLE2, text, XML, audio/video.
+"""Private decoders behind :mod:`ingest.formats`: PDF, OLE2, text, audio/video (containers: :mod:`ingest._package`).
 
 Each ``check_*`` function takes the file and a :class:`Notes` collector and returns a
 :class:`Decoded`; none of them raises for a bad file. Shared Pillow plumbing lives here too,
@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import warnings
-import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,12 +25,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import pikepdf
-from lxml import etree
 from PIL import Image, ImageFile
 
-from archive.errors import UnsafeXMLError
 from archive.model import Finding, Verdict
-from archive.xmlsafe import parse_xml
 
 BILEVEL, GREY, COLOUR = "黑白二值", "灰度", "彩色"
 _COLOUR_RANK = {BILEVEL: 0, GREY: 1, COLOUR: 2}
@@ -183,6 +179,22 @@ def pillow_scope(max_pixels: int, notes: Notes) -> Iterator[None]:
             logger.removeHandler(handler)
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
             _report_noise(notes, caught, handler.messages, stderr)
+
+
+@contextmanager
+def pillow_headers_only() -> Iterator[None]:
+    """Lift Pillow's pixel ceiling to read the header of an image it refused to open as a bomb.
+
+    Nothing may be loaded or seeked to a decoded frame inside: the ceiling is what stops
+    Pillow from allocating the pixels.
+    """
+    with _PIL_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _report_noise(notes: Notes, caught: list[warnings.WarningMessage], logged: list[str], libtiff: list[str]) -> None:
@@ -396,142 +408,6 @@ def _decode_image(image: Any, scan: _PdfScan) -> None:
             notes.warn("GD-3-4", f"第 {page} 页有图像无法校验", f"page {page}: image not verifiable", describe(exc))
         except DECODE_ERRORS as exc:
             notes.fail("GD-3-4", f"第 {page} 页图像无法解码", f"page {page}: image cannot be decoded", describe(exc))
-
-
-# --- XML and zip packages ----------------------------------------------------------------
-
-ZIP_MAX_MEMBERS = 20_000
-ZIP_MAX_TOTAL = 2 * 1024**3  # uncompressed bytes
-ZIP_MAX_RATIO = 200  # uncompressed/compressed, only judged beyond ZIP_RATIO_FLOOR
-ZIP_RATIO_FLOOR = 16 * 1024**2
-_XML_SUFFIXES = (".xml", ".rels")
-
-
-def xml_problem(stream: IO[bytes]) -> str | None:
-    """Parse XML with no DTD, entities or network; return why it is unacceptable, or None."""
-    try:
-        events = etree.iterparse(
-            stream,
-            events=("start", "end"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-        )
-        for index, (event, elem) in enumerate(events):
-            if index == 0 and elem.getroottree().docinfo.doctype:
-                return "DOCTYPE/entity declarations are refused"
-            if event == "end":
-                elem.clear()  # keep memory flat on large sheets
-    except etree.LxmlError as exc:
-        return describe(exc)
-    return None
-
-
-def check_xml(path: Path, notes: Notes) -> Decoded:
-    """A standalone XML file must parse under the hardened parser."""
-    with path.open("rb") as fh:
-        problem = xml_problem(fh)
-    if problem:
-        notes.fail("GD-3-4", "XML 无法安全解析", "XML cannot be parsed safely", problem)
-    return Decoded()
-
-
-def check_zip(path: Path, notes: Notes) -> Decoded:
-    """Zip integrity with bomb guards, then the package rules of OOXML, ODF or OFD."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except DECODE_ERRORS + (zipfile.BadZipFile,) as exc:
-        notes.fail("GD-3-4", "压缩包结构损坏", "zip structure is damaged", describe(exc))
-        return Decoded()
-    with archive:
-        infos = archive.infolist()
-        if _zip_refused(infos, path.stat().st_size, notes):
-            return Decoded()
-        decoded = _package_kind({info.filename for info in infos})
-        _check_members(archive, infos, notes)
-        return decoded
-
-
-def _zip_refused(infos: list[zipfile.ZipInfo], size: int, notes: Notes) -> bool:
-    total = sum(info.file_size for info in infos)
-    if len(infos) > ZIP_MAX_MEMBERS or total > ZIP_MAX_TOTAL:
-        notes.fail("GD-3-4", "压缩包解压后过大，疑似压缩炸弹", "zip bomb", f"{len(infos)} members, {total} bytes")
-        return True
-    if total > ZIP_RATIO_FLOOR and total > ZIP_MAX_RATIO * max(size, 1):
-        notes.fail("GD-3-4", "压缩比异常，疑似压缩炸弹", "zip bomb: compression ratio", f"{total} / {size} bytes")
-        return True
-    if len({info.filename for info in infos}) != len(infos):  # which copy would a reader take?
-        notes.fail("GD-3-4", "压缩包内有重名成员", "duplicate member names in zip")
-        return True
-    if any(info.flag_bits & 0x1 for info in infos):
-        notes.fail("GD-3-8", "压缩包内容已加密，不能归档", "encrypted zip members")
-        return True
-    return False
-
-
-def _package_kind(names: set[str]) -> Decoded:
-    if "[Content_Types].xml" in names:
-        return Decoded(archival=True)
-    if "OFD.xml" in names:
-        return Decoded(archival=True, format_name="OFD 版式文档 (GB/T 33190)", mime="application/ofd")
-    return Decoded()  # ODF or a plain zip: readable, but not on the archival list
-
-
-def _check_members(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], notes: Notes) -> None:
-    """Inflate every member once, parsing XML parts on the way; the header sizes bound the work.
-
-    zipfile checks a member's CRC when it is read to the end, hence the drain after parsing.
-    """
-    for info in infos:
-        try:
-            with archive.open(info) as member:
-                problem = xml_problem(member) if info.filename.lower().endswith(_XML_SUFFIXES) else None
-                while not problem and member.read(1 << 20):
-                    pass
-        except DECODE_ERRORS + (zipfile.BadZipFile, RuntimeError) as exc:
-            notes.fail(
-                "GD-3-4", "压缩包成员无法解压", "zip member cannot be decompressed", f"{info.filename}: {describe(exc)}"
-            )
-            continue
-        if problem:
-            notes.fail(
-                "GD-3-4",
-                "文档部件 XML 无法安全解析",
-                "package part XML cannot be parsed",
-                f"{info.filename}: {problem}",
-            )
-    names = {info.filename for info in infos}
-    for part in _required_parts(archive, names):
-        if part not in names:
-            notes.fail("GD-3-4", "文档缺少主要部件", "main package part missing", part)
-
-
-def _required_parts(archive: zipfile.ZipFile, names: set[str]) -> list[str]:
-    """The parts a reader needs: OOXML's officeDocument target, OFD's DocRoots, ODF content."""
-    if "[Content_Types].xml" in names:
-        return ["_rels/.rels", *_targets(archive, "_rels/.rels", "Relationship", "officeDocument")]
-    if "OFD.xml" in names:
-        return _targets(archive, "OFD.xml", "DocRoot", None)
-    if "mimetype" in names:
-        return ["content.xml", "META-INF/manifest.xml"]
-    return []
-
-
-def _targets(archive: zipfile.ZipFile, part: str, tag: str, rel_type: str | None) -> list[str]:
-    """Internal targets of ``tag`` elements in a small part (officeDocument rels, OFD DocRoot)."""
-    try:
-        root = parse_xml(archive.read(part), name=part)
-    except (UnsafeXMLError, KeyError, zipfile.BadZipFile, *DECODE_ERRORS):
-        return []  # a broken or missing part is reported by the caller
-    found = []
-    for elem in root.iter(f"{{*}}{tag}"):
-        if rel_type and not str(elem.get("Type", "")).endswith(f"/{rel_type}"):
-            continue
-        target = elem.get("Target") if rel_type else elem.text
-        if target and elem.get("TargetMode") != "External":
-            found.append(target.strip().lstrip("/"))
-    return found
 
 
 # --- OLE2, text, audio and video ------------------------------------------------------------

@@ -40,13 +40,13 @@ from ingest._decode import (
     check_pdf,
     check_text,
     check_wav,
-    check_xml,
-    check_zip,
     colour_mode,
     describe,
+    pillow_headers_only,
     pillow_scope,
     richest,
 )
+from ingest._package import check_xml, check_zip
 
 __all__ = ["Inspection", "identify", "inspect_file"]
 
@@ -448,36 +448,57 @@ class _Frame:
 
 
 def _check_image(path: Path, kind: str, notes: Notes, max_pixels: int) -> Decoded:
-    """Decode every frame with the format's own Pillow plugin, sizes checked first."""
+    """Read every frame's header, then decode every frame with the format's own Pillow plugin.
+
+    What the headers state (pages, resolution, colour mode) is reported even when the pixels
+    fail to decode or exceed the ceiling: a damaged scan still states its dpi, and reporting
+    it as stating none would add a false reason to the real one.
+    """
     out = Decoded(is_scan=kind in _SCAN_KINDS)
+    frames: list[_Frame] = []
     with pillow_scope(max_pixels, notes):
         try:
-            frames = _load_frames(path, kind, notes, max_pixels, out)
-            if frames and kind == "png":
+            with Image.open(path, formats=_PIL_FORMATS[kind]) as im:
+                frames = _frames(im, kind, notes)
+                loaded = _load_frames(im, frames, notes, max_pixels)
+            if loaded and kind == "png":
                 _verify_png(path)
         except Image.DecompressionBombError as exc:
             notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, describe(exc))
-            return out
+            frames = frames or _refused_frames(path, kind, notes)
         except DECODE_ERRORS as exc:
             notes.fail("GD-3-4", "图像无法完整解码", "image cannot be fully decoded", describe(exc))
-            return out
-    _summarise(frames, out, notes)
+    if frames:
+        out.pages = len(frames) if kind == "tiff" else 1
+        _summarise(frames, out, notes)
     return out
 
 
-def _load_frames(path: Path, kind: str, notes: Notes, max_pixels: int, out: Decoded) -> list[_Frame]:
-    """Check every frame's size, then load every frame; [] when one is over the ceiling."""
-    with Image.open(path, formats=_PIL_FORMATS[kind]) as im:
-        frames = _frames(im, kind, notes)
-        out.pages = len(frames) if kind == "tiff" else 1
-        biggest = max(frame.pixels for frame in frames)
-        if biggest > max_pixels:
-            notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, f"{biggest} > {max_pixels} pixels")
-            return []
-        for index in range(len(frames)):
-            im.seek(index)
-            im.load()
-    return frames
+def _load_frames(im: Image.Image, frames: list[_Frame], notes: Notes, max_pixels: int) -> bool:
+    """Load every frame once all their sizes are checked; False when one is over the ceiling."""
+    biggest = max(frame.pixels for frame in frames)
+    if biggest > max_pixels:
+        notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, f"{biggest} > {max_pixels} pixels")
+        return False
+    for index in range(len(frames)):
+        im.seek(index)
+        im.load()
+    return True
+
+
+def _refused_frames(path: Path, kind: str, notes: Notes) -> list[_Frame]:
+    """The headers of an image Pillow refused to open as a bomb, read with its ceiling lifted.
+
+    No pixel is decoded. Only TIFF goes past the first frame: its seek reads directories
+    alone, where seeking GIF or APNG frames decodes the ones before.
+    """
+    try:
+        with pillow_headers_only(), Image.open(path, formats=_PIL_FORMATS[kind]) as im:
+            if kind == "tiff":
+                return _frames(im, kind, notes)
+            return [_Frame(im.size[0] * im.size[1], im.mode, _stated_dpi(im, kind, notes))]
+    except DECODE_ERRORS:
+        return []  # the bomb is reported; a header that will not read adds nothing
 
 
 def _verify_png(path: Path) -> None:

@@ -302,7 +302,9 @@ class Ingestor:
         src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir
         received = [job.result() for job in pending.jobs]
         entries = [r.entry for r in received if r.entry is not None]
-        scan_names = {r.entry.name for r in received if r.entry is not None and r.is_scan}
+        # a file that failed to decode is rejected as such: its resolution is not judged on top
+        decoded = [r for r in received if r.entry is not None and not any(f.failed for f in r.findings)]
+        scan_names = {r.entry.name for r in decoded if r.is_scan}
         findings += [f for r in received for f in r.findings]
         item = Item(meta, entries)
         texts = {r.entry.name: r.text for r in received if r.entry is not None and r.text is not None}

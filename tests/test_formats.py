@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 from PIL import Image, TiffImagePlugin
 
 from archive.errors import MissingDependencyError
-from archive.model import Verdict
-from ingest import _pronom, formats
+from archive.model import FileEntry, ItemMetadata, Verdict
+from ingest import _package, _pronom, formats
+from ingest.checks import scan_resolution_findings
 from ingest.formats import Inspection, identify, inspect_file
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
@@ -240,6 +241,45 @@ def test_multipage_tiff_dpi_is_the_lowest_page(tmp_path: Path) -> None:
     assert (partly.dpi, partly.color_mode, failures(partly), warnings_of(partly)) == (300.0, "灰度", [], ["GD-3-4"])
 
 
+def _lzw_tiff(path: Path) -> Path:
+    """A 200×200 grey LZW TIFF stating 300 dpi; noise, so its one strip is long enough to damage."""
+    noise = random.Random(33190).randbytes(200 * 200)
+    Image.frombytes("L", (200, 200), noise).save(path, compression="tiff_lzw", dpi=(300, 300))
+    return path
+
+
+def test_corrupt_pixels_keep_the_stated_dpi(tmp_path: Path) -> None:
+    path = _lzw_tiff(tmp_path / "scan.tif")
+    with Image.open(path) as im:
+        start, length = im.tag_v2[273][0], im.tag_v2[279][0]
+    data = bytearray(path.read_bytes())
+    data[start + 10 : start + length - 10] = b"\xff" * (length - 20)  # LZW codes not yet in the table
+    path.write_bytes(bytes(data))
+    result = inspect(path)
+    assert "GD-3-4" in failures(result)  # Pillow's decoder error, and libtiff's own report
+    # The header states 300 dpi whatever the pixels: no false "states no resolution" follows.
+    assert (result.dpi, result.pages, result.color_mode, result.is_scan_format) == (300.0, 1, "灰度", True)
+    entry = FileEntry(path.name, path.stat().st_size, "", "", pages=result.pages, dpi=result.dpi)
+    meta = ItemMetadata("J012", "振兴社区居民委员会", "WS", 2023, "D30", "扫描件", carrier="纸质")
+    assert scan_resolution_findings(meta, [entry], {path.name}, 200) == []
+
+
+# 100: Pillow refuses the file at open (over twice the ceiling); 30,000: our own check before load.
+@pytest.mark.parametrize("max_pixels", [100, 30_000])
+def test_image_over_the_ceiling_keeps_the_stated_dpi(tmp_path: Path, max_pixels: int) -> None:
+    before = Image.MAX_IMAGE_PIXELS
+    result = inspect(_lzw_tiff(tmp_path / "big.tif"), max_pixels=max_pixels)
+    assert set(failures(result)) == {"GD-3-4"} and "bomb" in result.findings[0].message
+    assert (result.dpi, result.pages, result.color_mode) == (300.0, 1, "灰度")
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_refused_multipage_tiff_reports_every_page_header(tmp_path: Path) -> None:
+    path = _tiff_pages(tmp_path / "pages.tif", [(Image.new("L", (100, 100)), 300), (Image.new("L", (10, 10)), 150)])
+    result = inspect(path, max_pixels=1000)  # the first page alone is over twice the ceiling
+    assert failures(result) == ["GD-3-4"] and (result.pages, result.dpi) == (2, 150.0)
+
+
 @needs_corpora
 def test_corrupt_g4_data_reported_by_libtiff_fails(tmp_path: Path) -> None:
     with Image.open(IMAGES / "hopper_g4.tif") as im:
@@ -301,11 +341,14 @@ def test_truncated_image_stream_in_a_page_fails(tmp_path: Path) -> None:
     result = inspect(_image_pdf(tmp_path / "cut.pdf", _jpeg()[:400]))
     assert failures(result) == ["GD-3-4"]
     assert "第 1 页" in result.findings[0].message
+    # Still a scan, and its dpi comes from the placement, which needs no pixel.
+    assert result.is_scan_format and result.dpi == pytest.approx(128 / (200 / 72))
 
 
 def test_pdf_image_over_the_ceiling_is_not_decoded(tmp_path: Path) -> None:
     result = inspect(_image_pdf(tmp_path / "big.pdf", _jpeg()), max_pixels=1000)
     assert failures(result) == ["GD-3-4"] and "bomb" in result.findings[0].message
+    assert result.is_scan_format and result.dpi == pytest.approx(128 / (200 / 72))
 
 
 def test_encrypted_pdf_with_empty_user_password_fails(tmp_path: Path) -> None:
@@ -392,21 +435,50 @@ def test_encrypted_zip_member_is_gd_3_8(tmp_path: Path) -> None:
     assert "GD-3-8" in failures(inspect(tmp_path / "locked.docx"))
 
 
-def _ofd(path: Path, *, with_document: bool = True) -> Path:
-    ofd = (
-        '<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0" '
-        'DocType="OFD"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>'
+OFD_NS = 'xmlns:ofd="http://www.ofdspec.org/2016"'
+OFD_PAGE = (
+    f'<?xml version="1.0" encoding="UTF-8"?><ofd:Page {OFD_NS}><ofd:Content><ofd:Layer ID="3"/></ofd:Content>'
+    "</ofd:Page>"
+)
+
+
+def _ofd(
+    path: Path,
+    *,
+    with_document: bool = True,
+    pages: tuple[str, ...] = ("Pages/Page_0/Content.xml",),
+    parts: dict[str, str] | None = None,
+    documents: int = 1,
+) -> Path:
+    """An OFD whose documents (Doc_0, Doc_1, …) each list ``pages`` by BaseLoc, relative to Doc_N/.
+
+    ``parts`` gives the content parts as {path in the package: XML}; by default every listed
+    page of every document gets a good one.
+    """
+    roots = "".join(
+        f"<ofd:DocBody><ofd:DocRoot>Doc_{n}/Document.xml</ofd:DocRoot></ofd:DocBody>" for n in range(documents)
     )
+    ofd = f'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD {OFD_NS} Version="1.0" DocType="OFD">{roots}</ofd:OFD>'
+    listed = "".join(f'<ofd:Page ID="{i + 10}" BaseLoc="{loc}"/>' for i, loc in enumerate(pages))
+    document = (
+        f'<?xml version="1.0" encoding="UTF-8"?><ofd:Document {OFD_NS}><ofd:CommonData><ofd:MaxUnitID>20'
+        f"</ofd:MaxUnitID></ofd:CommonData><ofd:Pages>{listed}</ofd:Pages></ofd:Document>"
+    )
+    if parts is None:
+        parts = {f"Doc_{n}/{loc}": OFD_PAGE for n in range(documents) for loc in pages}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("OFD.xml", ofd)
-        if with_document:
-            archive.writestr("Doc_0/Document.xml", '<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"/>')
+        for n in range(documents if with_document else 0):
+            archive.writestr(f"Doc_{n}/Document.xml", document)
+        for name, data in parts.items():
+            archive.writestr(name, data)
     return path
 
 
 def test_ofd_and_odf(tmp_path: Path) -> None:
     ofd = inspect(_ofd(tmp_path / "通知.ofd"))
     assert ofd.findings == [] and "OFD" in (ofd.format_name or "") and ofd.mime == "application/ofd"
+    assert ofd.pages == 1
     assert "GD-3-4" in failures(inspect(_ofd(tmp_path / "hollow.ofd", with_document=False)))
     odt = tmp_path / "a.odt"
     with zipfile.ZipFile(odt, "w") as archive:
@@ -419,6 +491,67 @@ def test_ofd_and_odf(tmp_path: Path) -> None:
         )
     result = inspect(odt)
     assert failures(result) == [] and warnings_of(result) == ["GD-3-3"]  # readable, not on the archival list
+
+
+TWO_PAGES = ("Pages/Page_0/Content.xml", "Pages/Page_1/Content.xml")
+
+
+def test_ofd_pages_are_counted(tmp_path: Path) -> None:
+    two = inspect(_ofd(tmp_path / "two.ofd", pages=TWO_PAGES))
+    assert (two.pages, two.findings) == (2, [])
+    # BaseLoc absolute from the package root, with "./" and "..": the same two parts.
+    mixed = ("/Doc_0/Pages/Page_0/Content.xml", "./Pages/../Pages/Page_1/Content.xml")
+    parts = {f"Doc_0/{loc}": OFD_PAGE for loc in TWO_PAGES}
+    same = inspect(_ofd(tmp_path / "mixed.ofd", pages=mixed, parts=parts))
+    assert (same.pages, same.findings) == (2, [])
+    # No prefix, the OFD namespace as the default one: the same names.
+    plain = tmp_path / "plain.ofd"
+    prefixed = _ofd(tmp_path / "prefixed.ofd", pages=TWO_PAGES)
+    with zipfile.ZipFile(prefixed) as source, zipfile.ZipFile(plain, "w") as out:
+        for name in source.namelist():
+            text = source.read(name).decode().replace("xmlns:ofd=", "xmlns=").replace("ofd:", "")
+            out.writestr(name, text)
+    assert (inspect(plain).pages, inspect(plain).findings) == (2, [])
+    # Decision: every document of the package is counted, not only the first.
+    assert inspect(_ofd(tmp_path / "docs.ofd", pages=TWO_PAGES, documents=2)).pages == 4
+    empty = inspect(_ofd(tmp_path / "empty.ofd", pages=()))
+    assert (empty.pages, failures(empty)) == (0, ["GD-3-4"]) and "没有任何页面" in empty.findings[0].message
+
+
+def test_ofd_missing_page_part_fails_naming_the_page(tmp_path: Path) -> None:
+    result = inspect(_ofd(tmp_path / "short.ofd", pages=TWO_PAGES, parts={"Doc_0/" + TWO_PAGES[0]: OFD_PAGE}))
+    assert failures(result) == ["GD-3-4"]
+    (finding,) = result.findings
+    assert "第 2 页内容部件缺失" in finding.message and "page 2" in finding.message
+    assert finding.found == "Doc_0/Pages/Page_1/Content.xml"
+    outside = inspect(_ofd(tmp_path / "outside.ofd", pages=("../../etc/passwd",), parts={}))
+    assert failures(outside) == ["GD-3-4"] and "第 1 页" in outside.findings[0].message
+
+
+def test_ofd_broken_page_xml_fails_naming_the_page(tmp_path: Path) -> None:
+    parts = {"Doc_0/" + TWO_PAGES[0]: OFD_PAGE, "Doc_0/" + TWO_PAGES[1]: OFD_PAGE[:-12]}  # cut before </ofd:Page>
+    result = inspect(_ofd(tmp_path / "cut.ofd", pages=TWO_PAGES, parts=parts))
+    assert failures(result) == ["GD-3-4"]  # once, by its page, not again as an anonymous member
+    (finding,) = result.findings
+    assert "第 2 页内容部件 XML 无法安全解析" in finding.message and "page 2" in finding.message
+    assert (finding.found or "").startswith("Doc_0/Pages/Page_1/Content.xml: ")
+    hostile = OFD_PAGE.replace("?>", '?><!DOCTYPE ofd:Page [<!ENTITY e SYSTEM "file:///etc/passwd">]>', 1)
+    parts[f"Doc_0/{TWO_PAGES[1]}"] = hostile
+    assert "第 2 页" in inspect(_ofd(tmp_path / "xxe.ofd", pages=TWO_PAGES, parts=parts)).findings[0].message
+
+
+def test_ofd_document_pages_of_several_documents_are_named_by_document(tmp_path: Path) -> None:
+    parts = {f"Doc_{n}/{loc}": OFD_PAGE for n in range(2) for loc in TWO_PAGES}
+    del parts["Doc_1/Pages/Page_0/Content.xml"]
+    result = inspect(_ofd(tmp_path / "docs.ofd", pages=TWO_PAGES, parts=parts, documents=2))
+    assert failures(result) == ["GD-3-4"] and "第 2 个文档第 1 页" in result.findings[0].message
+
+
+def test_ofd_document_read_whole_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_package, "PART_READ_LIMIT", 200)  # OFD.xml fits, Document.xml does not
+    result = inspect(_ofd(tmp_path / "big.ofd", pages=TWO_PAGES))
+    assert result.pages is None and failures(result) == ["GD-3-4"]
+    assert "Document.xml" in (result.findings[0].found or "")
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,7 @@ def test_export_dip_checks_and_copies(home, tmp_path):
     ingest(home, make_scan_batch(tmp_path / "batch", 1))
     from archive.export import export_dip
 
-    loc = open_locations(home.settings)[0]
+    loc = open_locations(home.settings)[:1]
     written = export_dip(home.catalogue, loc, "J012-WS·2023-D30-0001", tmp_path / "dip")
     names = {p.relative_to(tmp_path / "dip").as_posix() for p in written}
     assert {"文件/扫描件001.tif", "元数据.xml", "检测报告.xml", "说明.txt"} <= names
