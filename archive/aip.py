@@ -15,6 +15,7 @@ catalogue be rebuilt from storage alone.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from archive import __version__
 from archive.bag import write_bag
 from archive.bagcheck import parse_manifest
 from archive.catalogue import IndexedAIP
+from archive.errors import BagError
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.model import Item
 from archive.premis import INGESTION, events_from_xml
@@ -32,6 +34,16 @@ ORIGINAL_DIR = "data/original"
 ITEM_XML = "metadata/item.xml"
 REPORT_XML = "metadata/check-report.xml"
 PREMIS_XML = "metadata/premis.xml"
+#: tag files every AIP's tag manifests must list (the tag manifests themselves are not listed in them)
+_REQUIRED_TAGS = (
+    "bagit.txt",
+    "bag-info.txt",
+    "manifest-sha256.txt",
+    "manifest-sm3.txt",
+    ITEM_XML,
+    REPORT_XML,
+    PREMIS_XML,
+)
 
 
 def bag_info(item: Item, bagging_date: str) -> list[tuple[str, str]]:
@@ -64,19 +76,33 @@ def write_aip(bag_dir: Path, key: str, item: Item, tag_files: Mapping[str, bytes
 
 
 def read_aip(location: Location, key: str) -> IndexedAIP:
-    """What the catalogue keeps of one AIP, read from the location alone."""
-    sizes = dict(location.list_files(key))
+    """What the catalogue keeps of one AIP, read from the location alone.
+
+    Only a copy whose tag files agree with its own tag manifests is taken: both manifests
+    list the same tag files, every tag file the archive writes is among them, and each
+    one's bytes give the digests listed. A copy with an edited, damaged or unlisted tag
+    file raises :class:`BagError`, so that a rebuilt catalogue is never taken from it.
+    """
+    read = {f"tagmanifest-{alg}.txt": location.read(key, f"tagmanifest-{alg}.txt") for alg in ALGORITHMS}
+    listed: dict[str, dict[str, str]] = {}
+    for alg in ALGORITHMS:
+        for path, digest in parse_manifest(read[f"tagmanifest-{alg}.txt"], "utf-8", alg).items():
+            listed.setdefault(path, {})[alg] = digest
+    complete = {path for path, digests in listed.items() if len(digests) == len(ALGORITHMS)}
+    missing = sorted({*_REQUIRED_TAGS, *listed} - complete)
+    if missing:
+        message = "标签清单未列出或两份标签清单不一致 (tag manifests miss or disagree on)"
+        raise BagError(f"{message}: {', '.join(missing)}", path=key)
     tags: dict[str, dict[str, object]] = {}
-    for alg in ALGORITHMS:
-        name = f"tagmanifest-{alg}.txt"
-        for path, digest in parse_manifest(location.read(key, name), "utf-8", alg).items():
-            tags.setdefault(path, {"size": sizes.get(path)})[alg] = digest
-    for alg in ALGORITHMS:
-        name = f"tagmanifest-{alg}.txt"
-        with location.open(key, name) as f:
-            size, digests = hash_stream(f)
-        tags[name] = {"size": size, **digests}
-    return _indexed(key, location.read(key, ITEM_XML), location.read(key, PREMIS_XML), tags)
+    for path in [*listed, *read]:
+        if path not in read:
+            read[path] = location.read(key, path)
+        size, digests = hash_stream(io.BytesIO(read[path]))
+        if path in listed and digests != listed[path]:
+            message = "标签文件与标签清单不符, 已损坏或被改动 (tag file differs from its manifest)"
+            raise BagError(f"{message}: {path}", path=key)
+        tags[path] = {"size": size, **digests}
+    return _indexed(key, read[ITEM_XML], read[PREMIS_XML], tags)
 
 
 def _indexed(key: str, item_xml: bytes, premis_xml: bytes, tags: dict[str, dict[str, object]]) -> IndexedAIP:

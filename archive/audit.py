@@ -358,6 +358,8 @@ class _Recorder:
                     self.catalogue.add_event(d.archival_code, event)
                     if event.outcome == "success":
                         _set_verified(self.catalogue, d.archival_code, event.location, event.time, sm3)
+                    else:
+                        _set_failed(self.catalogue, d.archival_code, event.location)
 
 
 def _mark_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3: bool) -> None:
@@ -370,6 +372,14 @@ def _set_verified(catalogue: Catalogue, code: str, location: str, when: str, sm3
     old = catalogue.copies(code).get(location)
     copy = Copy(location, old.stored_at if old else when, when, when if sm3 else (old.sm3_verified_at if old else ""))
     catalogue.set_copy(code, copy)
+
+
+def _set_failed(catalogue: Catalogue, code: str, location: str) -> None:
+    """Note a copy found damaged (inside a write transaction): no longer proven, so due on every run
+    until a check or a repair proves it again (as :func:`archive.evidence.copy_from_events` replays it)."""
+    old = catalogue.copies(code).get(location)
+    if old is not None:  # a copy never stored (missing where the policy wants one) stays unknown
+        catalogue.set_copy(code, Copy(location, old.stored_at, "", ""))
 
 
 # --- repair ----------------------------------------------------------------------------

@@ -8,13 +8,16 @@ home never take the same number and never leave a gap.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from archive.errors import StorageError
 from archive.model import FileEntry, Item, ItemMetadata
 from archive.premis import Event
 
@@ -127,18 +130,61 @@ class ListFilter:
     retention: str | None = None
 
 
+def set_aside(path: Path) -> Path:
+    """Move a damaged SQLite file (with its -wal and -shm) out of the way, keeping it for a person to look at."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, f"{aside}{suffix}")
+    return aside
+
+
 class Catalogue:
     """目录数据库: one SQLite file in the archive home."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, create: bool = True, replace_damaged: bool = False):
+        """Open (or with ``create`` make) the catalogue at ``path``.
+
+        The catalogue is a cache of the store: a missing one (``create=False``) or a damaged
+        one raises :class:`StorageError` saying to run ``dangan reindex``, which opens it with
+        ``replace_damaged``: a damaged file is then moved aside and a new one started.
+        """
         self.path = path
+        if not create and not path.exists():
+            raise StorageError(
+                "目录数据库不存在, 请运行 dangan reindex 从存储重建 (the catalogue is missing: run dangan reindex)",
+                path=str(path),
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=120, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        try:
+            self.conn = self._connect(path, check=replace_damaged)
+        except sqlite3.DatabaseError as exc:
+            if not replace_damaged:
+                raise StorageError(
+                    f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (damaged: run dangan reindex): {exc}",
+                    path=str(path),
+                ) from exc
+            set_aside(path)
+            self.conn = self._connect(path, check=False)
+
+    @staticmethod
+    def _connect(path: Path, *, check: bool) -> sqlite3.Connection:
+        """A connection with the schema in place; ``check`` also reads every page (a rebuild's cost, not a query's)."""
+        conn = sqlite3.connect(path, timeout=120, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+            if check and conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check found damage")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
         self.conn.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -34,7 +35,7 @@ from archive.config import (
     load_settings,
     resolve_home,
 )
-from archive.errors import DanganError, NotFoundError, UsageError
+from archive.errors import DanganError, ExitCode, NotFoundError, UsageError
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -54,6 +55,12 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DanganError as exc:
             err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(int(exc.exit_code))
+        except sqlite3.DatabaseError as exc:  # damage found after opening: the catalogue and index are caches
+            message = (
+                f"数据库已损坏, 请运行 dangan reindex 从存储重建 (a database is damaged: run dangan reindex): {exc}"
+            )
+            err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
+            sys.exit(int(ExitCode.storage))
 
     return wrapper
 
@@ -72,10 +79,13 @@ class Home:
             self._settings = load_settings(self.path)
         return self._settings
 
+    def use_catalogue(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
     @property
     def catalogue(self) -> Catalogue:
         if self._catalogue is None:
-            self._catalogue = Catalogue(self.settings.catalogue_path)
+            self._catalogue = Catalogue(self.settings.catalogue_path, create=False)
         return self._catalogue
 
 
@@ -314,7 +324,8 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
     out.print("副本 (copies):")
     for c in copies:
         sm3 = c["sm3_verified_at"] or "尚未"
-        out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {c['verified_at']}  SM3 核验 {sm3}")
+        verified = c["verified_at"] or "[red]最近一次检测未通过或尚未核验 (last check failed, or none yet)[/red]"
+        out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {verified}  SM3 核验 {sm3}")
     out.print("保管事件 (PREMIS events):")
     for e in events:
         fields = (e["time"], e["type"], e["outcome"], e["detail"], e["outcome_detail"], e["location"])
@@ -436,13 +447,19 @@ def reindex(home: Home) -> None:
     """从存储中的 AIP 重建目录数据库 (rebuild the catalogue from storage)."""
     from archive.indexing import open_search
     from archive.indexing import rebuild as rebuild_index
-    from archive.reindex import rebuild
+    from archive.reindex import ReadProblem, rebuild
 
-    count = rebuild(home.settings, home.catalogue)
+    problems: list[ReadProblem] = []
+    home.use_catalogue(Catalogue(home.settings.catalogue_path, replace_damaged=True))
+    count = rebuild(home.settings, home.catalogue, problems)
+    for problem in problems:
+        err.print(f"[{'red' if problem.left_out else 'yellow'}]注意[/] {escape(str(problem))}", soft_wrap=True)
     out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")
     with open_search(home.settings) as index:
         indexed = rebuild_index(home.catalogue, index, _locations(home.settings))
     out.print(f"已重建检索索引: {indexed} 件 (search index rebuilt)")
+    if any(p.left_out for p in problems):
+        sys.exit(ExitCode.storage)
 
 
 def _size(value: str | None) -> int | None:

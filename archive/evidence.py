@@ -97,15 +97,21 @@ def copy_from_events(location: str, events: list[Event], ingested_at: str, *, pr
     """What the catalogue knows of a copy, from the events kept beside it.
 
     The primary copy was written and read back at ingest; a further copy counts only
-    after a successful replication (or a repair that re-verified it).
+    after a successful replication (or a repair that re-verified it). A copy whose latest
+    check failed has no verification times: it stays due until a check or repair proves it.
     """
-    proofs = sorted((e for e in events if e.type in PROVING and e.outcome == "success"), key=lambda e: e.time)
+    # Times are to the second. In one second, a failure comes before a success: an audit
+    # finds damage and then repairs it, as the catalogue saw it happen.
+    checks = sorted((e for e in events if e.type in PROVING), key=lambda e: (e.time, e.outcome == "success"))
+    proofs = [e for e in checks if e.outcome == "success"]
     if primary:
         stored, verified, sm3 = ingested_at, ingested_at, ""
     elif proofs:
         stored, verified, sm3 = proofs[0].time, proofs[0].time, ""
     else:
         return None
+    if checks and checks[-1].outcome != "success":
+        return Copy(location, stored, "", "")
     for e in proofs:
         verified = max(verified, e.time)
         if SM3_MARK in e.detail:

@@ -10,6 +10,7 @@ its 档号 stays taken and its history stays visible.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from archive.aip import read_aip
 from archive.catalogue import Catalogue, IndexedAIP
@@ -20,22 +21,42 @@ from archive.storage import Location, open_locations
 from retention.tombstone import DESTROYING, find_tombstones, tombstone_aip
 
 
-def rebuild(settings: Settings, catalogue: Catalogue) -> int:
-    """Replace the catalogue with what the locations hold; return the item count."""
+@dataclass(frozen=True)
+class ReadProblem:
+    """A copy of an AIP that :func:`rebuild` did not take, or an AIP it left out (no copy agreed)."""
+
+    key: str
+    message: str
+    left_out: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+def rebuild(settings: Settings, catalogue: Catalogue, problems: list[ReadProblem] | None = None) -> int:
+    """Replace the catalogue with what the locations hold; return the item count.
+
+    An AIP is read from the first copy that agrees with its own tag manifests
+    (:func:`archive.aip.read_aip`). Each copy passed over, and each AIP no copy of which
+    agrees (left out of the catalogue, its copies untouched, for a person to look at),
+    gets a line in ``problems``.
+    """
     locations = open_locations(settings)
     for loc in locations:
         loc.recover()
-    return catalogue.replace_all(_indexed(locations))
+    return catalogue.replace_all(_indexed(locations, problems if problems is not None else []))
 
 
-def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
+def _indexed(locations: list[Location], problems: list[ReadProblem]) -> Iterator[IndexedAIP]:
     holders: dict[str, list[Location]] = {}
     for loc in locations:
         for key in loc.list_keys():
             holders.setdefault(key, []).append(loc)
     tombstones = find_tombstones(locations)
     for key in sorted(holders):
-        aip = _first_readable(key, holders[key])
+        aip = _first_consistent(key, holders[key], problems)
+        if aip is None:
+            continue
         primary = locations[0].name
         for loc in holders[key]:
             later = [e for e in events_in(loc, key) if e.id not in {x.id for x in aip.events}]
@@ -51,10 +72,21 @@ def _indexed(locations: list[Location]) -> Iterator[IndexedAIP]:
         yield tombstone_aip(key, tombstones[key], locations)
 
 
-def _first_readable(key: str, holders: list[Location]) -> IndexedAIP:
-    for loc in holders[:-1]:
+def _first_consistent(key: str, holders: list[Location], problems: list[ReadProblem]) -> IndexedAIP | None:
+    passed_over = []
+    for loc in holders:
         try:
-            return read_aip(loc, key)
-        except DanganError:
-            continue  # a damaged copy: the next location's copy may be whole
-    return read_aip(holders[-1], key)
+            aip = read_aip(loc, key)
+        except DanganError as exc:
+            passed_over.append(f"{loc.name}: {exc.message}")  # damaged: the next location's copy may be whole
+            continue
+        problems += [
+            ReadProblem(key, f"副本未采用, 已改用 {loc.name} 的副本 (copy passed over): {p}") for p in passed_over
+        ]
+        return aip
+    message = (
+        "没有一份副本与自身标签清单相符, 未编入目录, 副本均未改动, 请人工检查 "
+        f"(no copy agrees with its own tag manifests; left out of the catalogue): {'; '.join(passed_over)}"
+    )
+    problems.append(ReadProblem(key, message, left_out=True))
+    return None
