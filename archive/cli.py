@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sqlite3
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -333,13 +335,47 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
 
 
 def _year_range(value: str | None) -> tuple[int | None, int | None]:
+    """``2023``, ``2015-2023``, or open-ended ``2015-`` / ``-2023`` (full-width digits too)."""
     if not value:
         return None, None
-    a, _, b = value.partition("-")
-    try:
-        return int(a), int(b or a)
-    except ValueError as exc:
-        raise UsageError(f"年度应为 2023 或 2015-2023 (year must be YYYY or YYYY-YYYY): {value}") from exc
+    first, dash, last = unicodedata.normalize("NFKC", value).strip().partition("-")
+    years = (first, last if dash else first)
+    if not all(re.fullmatch(r"[0-9]{4}", y) or (dash and not y) for y in years) or years == ("", ""):
+        raise UsageError(
+            f"年度应为 2023、2015-2023、2015- 或 -2023 (year must be YYYY, YYYY-YYYY or open-ended): {value}"
+        )
+    low, high = (int(y) if y else None for y in years)
+    if low is not None and high is not None and low > high:
+        raise UsageError(f"起始年度晚于结束年度 (the range runs backwards): {value}")
+    return low, high
+
+
+def _class_codes(
+    settings: Settings, fonds: str | None, category: str | None, retention: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """全宗号, 门类 and 保管期限 filters as the catalogue writes them (j012 → J012, 永久 → Y), or a
+    usage error naming the known values: a filter that can match nothing is a typing mistake."""
+    from archive.archival_code import MIDDLE_DOT, normalise_dots
+    from ingest.sources import normalise_retention
+    from metadata_profiles import load_profiles
+
+    codes = load_profiles(settings.profiles_dir).codes
+    known_fonds = [f.code for f in settings.fonds]
+    if fonds is not None:
+        fonds = unicodedata.normalize("NFKC", fonds).strip().upper()
+        if fonds not in known_fonds:
+            raise UsageError(f"本库没有全宗号 {fonds}, 本库全宗: {', '.join(known_fonds)} (unknown fonds)")
+    if category is not None:
+        category = normalise_dots(unicodedata.normalize("NFKC", category).strip().upper())
+        if category.split(MIDDLE_DOT)[0] not in codes["category"].values:
+            known = ", ".join(codes["category"].values)
+            raise UsageError(f"未知门类代码 {category}, 可用: {known} (unknown category)")
+    if retention is not None:
+        retention = normalise_retention(retention)
+        if retention not in codes["retention"].values:
+            known = ", ".join(codes["retention"].values)
+            raise UsageError(f"未知保管期限 {retention}, 可用: {known} (unknown retention period)")
+    return fonds, category, retention
 
 
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -354,8 +390,11 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _filter(fonds: str | None, year: str | None, category: str | None, retention: str | None) -> ListFilter:
+def _filter(
+    settings: Settings, fonds: str | None, year: str | None, category: str | None, retention: str | None
+) -> ListFilter:
     y0, y1 = _year_range(year)
+    fonds, category, retention = _class_codes(settings, fonds, category, retention)
     return ListFilter(fonds=fonds, year_from=y0, year_to=y1, category=category, retention=retention)
 
 
@@ -366,7 +405,7 @@ def _filter(fonds: str | None, year: str | None, category: str | None, retention
 @handles_errors
 def list_(home: Home, as_json: bool, **flt: Any) -> None:
     """列出档案 (list records, filtered by 全宗/年度/门类/保管期限)."""
-    rows = home.catalogue.list(_filter(**flt))
+    rows = home.catalogue.list(_filter(home.settings, **flt))
     if as_json:
         _emit_json({"total": len(rows), "items": [dict(r) for r in rows]})
         return
@@ -435,7 +474,7 @@ def catalog(home: Home, out_path: Path, **flt: Any) -> None:
     """生成归档文件目录 XLSX (DA/T 22 item list)."""
     from archive.export import write_catalog_xlsx
 
-    rows = home.catalogue.list(_filter(**flt))
+    rows = home.catalogue.list(_filter(home.settings, **flt))
     write_catalog_xlsx(rows, out_path)
     out.print(f"已写出归档文件目录 {len(rows)} 条: {out_path} (catalogue written)")
 
@@ -447,6 +486,7 @@ def reindex(home: Home) -> None:
     """从存储中的 AIP 重建目录数据库 (rebuild the catalogue from storage)."""
     from archive.indexing import open_search
     from archive.indexing import rebuild as rebuild_index
+    from archive.indexing import sync as sync_index
     from archive.reindex import ReadProblem, rebuild
 
     problems: list[ReadProblem] = []
@@ -455,8 +495,10 @@ def reindex(home: Home) -> None:
     for problem in problems:
         err.print(f"[{'red' if problem.left_out else 'yellow'}]注意[/] {escape(str(problem))}", soft_wrap=True)
     out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")
+    locations = _locations(home.settings)
     with open_search(home.settings) as index:
-        indexed = rebuild_index(home.catalogue, index, _locations(home.settings))
+        indexed = rebuild_index(home.catalogue, index, locations)
+        sync_index(home.catalogue, index, locations)  # what was archived while the index was being rebuilt
     out.print(f"已重建检索索引: {indexed} 件 (search index rebuilt)")
     if any(p.left_out for p in problems):
         sys.exit(ExitCode.storage)
@@ -562,13 +604,18 @@ def search(
     from archive.indexing import open_search
     from search import Query
 
+    if page < 1:
+        raise UsageError(f"页码从 1 开始 (pages start at 1): {page}")
     year_from, year_to = _year_range(year)
-    date_from, _, date_to = (dates or "").partition("-")
+    fonds, category, retention = _class_codes(home.settings, fonds, category, retention)
+    date_from, dash, date_to = unicodedata.normalize("NFKC", dates or "").strip().partition("-")
+    if not dash:
+        date_to = date_from  # one day
     visible = frozenset(f.code for f in home.settings.fonds)
     q = Query(
         text=query, visible_fonds=visible, fonds=fonds, year_from=year_from, year_to=year_to, category=category,
-        retention=retention, date_from=date_from or None, date_to=date_to or date_from or None, limit=limit,
-        offset=(max(page, 1) - 1) * limit,
+        retention=retention, date_from=date_from or None, date_to=date_to or None, limit=limit,
+        offset=(page - 1) * limit,
     )  # fmt: skip
     with open_search(home.settings) as index:
         result = index.search(q)

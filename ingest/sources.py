@@ -29,7 +29,7 @@ from pathlib import Path
 from archive.errors import CatalogInputError, UsageError
 from archive.model import Finding, Verdict
 
-__all__ = ["FIELD_KEYS", "SourceItem", "read_batch"]
+__all__ = ["FIELD_KEYS", "SourceItem", "normalise_retention", "read_batch"]
 
 #: Metadata keys a :class:`SourceItem` may carry in ``fields`` (see ``ItemMetadata``).
 FIELD_KEYS = (
@@ -426,7 +426,7 @@ def _row_fields(values: dict[str, str]) -> dict[str, str]:
     if "date" in fields:
         fields["date"] = _norm_date(fields["date"])
     if "retention" in fields:
-        fields["retention"] = _norm_retention(fields["retention"])
+        fields["retention"] = normalise_retention(fields["retention"])
     for key in ("page_count", "year"):
         if key in fields:
             fields[key] = re.sub(r"^(\d+)\.0+$", r"\1", fields[key])
@@ -443,7 +443,7 @@ def _norm_date(text: str) -> str:
     return norm
 
 
-def _norm_retention(text: str) -> str:
+def normalise_retention(text: str) -> str:
     """Names and codes of 保管期限 become codes (永久 → Y); unknown values pass unchanged."""
     key = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
     return _RETENTION.get(key, text.strip())

@@ -194,3 +194,24 @@ def test_validate_rejects_manifest_escaping_to_sibling(cli, tmp_path):
     (bag / "manifest-sha256.txt").write_text("\n".join(lines) + "\n")
     code, _, data = cli("validate", str(bag), "--json")
     assert code == 1 and any(e["kind"] == "unsafe_path" for e in data["bags"][0]["errors"])
+
+
+def test_list_and_search_filters_are_normalised_or_refused(cli, tmp_path):
+    batch = make_scan_batch(tmp_path / "batch", 2)
+    assert cli("ingest", str(batch), *CLASS)[0] == 0
+    for args in (("--year", "2023-"), ("--year", "-2023"), ("--year", "２０２３"), ("--retention", "定期30年"),
+                 ("--retention", "d30"), ("--category", "ws"), ("--fonds", "j012")):  # fmt: skip
+        code, _, data = cli("list", *args, "--json")
+        assert code == 0 and data["total"] == 2, args
+    for args, says in ((("--year", "99999999999999999999"), "年度"), (("--year", "2024-2023"), "晚于"),
+                       (("--retention", "Q"), "保管期限"), (("--category", "XX"), "门类"),
+                       (("--fonds", "J999"), "全宗")):  # fmt: skip
+        code, output, _ = cli("list", *args)
+        assert code == 2 and says in output, (args, output)
+        code, output, _ = cli("search", "扫描", *args)
+        assert code == 2 and says in output, (args, output)
+    assert cli("search", "", "--year", "2023", "--date", "20230301-", "--json")[2]["total"] == 2
+    assert cli("search", "", "--year", "2023", "--date", "20230302-", "--json")[2]["total"] == 0
+    assert cli("search", "", "--year", "2023", "--date", "-20230301", "--json")[2]["total"] == 2
+    code, output, _ = cli("search", "扫描", "--page", "0")
+    assert code == 2 and "页码" in output
