@@ -22,14 +22,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive._bagparse import unsafe_reason
 from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError, ExitCode, StorageError
+from archive.errors import AIPExistsError, ConfigError, ExitCode, RetentionError, StorageError
 from archive.fixity import copy_and_hash, hash_file, require_algorithms
 from archive.indexing import open_search, search_doc, text_path
 from archive.indexing import sync as sync_index
@@ -54,6 +54,9 @@ from ingest.sources import SourceItem, read_batch
 from ingest.text import ExtractedText, extract_text
 from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
 from search import SearchDoc, SearchIndex
+
+if TYPE_CHECKING:
+    from retention.rules import Schedule
 
 
 @dataclass
@@ -150,6 +153,7 @@ class Ingestor:
         self.profiles = profiles
         self.rule = rule
         self.workers = int(settings.ingest["workers"])
+        self._schedule: Schedule | None = None  # the home's 保管期限表, loaded on first use
         self._pool: ProcessPoolExecutor | None = None
         self._unindexed: list[SearchDoc] = []  # archived, for the index's next batch
 
@@ -296,7 +300,23 @@ class Ingestor:
             profile = self.profiles.for_category(meta.category)
         except ConfigError as exc:
             return [fail("GD-1-4", exc.message, expected="门类代码表", found=meta.category)]
-        return validate_metadata(meta, profile, self.profiles.codes)
+        findings = validate_metadata(meta, profile, self.profiles.codes)
+        if not any(f.failed for f in findings):
+            findings += self._schedule_findings(meta)
+        return findings
+
+    def _schedule_findings(self, meta: ItemMetadata) -> list[Finding]:
+        """GD-1-4: the 保管期限 is one the home's schedule accepts for the 门类, and not below its legal
+        minimum (a 会计凭证 coded D10): the 档号 carries the code for good, so it is judged at 归档."""
+        from retention._home import home_schedule  # retention imports archive and ingest: load it late
+
+        if self._schedule is None:
+            self._schedule = home_schedule(self.settings)
+        try:
+            self._schedule.check(meta)
+        except RetentionError as exc:
+            return [fail("GD-1-4", exc.message, expected=exc.rule or "保管期限表", found=meta.retention)]
+        return []
 
     def _ingest_staged(self, pending: _Pending) -> ItemResult:
         src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir

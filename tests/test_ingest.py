@@ -280,3 +280,14 @@ def test_corpus_files_archive_or_are_rejected_cleanly(home, tmp_path):
     assert not staging_leftovers(home.store)
     for bag_dir in aip_dirs(home):
         assert validate_bag(bag_dir).valid, bag_dir
+
+
+def test_a_period_below_the_schedules_legal_minimum_is_refused_at_ingest(home, tmp_path):
+    batch = make_scan_batch(tmp_path / "batch", 1)
+    vouchers = replace(WS_2023, category="KU·PZ", year=2016, retention="D10", date="20160301")
+    (result,) = ingest(home, batch, defaults=vouchers).items
+    assert result.status == "rejected" and [e.code for e in result.errors] == ["GD-1-4"]
+    assert "定期30年" in result.errors[0].message  # 会计凭证: at least 30 years
+    assert aip_dirs(home) == []
+    (ok,) = ingest(home, batch, defaults=replace(vouchers, retention="D30")).items
+    assert ok.status == "archived" and ok.archival_code == "J012-KU·PZ·2016-D30-0001"
