@@ -69,6 +69,8 @@ class Problem:
             "location": self.location,
             "path": self.path,
             "kind": str(self.kind),
+            "code": PROBLEM_CODES[self.kind][0],
+            "detail": self.detail,
             "repaired": self.repaired,
         }
 

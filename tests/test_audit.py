@@ -255,10 +255,12 @@ def test_cli_audit_json_shape_exit_codes_and_show(archived, cli):
     (copy_dir(home, "copy2") / PAGE).write_bytes(b"")
     code, _, found = cli("audit", "--all", "--json", "--location", "copy2")
     assert code == 1
-    assert found["problems"] == [
-        {"archival_code": "J012-WS·2023-D30-0001", "location": "copy2", "path": PAGE, "kind": "truncated",
-         "repaired": False}
-    ]  # fmt: skip
+    (problem,) = found["problems"]
+    assert {k: v for k, v in problem.items() if k != "detail"} == {
+        "archival_code": "J012-WS·2023-D30-0001", "location": "copy2", "path": PAGE, "kind": "truncated",
+        "code": "BC-2-2", "repaired": False,
+    }  # fmt: skip
+    assert problem["detail"]  # expected and found, for the person who reads the JSON
     code, text, _ = cli("audit", "--all", "--repair")
     assert code == 0 and "已修复" in text and "BC-2-2" in text
     code, text, _ = cli("show", "J012-WS·2023-D30-0001")
