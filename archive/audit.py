@@ -15,7 +15,6 @@ reads the repaired copy back before it counts; with no good copy it changes noth
 from __future__ import annotations
 
 import queue
-import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from archive.evidence import SM3_MARK, record_event, store_records
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
 from archive.replicas import expected_files, retain_until
-from archive.storage.base import COPY_CHUNK, Location, ObjectLock
+from archive.storage.base import Location, ObjectLock, copy_stream, os_failure
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
 IN_FLIGHT = 8 * WORKERS  # copies under way at once: the hashing threads never wait while this thread records
@@ -466,13 +465,17 @@ def _apply(
         with target.staging() as work:
             for path, src in sources.items():
                 dest = work.joinpath(*path.split("/"))
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with src.open(d.key, path) as good, open(dest, "wb") as out:
-                    shutil.copyfileobj(good, out, COPY_CHUNK)
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with src.open(d.key, path) as good, open(dest, "wb") as out:
+                        copy_stream(good, out, f"{src.name}:{d.key}/{path}")
+                except OSError as exc:
+                    raise os_failure(target.name, "write", dest, exc) from exc
             target.commit(d.key, work, retain_until(d.retention, d.year))
         return []
     unsourced = []
-    for p in damaged.problems:
+    # extra entries first: a link standing where a folder of the AIP belongs must go before files are put there
+    for p in sorted(damaged.problems, key=lambda p: p.kind is not ProblemKind.extra):
         if p.path is None:
             continue
         if p.kind is ProblemKind.extra:

@@ -10,7 +10,7 @@ part of the AIP's own bag, so the bag stays exactly as ingested.
 
 from __future__ import annotations
 
-import shutil
+import errno
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -22,6 +22,61 @@ from typing import BinaryIO
 from archive.errors import StorageError
 
 COPY_CHUNK = 1 << 20
+
+#: what a location could not do, for :func:`os_failure` (English as passed, Chinese here)
+ACTIONS = {
+    "read": "读取",
+    "write": "写入",
+    "commit": "提交",
+    "delete": "删除",
+    "list": "列出",
+    "lock": "锁定",
+    "create": "创建",
+}
+
+
+def os_failure(location: str, action: str, where: object, exc: OSError) -> StorageError:
+    """An OSError met in a location as the archive's :class:`StorageError`.
+
+    Callers handle StorageError as they handle a location that is down (a copy
+    "incomplete", a repair "failed", the rest of the batch going on), so a full disk,
+    a refused write or an I/O error never ends a run with a traceback. The message
+    names the location, what it could not do, the path and the system's own reason.
+    """
+    return StorageError(
+        f"存储位置 {location} 无法{ACTIONS[action]} (location {location}: cannot {action}): {where}: {_reason(exc)}"
+    )
+
+
+def _reason(exc: OSError) -> str:
+    """The system's words for an OSError, with the errno's name: "Permission denied [EACCES]"."""
+    name = errno.errorcode.get(exc.errno or 0)
+    text = exc.strerror or str(exc)
+    return f"{text} [{name}]" if name else text
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO, source: str) -> None:
+    """Copy ``src`` into ``dst`` block by block.
+
+    A read failure is the source's and becomes a StorageError naming ``source``; a
+    write failure stays an OSError, for the caller to name its own location.
+    """
+    while True:
+        try:
+            block = src.read(COPY_CHUNK)
+        except OSError as exc:
+            raise StorageError(f"无法读取来源 (cannot read the source): {source}: {_reason(exc)}") from exc
+        if not block:
+            return
+        dst.write(block)
+
+
+def bag_parts(relpath: str, key: str) -> list[str]:
+    """The parts of a bag-relative path, refused when one could leave the bag."""
+    parts = relpath.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"路径越出 AIP (path escapes the AIP): {relpath}", path=key)
+    return parts
 
 
 def aip_key(fonds_code: str, archival_code: str) -> str:
@@ -88,18 +143,24 @@ class Location(ABC):
 
     @abstractmethod
     def staging(self) -> AbstractContextManager[Path]:
-        """A private, empty local working directory for building one AIP; removed on exit."""
+        """A private, empty local working directory for building one AIP; removed on exit.
+
+        Raises:
+            StorageError: the directory could not be made (what the caller does inside is its own).
+        """
 
     @abstractmethod
     def commit(self, key: str, staged: Path, retain_until: date | None = None) -> None:
         """Make the bag in ``staged`` visible as ``key``, all at once.
 
-        ``retain_until`` asks for Object Lock retention until that day where the
-        location enforces it; other locations ignore it.
+        What stands under ``key`` without being a whole AIP (a folder without its
+        ``bagit.txt``, a leftover, a link) is put out of sight and replaced; a whole
+        AIP never is. ``retain_until`` asks for Object Lock retention until that day
+        where the location enforces it; other locations ignore it.
 
         Raises:
-            AIPExistsError: an AIP with that key is already there.
-            StorageError: the write failed; nothing under ``key`` is visible.
+            AIPExistsError: a whole AIP with that key is already there.
+            StorageError: the write failed; nothing new under ``key`` is visible.
         """
 
     def commit_from(self, key: str, source: Location, source_key: str, retain_until: date | None = None) -> None:
@@ -107,13 +168,21 @@ class Location(ABC):
 
         Locations that can stream straight from the source override this; the
         default builds the copy in local staging first.
+
+        Raises:
+            AIPExistsError: a whole AIP with that key is already here.
+            StorageError: the source could not be read or this location not written.
         """
         with self.staging() as work:
             for relpath, _size in source.list_files(source_key):
-                target = work.joinpath(*relpath.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with source.open(source_key, relpath) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, COPY_CHUNK)
+                target = work.joinpath(*bag_parts(relpath, source_key))
+                with source.open(source_key, relpath) as src:
+                    try:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        with open(target, "wb") as dst:
+                            copy_stream(src, dst, f"{source.name}:{source_key}/{relpath}")
+                    except OSError as exc:
+                        raise os_failure(self.name, "write", target, exc) from exc
             self.commit(key, work, retain_until)
 
     @abstractmethod

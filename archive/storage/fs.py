@@ -6,11 +6,19 @@ whole AIP or none. Records (audit and repair events, tombstones) live in
 ``.records/<全宗号>/<档号>/``, each written once under a new name by a hard link, which
 fails rather than overwrite (an audit's batch of them is made durable with one flush
 before the links and one after). An AIP's files are read through open folder
-descriptors, and no link inside an AIP is ever followed. Each staging directory has a
-lock file its process holds (flock, released by the kernel when the process dies); a
-directory whose lock nobody holds belongs to a dead process and is removed by
-:meth:`FsLocation.recover`. A guard file keeps recovery from looking while another
-process is half-way through setting up its staging directory.
+descriptors, and no link is ever followed from the location's root down: a link in
+place of a fonds folder, an AIP or a file in it is a foreign entry, never a copy. Each
+staging directory has a lock file its process holds (flock, released by the kernel
+when the process dies); a directory whose lock nobody holds belongs to a dead process
+and is removed by :meth:`FsLocation.recover`. A guard file keeps recovery from looking
+while another process is half-way through setting up its staging directory.
+
+Commits take the location's commit lock (``.commit.lock`` in the root), so what stands
+at a key is judged and acted on in one step. Something there that is not a whole AIP
+(no ``bagit.txt``, an empty leftover, a link) is renamed into a staging directory and
+the new AIP renamed in: a kill between the two renames leaves nothing at the key (the
+old folder in staging, removed by recovery), never a partial AIP, and a whole AIP is
+never moved. Every OSError becomes a :class:`StorageError` naming the location.
 """
 
 from __future__ import annotations
@@ -22,18 +30,21 @@ import shutil
 import stat
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
 from archive.errors import AIPExistsError, RecordExistsError, StorageError
 from archive.fixity import fsync_dir, sync_filesystem, write_durably
-from archive.storage.base import COPY_CHUNK, CopyReader, Location
+from archive.storage.base import CopyReader, Location, bag_parts, copy_stream, os_failure
 
 STAGING = ".staging"
 GUARD = ".guard"
 RECORDS = ".records"
+COMMIT_LOCK = ".commit.lock"
+#: what opening a folder without following links says when no real folder is there
+NO_FOLDER = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 class FsLocation(Location):
@@ -47,11 +58,26 @@ class FsLocation(Location):
         return f"{self.name} (fs: {self.root})"
 
     def prepare(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        with self._failing("create", self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def _failing(self, action: str, where: object) -> Iterator[None]:
+        """Turn an OSError in the block into a StorageError (see :func:`os_failure`)."""
+        try:
+            yield
+        except OSError as exc:
+            raise os_failure(self.name, action, where, exc) from exc
 
     def _reachable(self) -> Path:
         """The root, which must exist: a missing root is an unmounted disk, never an empty location."""
-        if not self.root.is_dir():
+        try:
+            found = stat.S_ISDIR(os.stat(self.root).st_mode)  # the root itself may be a link (a mount path)
+        except (FileNotFoundError, NotADirectoryError):
+            found = False
+        except OSError as exc:
+            raise os_failure(self.name, "read", self.root, exc) from exc
+        if not found:
             raise StorageError(
                 f"存储位置 {self.name} 不可访问: {self.root} 不存在, 磁盘是否已挂载? "
                 "(location unreachable: directory missing, disk not mounted?)"
@@ -68,49 +94,134 @@ class FsLocation(Location):
     def _guard(self, mode: int) -> Iterator[Path]:
         """Creators hold the staging area's guard shared while they set up; recovery holds it exclusive."""
         area = self._reachable() / STAGING
-        area.mkdir(exist_ok=True)
-        with open(area / GUARD, "a") as guard:
-            fcntl.flock(guard, mode)
+        with self._failing("write", area / GUARD):
+            area.mkdir(exist_ok=True)
+            guard = open(area / GUARD, "a")
+        with guard:
+            with self._failing("lock", area / GUARD):
+                fcntl.flock(guard, mode)
             yield area
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
         token = uuid.uuid4().hex
-        with self._guard(fcntl.LOCK_SH) as area:
+        with self._guard(fcntl.LOCK_SH) as area, self._failing("write", area / token):
             lock = open(area / f"{token}.lock", "w")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            work = area / token
-            work.mkdir()
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                (area / token).mkdir()
+            except OSError:
+                lock.close()
+                with suppress(OSError):
+                    (area / f"{token}.lock").unlink(missing_ok=True)
+                raise
+        work = area / token
         try:
             yield work
         finally:
+            # What cannot be removed now is staging debris: its lock is let go, so recovery takes it.
             shutil.rmtree(work, ignore_errors=True)
-            (area / f"{token}.lock").unlink(missing_ok=True)
+            with suppress(OSError):
+                (area / f"{token}.lock").unlink(missing_ok=True)
             lock.close()
+
+    @contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        """One commit at a time in this location: what stands at a key is judged and acted on in one step."""
+        path = self._reachable() / COMMIT_LOCK
+        with self._failing("lock", path):
+            lock = open(path, "a")
+        with lock:
+            with self._failing("lock", path):
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def commit(self, key: str, staged: Path, retain_until: date | None = None) -> None:
         target = self._path(key)
-        if target.exists():
-            raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        with self._failing("commit", target), ExitStack() as later:  # later: the staging that takes a leftover
+            with self._commit_lock():
+                self._fonds_folder(target.parent)
+                aside = None
+                if _lexists(target):
+                    if self.exists(key):
+                        raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}")
+                    # Not a whole AIP: out of sight in one rename, removed when the staging closes.
+                    aside = later.enter_context(self.staging()) / "replaced"
+                    os.rename(target, aside)
+                self._rename_in(key, staged, target, aside)
+                fsync_dir(target.parent)
+
+    @staticmethod
+    def _rename_in(key: str, staged: Path, target: Path, aside: Path | None) -> None:
+        """The new AIP in place in one rename; on failure, what was there put back when it can be."""
         try:
             os.rename(staged, target)
         except OSError as exc:
+            if aside is not None:
+                with suppress(OSError):
+                    os.rename(aside, target)
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}") from exc
-            raise StorageError(f"无法写入存储位置 {self.name} (cannot commit): {exc}", path=key) from exc
-        fsync_dir(target.parent)
+            raise
+
+    def _fonds_folder(self, fonds: Path) -> None:
+        """Make the fonds folder when it is the first AIP of its fonds; refuse a link or a file there."""
+        try:
+            os.mkdir(fonds)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(fonds).st_mode):
+                raise StorageError(
+                    f"存储位置 {self.name} 的全宗目录是链接或文件, 不会跟随 "
+                    f"(location {self.name}: the fonds folder is a link or a file, never followed): {fonds}"
+                ) from None
+            return
+        fsync_dir(fonds.parent)
 
     def exists(self, key: str) -> bool:
-        return (self._path(key) / "bagit.txt").is_file()
+        with self.reader(key) as copy:
+            return copy.present()
 
     def list_keys(self) -> Iterator[str]:
-        for fonds in sorted(self._reachable().iterdir()):
-            if fonds.name.startswith(".") or not fonds.is_dir():
-                continue
-            for aip in sorted(fonds.iterdir()):
-                if (aip / "bagit.txt").is_file():
-                    yield f"{fonds.name}/{aip.name}"
+        root = self._reachable()
+        for fonds in self._subfolders(root):
+            for aip in self._subfolders(root / fonds):
+                if self._regular(root / fonds / aip / "bagit.txt"):
+                    yield f"{fonds}/{aip}"
+
+    def _subfolders(self, folder: Path) -> list[str]:
+        """Names of the real folders in ``folder`` (a link is never one), hidden ones left out, in order."""
+        with self._failing("list", folder), os.scandir(folder) as entries:
+            return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+
+    def _regular(self, path: Path) -> bool:
+        try:
+            return stat.S_ISREG(os.lstat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise os_failure(self.name, "read", path, exc) from exc
+
+    def _open_aip(self, key: str) -> int | None:
+        """The AIP's folder, opened from the root one level at a time without following a link.
+
+        None when no real folder is there: a link in place of the AIP or of its fonds
+        folder is a foreign entry, never followed, so a link to another location's copy
+        never passes for a copy of its own.
+        """
+        path = self._path(key)
+        with self._failing("read", path):
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            for part in key.split("/"):  # the fonds folder, then the AIP's
+                try:
+                    child = os.open(part, _FOLDER, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in NO_FOLDER:
+                        return None
+                    raise
+                finally:
+                    os.close(fd)  # the folder above, done with either way
+                fd = child
+            return fd
 
     def list_files(self, key: str) -> Iterator[tuple[str, int]]:
         with self.reader(key) as copy:
@@ -120,41 +231,41 @@ class FsLocation(Location):
         with self.reader(key) as copy:
             return copy.open(relpath)
 
-    def reader(self, key: str) -> CopyReader:
+    def reader(self, key: str) -> _FsReader:
         return _FsReader(self, key)
 
     def delete(self, key: str) -> None:
         target = self._path(key)
-        if not (target / "bagit.txt").is_file():
+        if not self.exists(key):
             raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
         # Out of sight in one rename; a crash during the removal leaves only staging debris.
-        with self.staging() as work:
+        with self._failing("delete", target), self.staging() as work:
             os.rename(target, work / "deleted")
             fsync_dir(target.parent)
 
     def replace_file(self, key: str, relpath: str, source: BinaryIO) -> None:
-        target = self._file(key, relpath)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self.staging() as work:
+        parts = bag_parts(relpath, key)
+        where = self._path(key) / relpath
+        with self.staging() as work, self._failing("write", where), self.reader(key) as copy:
             tmp = work / "part"
             with open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, COPY_CHUNK)
+                copy_stream(source, out, f"{relpath} (修复来源 repair source)")
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, target)
-        fsync_dir(target.parent)
+            folder = copy.make_folder(parts[:-1])
+            os.replace(tmp, parts[-1], dst_dir_fd=folder)
+            os.fsync(folder)
 
     def remove_file(self, key: str, relpath: str) -> None:
-        target = self._file(key, relpath)
-        target.unlink(missing_ok=True)
-        fsync_dir(target.parent)
-
-    def _file(self, key: str, relpath: str) -> Path:
-        base = self._path(key)
-        target = base.joinpath(*relpath.split("/"))
-        if ".." in relpath.split("/") or base not in target.parents:
-            raise StorageError(f"路径越出 AIP (path escapes the AIP): {relpath}", path=key)
-        return target
+        parts = bag_parts(relpath, key)
+        with self._failing("delete", self._path(key) / relpath), self.reader(key) as copy:
+            try:
+                folder = copy.folder(parts[:-1])
+            except FileNotFoundError:
+                return  # its folder is gone, and the file with it
+            with suppress(FileNotFoundError):
+                os.unlink(parts[-1], dir_fd=folder)  # a link is removed, never followed
+            os.fsync(folder)
 
     # --- records ------------------------------------------------------------------------
 
@@ -167,7 +278,10 @@ class FsLocation(Location):
         return self._records(key) / name
 
     def append_record(self, key: str, name: str, data: bytes) -> None:
-        if not write_durably(self._record_path(key, name), data, replace=False):
+        path = self._record_path(key, name)
+        with self._failing("write", path):
+            stored = write_durably(path, data, replace=False)
+        if not stored:
             raise RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {name}", path=key)
 
     def append_records(self, records: Sequence[tuple[str, str, bytes]]) -> list[StorageError | None]:
@@ -188,17 +302,18 @@ class FsLocation(Location):
             except StorageError as exc:
                 errors[i] = exc
             except OSError as exc:
-                errors[i] = StorageError(f"无法写入记录 (cannot write record): {exc.strerror}", path=f"{key}/{name}")
+                errors[i] = os_failure(self.name, "write", f"{key}/{name}", exc)
         try:
             self._flush([tmp for _i, tmp, _path in staged])
             linked = [path for i, tmp, path in staged if self._link(tmp, path, errors, i)]
             self._flush(sorted({p.parent for p in linked}, key=str), folders=True)
         except OSError as exc:
-            for i, _tmp, _path in staged:
-                errors[i] = errors[i] or StorageError(f"无法写入记录 (cannot write records): {exc}", path=self.name)
+            for i, _tmp, path in staged:
+                errors[i] = errors[i] or os_failure(self.name, "write", path, exc)
         finally:
             for _i, tmp, _path in staged:
-                tmp.unlink(missing_ok=True)
+                with suppress(OSError):
+                    tmp.unlink(missing_ok=True)
         return errors
 
     def _link(self, tmp: Path, path: Path, errors: list[StorageError | None], i: int) -> bool:
@@ -209,7 +324,7 @@ class FsLocation(Location):
         except FileExistsError:
             errors[i] = RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {path.name}", path=str(path.parent))
         except OSError as exc:
-            errors[i] = StorageError(f"无法写入记录 (cannot write record): {exc.strerror}", path=str(path))
+            errors[i] = os_failure(self.name, "write", path, exc)
         return False
 
     def _flush(self, paths: list[Path], *, folders: bool = False) -> None:
@@ -226,22 +341,24 @@ class FsLocation(Location):
 
     def list_records(self, key: str) -> Iterator[str]:
         folder = self._records(key)
-        if folder.is_dir():
-            yield from sorted(e.name for e in folder.iterdir() if not e.name.startswith("."))
+        with self._failing("list", folder):
+            names = sorted(e.name for e in folder.iterdir() if not e.name.startswith(".")) if folder.is_dir() else []
+        yield from names
 
     def read_record(self, key: str, name: str) -> bytes:
-        try:
-            return (self._records(key) / name).read_bytes()
-        except OSError as exc:
-            raise StorageError(f"无法读取记录 (cannot read record): {exc.strerror}", path=f"{key}/{name}") from exc
+        path = self._record_path(key, name)
+        with self._failing("read", path):
+            return path.read_bytes()
 
     def record_keys(self) -> Iterator[str]:
         base = self._reachable() / RECORDS
-        if not base.is_dir():
-            return
-        for fonds in sorted(base.iterdir()):
-            for aip in sorted(fonds.iterdir()) if fonds.is_dir() else ():
-                yield f"{fonds.name}/{aip.name}"
+        with self._failing("list", base):
+            keys = [
+                f"{fonds.name}/{aip.name}"
+                for fonds in (sorted(base.iterdir()) if base.is_dir() else ())
+                for aip in (sorted(fonds.iterdir()) if fonds.is_dir() else ())
+            ]
+        yield from keys
 
     def bag_path(self, key: str) -> Path:
         """The directory of a committed AIP (local locations only)."""
@@ -250,12 +367,17 @@ class FsLocation(Location):
     def recover(self) -> list[str]:
         removed: list[str] = []
         with self._guard(fcntl.LOCK_EX) as area:
-            tokens = {e.name.removesuffix(".lock") for e in area.iterdir() if e.name != GUARD}
+            with self._failing("list", area):
+                tokens = {e.name.removesuffix(".lock") for e in area.iterdir() if e.name != GUARD}
             for token in sorted(tokens):
-                if self._abandoned(area, token):
+                try:
+                    if not self._abandoned(area, token):
+                        continue
                     shutil.rmtree(area / token, ignore_errors=True)
                     (area / f"{token}.lock").unlink(missing_ok=True)
-                    removed.append(token)
+                except OSError:
+                    continue  # what cannot be removed now waits for a later run; it is out of sight
+                removed.append(token)
         return removed
 
     @staticmethod
@@ -272,6 +394,15 @@ class FsLocation(Location):
         finally:
             os.close(fd)
         return True
+
+
+def _lexists(path: Path) -> bool:
+    """Whether anything (a link too, even a dangling one) has that name."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -293,17 +424,16 @@ class _FsReader(CopyReader):
         self.folders: dict[str, int] = {}  # bag-relative folder ("" for the AIP itself) -> open descriptor
 
     def _top(self) -> int | None:
-        """The AIP's own folder, or None when there is none (StorageError when the location is unreachable)."""
+        """The AIP's own folder, or None when no real folder is there (StorageError when it cannot be read)."""
         if "" not in self.folders:
-            try:
-                self.folders[""] = os.open(self.fs._path(self.key), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except (FileNotFoundError, NotADirectoryError):
+            fd = self.fs._open_aip(self.key)
+            if fd is None:
                 return None
-            except OSError as exc:
-                raise StorageError(f"无法读取 (cannot read): {exc.strerror}", path=self.key) from exc
+            self.folders[""] = fd
         return self.folders[""]
 
     def present(self) -> bool:
+        """Whether a whole AIP is there: a real folder (not a link) holding ``bagit.txt`` as a regular file."""
         top = self._top()
         if top is None:
             return False
@@ -312,7 +442,7 @@ class _FsReader(CopyReader):
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise StorageError(f"无法读取 (cannot read): {exc.strerror}", path=self.key) from exc
+            raise os_failure(self.fs.name, "read", f"{self.key}/bagit.txt", exc) from exc
 
     def files(self) -> list[tuple[str, int]]:
         """Every entry that is not a folder (a link or a device is listed too: it does not belong in a bag)."""
@@ -339,15 +469,18 @@ class _FsReader(CopyReader):
         return sorted(found)
 
     def open(self, relpath: str) -> BinaryIO:
-        parts = relpath.split("/")
-        if any(p in ("", ".", "..") for p in parts):
-            raise StorageError(f"路径越出 AIP (path escapes the AIP): {relpath}", path=self.key)
+        parts = bag_parts(relpath, self.key)
         try:
             fd = os.open(parts[-1], _FILE, dir_fd=self._folder(parts[:-1]))
         except OSError as exc:
-            raise StorageError(f"无法读取 (cannot read): {exc.strerror}", path=f"{self.key}/{relpath}") from exc
+            raise os_failure(self.fs.name, "read", f"{self.key}/{relpath}", exc) from exc
         f = open(fd, "rb", buffering=0)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError as exc:
+            f.close()
+            raise os_failure(self.fs.name, "read", f"{self.key}/{relpath}", exc) from exc
+        if not regular:
             f.close()
             raise StorageError("不是普通文件 (not a regular file)", path=f"{self.key}/{relpath}")
         return f
@@ -367,6 +500,40 @@ class _FsReader(CopyReader):
                 opened = os.open(part, _FOLDER, dir_fd=fd)
                 if self.folders.setdefault(done, opened) != opened:
                     os.close(opened)  # another thread opened it first
+            fd = self.folders[done]
+        return fd
+
+    def folder(self, parts: list[str]) -> int:
+        """A folder inside the AIP, for a repair to remove a file from (FileNotFoundError when it is not there)."""
+        return self._folder(parts)
+
+    def make_folder(self, parts: list[str]) -> int:
+        """A folder inside the AIP, made where it is missing, for a repair to put a file in.
+
+        Opened one level at a time and never through a link: a link or a file where a
+        folder of the AIP belongs is refused, so a repair never writes outside the AIP.
+        """
+        fd, done = self._top(), ""
+        if fd is None:
+            raise StorageError(f"存储位置 {self.fs.name} 中没有该 AIP (no such AIP)", path=self.key)
+        for part in parts:
+            done = f"{done}/{part}" if done else part
+            if done not in self.folders:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                    os.fsync(fd)  # the new folder's name, durable before a file is put in it
+                except FileExistsError:
+                    pass
+                try:
+                    self.folders[done] = os.open(part, _FOLDER, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                        raise
+                    raise StorageError(
+                        "AIP 中该处是链接或文件而非目录, 不会跟随 (a link or a file stands where a folder of the "
+                        f"AIP belongs; never followed): {done}",
+                        path=self.key,
+                    ) from exc
             fd = self.folders[done]
         return fd
 
