@@ -453,7 +453,10 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
     """导出利用文件 DIP: 原始文件、元数据与说明 (export a DIP)."""
     from archive.export import export_dip
     from archive.storage import open_locations
+    from retention.tombstone import destroyed_notice
 
+    if notice := destroyed_notice(home.catalogue, archival_code):
+        raise NotFoundError(notice, path=archival_code)
     passed_over: list[str] = []
     written = export_dip(home.catalogue, open_locations(home.settings), archival_code, dest, notes=passed_over)
     for note in passed_over:

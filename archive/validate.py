@@ -71,12 +71,17 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     path = Path(target)
     if path.is_dir():
         return validate_path(path)
+    from retention.tombstone import destroyed_notice  # retention imports archive: load it late
+
     settings = load_settings(home)
     catalogue = Catalogue(settings.catalogue_path)
     try:
         row = catalogue.get(target)
+        notice = destroyed_notice(catalogue, target)
     finally:
         catalogue.close()
+    if notice:
+        raise NotFoundError(notice, path=target)
     if row is None:
         raise NotFoundError(f"既不是目录也不是已归档的档号 (neither a directory nor an archived 档号): {target}")
     location = open_locations(settings)[0]

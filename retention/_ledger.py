@@ -253,11 +253,18 @@ class Ledger:
         self._append(name, [{**approval_to_dict(approval), "batch_digest": digest}])
 
     def approvals(self, batch_id: str) -> list[SignedApproval]:
-        rows = self._read(self.batch_path(batch_id, ".approvals.jsonl"))
-        return [
-            SignedApproval(Approval(r["person"], Role(r["role"]), _parse_time(r["time"])), r["batch_digest"])
-            for r in rows
-        ]
+        """Every signature of the batch; one the rules refuse now (a name with an invisible
+        character, written before they did) refuses the batch, naming where it is recorded."""
+        path = self.batch_path(batch_id, ".approvals.jsonl")
+        signed = []
+        for n, r in enumerate(self._read(path), 1):
+            try:
+                approval = Approval(r["person"], Role(r["role"]), _parse_time(r["time"]))
+            except DanganError as exc:
+                where = f"（{path.relative_to(self.root).as_posix()} 第 {n} 条签署 / signature {n}）"
+                raise type(exc)(exc.message + where, path=batch_id, rule=exc.rule) from None
+            signed.append(SignedApproval(approval, r["batch_digest"]))
+        return signed
 
     def run_state(self, batch_id: str) -> dict[str, Any]:
         path = self.batch_path(batch_id, ".run.json")

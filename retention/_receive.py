@@ -12,9 +12,11 @@ Two halves, kept apart so nothing is written before everything is known:
 
 Checks run cheap to costly and all of them run, so one report lists every problem:
 the package's bag structure, completeness and Payload-Oxum → the registers → each
-AIP's own bag, metadata and place in the archive → last the costly part, where this
+AIP's own bag, metadata and place in the archive → the registers against each other
+and the AIPs (:mod:`retention._register_checks`) → last the costly part, where this
 process takes SHA-256 and SM3 of every byte of the package while worker processes
-decode every payload file (two cores busy instead of one).
+decode every payload file (two cores busy instead of one); each AIP's own manifests
+are then held against the digests that run measured (YJ-1-2).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import hashlib
 import multiprocessing
 import os
 import re
-import shutil
+import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,26 +44,28 @@ from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
 from archive.replicas import replicate, retain_until
 from archive.storage import Location, aip_key
+from archive.storage.base import copy_stream, os_failure
 from ingest.formats import inspect_file
 from metadata_profiles import item_from_xml, load_profiles, validate_item_xml, validate_metadata
 
+from ._register_checks import handover_findings, readme_findings, sheet_findings
 from .registers import AipDigest, Handover, TransferRow, read_handover, read_transfer_list
 
 #: code -> (性, 检测项名称). Numbering follows the DA/T 70 pattern of ingest/checks.py; the
 #: public sources leave the 移交与接收 numbering unverified, so these are this project's assignment.
 CHECKS: dict[str, tuple[str, str]] = {
     "YJ-1-1": ("真实性", "移交包固化信息有效 (package manifests: SHA-256 and SM3 of every file)"),
-    "YJ-1-2": ("真实性", "信息包固化信息有效 (each AIP's own manifests agree with its files)"),
+    "YJ-1-2": ("真实性", "信息包固化信息有效 (each AIP's own manifests agree with its files' bytes)"),
     "YJ-1-3": ("真实性", "信息包摘要与交接登记表一致 (AIP digests as registered)"),
-    "YJ-1-4": ("真实性", "著录与档号一致 (移交清册, 元数据, bag-info and place in the package agree)"),
+    "YJ-1-4": ("真实性", "著录与档号一致 (移交清册 XML/XLSX, 交接登记表, 说明文件, 元数据, bag-info, place agree)"),
     "YJ-1-5": ("真实性", "元数据符合著录方案 (metadata valid against the profiles)"),
-    "YJ-1-6": ("真实性", "全宗属本馆接收范围 (fonds listed in dangan.toml [[fonds]])"),
-    "YJ-1-8": ("真实性", "与馆藏无冲突 (no different AIP under the same 档号 or 件号)"),
+    "YJ-1-6": ("真实性", "全宗属本馆接收范围 (全宗号 and 全宗名称 as in dangan.toml [[fonds]])"),
+    "YJ-1-8": ("真实性", "与馆藏无冲突 (no different AIP under one 档号 or 件号, nor package under one 移交编号)"),
     "YJ-2-1": ("完整性", "总件数相符 (counts: 交接登记表, 移交清册, package)"),
     "YJ-2-2": ("完整性", "数据量相符 (bytes: 交接登记表, Payload-Oxum, package)"),
     "YJ-2-3": ("完整性", "无缺失 (nothing registered or listed is missing)"),
     "YJ-2-4": ("完整性", "无多余 (nothing unregistered or unlisted)"),
-    "YJ-3-1": ("可用性", "XML 可读且有效 (hardened parse, no DTD; XSD and structure)"),
+    "YJ-3-1": ("可用性", "登记材料可读且有效 (XML: hardened parse, no DTD, XSD and structure; XLSX and text readable)"),
     "YJ-3-2": ("可用性", "包结构符合 BagIt (RFC 8493, SHA-256 and SM3 manifests)"),
     "YJ-3-3": ("可用性", "内容数据格式可用 (identified and fully decoded)"),
     "YJ-4-7": ("安全性", "路径安全 (no path escaping the package, no symlinks or special files)"),
@@ -132,6 +136,7 @@ class PackageAip:
     digests: dict[str, str] = field(default_factory=dict)
     meta: ItemMetadata | None = None
     payload: list[str] = field(default_factory=list)
+    manifests: dict[str, dict[str, str]] = field(default_factory=dict)  # its own: algorithm → path → digest
     held: bool = False
 
     @property
@@ -189,6 +194,8 @@ def check_package(
         for aip in checker.package.aips:
             if "bagit.txt" in aip.files:
                 checker.check_aip(aip)
+    if checker.rows:
+        checker.cross_check_registers()
     checker.check_content(workers)
     return checker.finish()
 
@@ -210,6 +217,7 @@ class _Checker:
         self.rows: list[TransferRow] = []
         self.handover: Handover | None = None
         self.declared = (0, 0)  # 数量, 字节数 as the 交接登记表 states them
+        self.handover_data = b""
         self.profiles = load_profiles(settings.profiles_dir)
 
     @property
@@ -266,6 +274,7 @@ class _Checker:
             if name not in self.files:
                 self.add(fail("YJ-2-3", f"缺少交接材料 {name} (register missing)", name))
         list_data, handover_data = self._read(LIST_XML), self._read(HANDOVER_XML)
+        self.handover_data = handover_data or b""
         if list_data is not None:
             try:
                 self.rows = read_transfer_list(list_data, name=LIST_XML)
@@ -351,12 +360,35 @@ class _Checker:
                 self.add(fail("YJ-1-3", "信息包摘要与交接登记表不符 (AIP digests differ from the register)",
                               aip.row.archival_code, _show(entry.digests), _show(aip.digests)))  # fmt: skip
 
+    # -- stage 4b, run once stage 4 has read every AIP's metadata: the registers against each other
+
+    def cross_check_registers(self) -> None:
+        """移交清册.xlsx, 交接登记表 and 说明文件 against 文件目录.XML, bag-info.txt and the AIPs."""
+        info = dict(self.bag.bag_info)
+        aips = self.package.aips
+        metas = [a.meta for a in aips if a.meta is not None]
+        complete = metas if len(metas) == len(aips) else None  # else the missing metadata is reported already
+        sheet = self._read(LIST_XLSX)
+        if sheet is not None:
+            stated = {"移交编号": self.package.transfer_id, "移交单位": info.get("Source-Organization", "")}
+            if self.handover is not None:
+                stated.update(移交单位=self.handover.sender, 接收单位=self.handover.receiver)
+            self.findings += sheet_findings(sheet, LIST_XLSX, self.rows, stated)
+        if self.handover is None:
+            return
+        self.findings += handover_findings(self.handover, self.handover_data, HANDOVER_XML, info, complete)
+        readme = self._read(README_TXT)
+        if readme is not None and complete is not None:
+            self.findings += readme_findings(readme, README_TXT, self.handover, complete)
+        elif readme is not None:
+            self.not_run(["YJ-1-4"], "有信息包的元数据无法读取, 说明文件未核对 (the readme was not checked)")
+
     # -- stage 4: each AIP
 
     def check_aip(self, aip: PackageAip) -> None:
         inner = validate_bag(DirectorySource(self.package.root / aip.base), algorithms=ALGORITHMS, fast=True)
         self.findings += bag_findings(inner, aip.base, "YJ-1-2")
-        self._inner_fixity(aip, inner)
+        self._inner_listing(aip, inner)
         aip.payload = sorted(p for p in inner.manifests.get("sha256", {}) if p.startswith("data/"))
         meta = self._metadata(aip)
         if meta is None:
@@ -365,18 +397,13 @@ class _Checker:
         self._match_row(aip, meta, dict(inner.bag_info))
         self._check_place(aip, meta)
 
-    def _inner_fixity(self, aip: PackageAip, inner: BagReport) -> None:
-        """Each AIP manifest entry must agree with the package manifest, which was checked against the bytes."""
+    def _inner_listing(self, aip: PackageAip, inner: BagReport) -> None:
+        """Keep the AIP's own manifests for :meth:`_aip_fixity`; every file must be in them."""
         listed = {f"tagmanifest-{a}.txt" for a in inner.tagmanifests}
         for algorithm in ALGORITHMS:
-            outer = self.bag.manifests.get(algorithm, {})
             entries = {**inner.manifests.get(algorithm, {}), **inner.tagmanifests.get(algorithm, {})}
+            aip.manifests[algorithm] = entries
             listed |= entries.keys()
-            for path, digest in sorted(entries.items()):
-                found = outer.get(aip.base + path)
-                if found is not None and found != digest:
-                    message = f"信息包清单与文件不符 (AIP manifest differs from the file): {algorithm}"
-                    self.add(fail("YJ-1-2", message, aip.base + path, digest, found))
         for path in sorted(set(aip.files) - listed):
             self.add(fail("YJ-2-4", "信息包中有未列入其清单的文件 (file not in the AIP's manifests)", aip.base + path))
         if not all(f"tagmanifest-{a}.txt" in aip.files for a in ALGORITHMS):
@@ -425,6 +452,11 @@ class _Checker:
             self.add(fail("YJ-1-6", "全宗不在本馆接收范围 (fonds not listed in dangan.toml [[fonds]])",
                           aip.row.archival_code, "、".join(codes), meta.fonds_code))  # fmt: skip
             return
+        home = self.settings.fonds_by_code(meta.fonds_code).name
+        if _name_key(meta.fonds_name) != _name_key(home):
+            self.add(fail("YJ-1-6", f"立档单位“{meta.fonds_name}”与本馆登记的全宗 {meta.fonds_code}“{home}”不符, "
+                          "请核对是否为本馆接收的全宗 (the fonds name differs from dangan.toml [[fonds]])",
+                          aip.row.archival_code, home, meta.fonds_name))  # fmt: skip
         self._conflicts(aip, meta)
 
     def _conflicts(self, aip: PackageAip, meta: ItemMetadata) -> None:
@@ -473,9 +505,50 @@ class _Checker:
             results += [(job, future.result()) for job, future in pending]
         self.outer = bag_findings(full, "", "YJ-1-1")
         self.package.files_checked, self.package.bytes_checked = full.files_checked, full.bytes_checked
+        self._aip_fixity(full)
         for (_path, name), found in results:
             for f in found:
                 self.add(replace(f, code="YJ-3-3", message=f"{f.code}: {f.message}", path=name))
+
+    def _aip_fixity(self, full: BagReport) -> None:
+        """YJ-1-2: each AIP's own manifests against the bytes of its files.
+
+        The package run has just read every file the package manifests name: a file's bytes
+        have the digest that manifest states unless the run reported otherwise (then the
+        finding holds the digest measured). So each AIP's entries are checked against what
+        was measured without reading anything twice; a file the run could not measure (not
+        in the package manifests, unreadable) fails here too, never passes unread.
+        """
+        measured: dict[tuple[str, str], str] = {}
+        unread: set[str] = set()
+        for f in full.errors:
+            if f.kind == "corrupt" and f.path is not None:
+                if f.algorithm and f.found:
+                    measured[(f.algorithm, f.path)] = f.found
+                else:
+                    unread.add(f.path)
+        for aip in self.package.aips:
+            for algorithm, entries in aip.manifests.items():
+                outer = full.manifests.get(algorithm, {})
+                for path, digest in sorted(entries.items()):
+                    name = aip.base + path
+                    if path not in aip.files:
+                        continue  # missing: reported by the AIP's own bag check (YJ-2-3)
+                    actual = None if name in unread else measured.get((algorithm, name), outer.get(name))
+                    if actual is None:
+                        message = (
+                            f"信息包文件未能按其 {algorithm} 清单核验 (not verified against the AIP's manifest: "
+                            "not in the package manifest, or unreadable)"
+                        )
+                        self.add(fail("YJ-1-2", message, name))
+                    elif actual != digest:
+                        message = f"信息包清单与文件不符 (the AIP's {algorithm} manifest differs from the file)"
+                        self.add(fail("YJ-1-2", message, name, digest, actual))
+
+
+def _name_key(name: str) -> str:
+    """A unit's name as compared: compatibility forms folded, whitespace dropped."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
 
 
 def _inspect(job: tuple[str, str], max_pixels: int) -> list[Finding]:
@@ -629,10 +702,14 @@ def _commit_primary(
     with primary.staging() as work:
         for rel in sorted(aip.files):
             target = work.joinpath(*rel.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with source.open(aip.base + rel) as src, open(target, "xb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-            if hash_file(target, ("sha256",))[1]["sha256"] != package.sha256.get(aip.base + rel):
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with source.open(aip.base + rel) as src, open(target, "xb") as out:
+                    copy_stream(src, out, f"{aip.base}{rel}")
+                written = hash_file(target, ("sha256",))[1]["sha256"]
+            except OSError as exc:  # the town's location: reported as storage, completed by the next receive
+                raise os_failure(primary.name, "write", target, exc) from exc
+            if written != package.sha256.get(aip.base + rel):
                 raise StorageError(f"写入后复核摘要不符 (digest differs after the write): {rel}", path=aip.key)
         sync_folder(work)
         try:

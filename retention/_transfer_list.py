@@ -10,17 +10,21 @@ The layout we write (no namespace, fields as child elements in that order)::
 
 The receiving 镇档案馆 reads it back with :func:`read_transfer_list`, which parses with
 the hardened parser and checks the structure and every row; the writer runs the same
-row checks, so we never send a list we would refuse.
+row checks, so we never send a list we would refuse. :func:`read_transfer_list_xlsx`
+reads the XLSX twin back, so the receiver can check that both say the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from functools import lru_cache
+from io import BytesIO
 
 from lxml import etree
+from openpyxl import load_workbook
 
 from archive.errors import TransferListError
 from archive.model import ItemMetadata
@@ -35,6 +39,8 @@ LIST_ROOT = "文件目录"
 LIST_ITEM = "文件"
 ENCODINGS = ("UTF-8", "GB18030")  # the 2012 rule also names GB2312, which cannot hold every name
 REQUIRED = ("档号", "责任者", "题名", "日期", "电子档案名称")
+#: An XLSX is a zip: refuse one that would unpack to more than this before parsing it.
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,69 @@ def read_transfer_list(data: bytes, *, name: str = "文件目录.XML") -> list[T
     _raise_first(problems)
     _raise_first(_row_problems(rows, name))
     return rows
+
+
+@dataclass(frozen=True)
+class TransferSheet:
+    """The 移交清册.xlsx as read back: the lines above the column row, and the rows as text."""
+
+    header_lines: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]  # one per 件, the eight columns as text ("" for an empty cell)
+
+
+def read_transfer_list_xlsx(data: bytes, *, name: str = "移交清册.xlsx") -> TransferSheet:
+    """Read the XLSX written by :func:`transfer_list_xlsx` (first sheet; the title row is dropped).
+
+    Cells come back as text: numbers without a decimal part as integers (Excel turns
+    ``20190301`` typed into a cell into a number), empty cells as "".
+
+    Raises:
+        TransferListError: Not an XLSX, too large unpacked, or no row of column names.
+    """
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED:
+            raise TransferListError(
+                f"解压后超过 {MAX_XLSX_UNPACKED // 2**20} MiB / unpacks to {unpacked} bytes",
+                path=name,
+                rule="transfer-list:xlsx",
+            )
+        book = load_workbook(BytesIO(data), read_only=True, data_only=True)
+        try:
+            cells = [tuple(_cell_text(v) for v in row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        finally:
+            book.close()
+    except TransferListError:
+        raise
+    except Exception as exc:  # openpyxl raises whatever its zip and XML layers raise
+        raise TransferListError(
+            f"无法读取 XLSX / unreadable XLSX: {type(exc).__name__}: {exc}", path=name, rule="transfer-list:xlsx"
+        ) from None
+    padded = [_fit(row, len(TRANSFER_COLUMNS)) for row in cells]
+    start = next((i for i, row in enumerate(padded) if row == TRANSFER_COLUMNS), None)
+    if start is None:
+        raise TransferListError(
+            f"没有列名行（{'、'.join(TRANSFER_COLUMNS)}）/ no row of column names", path=name, rule="transfer-list:xlsx"
+        )
+    header = tuple(row[0] for row in padded[1:start] if row[0])
+    rows = [row for row in padded[start + 1 :] if any(row)]
+    return TransferSheet(header, tuple(rows))
+
+
+def _fit(row: tuple[str, ...], width: int) -> tuple[str, ...]:
+    """Pad to the column count; empty cells past it go, filled ones stay (and then differ)."""
+    while len(row) > width and not row[-1]:
+        row = row[:-1]
+    return row + ("",) * (width - len(row))
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _problem(name: str, where: str, message: str, rule: str) -> TransferListError:

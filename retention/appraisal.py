@@ -12,19 +12,30 @@ appraisal and transfer go on, since neither loses anything.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from archive.archival_code import MIDDLE_DOT
+from archive.archival_code import MIDDLE_DOT, normalise_dots
 from archive.errors import DanganError
 from archive.model import ItemMetadata
 
 from .errors import InvalidDecisionError, InvalidHoldError, NoRetentionRuleError
 from .periods import PERMANENT, is_longer, period_years, retention_label
 
-__all__ = ["Action", "Decision", "Hold", "check_decision", "holds_on", "is_held", "latest_decisions"]
+__all__ = [
+    "Action",
+    "Decision",
+    "Hold",
+    "check_decision",
+    "holds_on",
+    "invisible_chars",
+    "is_held",
+    "latest_decisions",
+    "normalise_code",
+]
 
 
 class Action(StrEnum):
@@ -62,6 +73,58 @@ def require_text(value: str | None, what_zh: str, what_en: str, fail: Fail) -> s
     if not text:
         raise fail(f"{what_zh}不能为空 / {what_en} is required", "appraisal:required-field")
     return text
+
+
+#: Default_Ignorable_Code_Point (Unicode DerivedCoreProperties) outside categories Cc/Cf/Cs:
+#: combining joiners, variation selectors, Hangul fillers and reserved ignorables, all shown as nothing.
+_IGNORABLE = (
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2065, 0x2065),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def _invisible(ch: str) -> bool:
+    # Cc controls, Cf format characters (U+200B, U+00AD, U+2060 …), Cs lone surrogates (undecodable
+    # input). Not Co or Cn as such: rare name characters (生僻字) live in private use or in CJK
+    # extensions newer than this Python's Unicode tables.
+    if unicodedata.category(ch) in ("Cc", "Cf", "Cs"):
+        return True
+    return any(low <= ord(ch) <= high for low, high in _IGNORABLE)
+
+
+def invisible_chars(text: str) -> list[str]:
+    """The control, format and other invisible characters in ``text``, each as ``U+XXXX``."""
+    return [f"U+{ord(ch):04X}" for ch in dict.fromkeys(text) if _invisible(ch)]
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the characters :func:`invisible_chars` names."""
+    return "".join(ch for ch in text if not _invisible(ch))
+
+
+def require_person(value: str | None, what_zh: str, what_en: str, fail: Fail) -> str:
+    """A person's name, stripped; blank, or holding a character that shows as nothing, fails.
+
+    Registers name people as evidence, and the destruction rules compare them (never the
+    proposer, all signers distinct): 张<U+200B>敏 prints as 张敏 yet would compare as someone else.
+    """
+    name = require_text(value, what_zh, what_en, fail)
+    hidden = invisible_chars(name)
+    if hidden:
+        shown = "".join(f"<U+{ord(ch):04X}>" if _invisible(ch) else ch for ch in name)
+        raise fail(
+            f"{what_zh}“{shown}”含不可见字符或控制字符（{'、'.join(hidden)}），请删除后重新输入 / "
+            f"{what_en} contains invisible or control characters",
+            "appraisal:person-name",
+        )
+    return name
+
+
+def normalise_code(value: str | None) -> str | None:
+    """A code typed by a person in comparable form: NFKC, look-alike dots as ``·``, upper case, no blanks."""
+    if value is None:
+        return None
+    return "".join(normalise_dots(unicodedata.normalize("NFKC", value)).split()).upper()
 
 
 def require_aware(value: object, what_zh: str, what_en: str, fail: Fail) -> None:
@@ -104,7 +167,7 @@ class Decision:
         object.__setattr__(self, "action", action)
         object.__setattr__(self, "archival_code", require_text(self.archival_code, "档号", "archival code", fail))
         object.__setattr__(self, "reason", require_text(self.reason, "鉴定理由", "reason", fail))
-        object.__setattr__(self, "decided_by", require_text(self.decided_by, "鉴定人", "decided_by", fail))
+        object.__setattr__(self, "decided_by", require_person(self.decided_by, "鉴定人", "decided_by", fail))
         require_aware(self.time, "鉴定时间", "decision time", fail)
         self._check_new_period()
 
@@ -174,6 +237,9 @@ class Hold:
 
     Scope is either ``archival_code`` (one 件) or a class: ``fonds_code`` with optional
     ``category`` (``ZY`` also covers ``ZY·DB``), ``retention`` and an inclusive 年度 range.
+    The class codes are kept normalised (:func:`normalise_code`), so they compare with the
+    catalogue's; whether they are codes at all is checked against the code lists by
+    :func:`retention.disposal.place_hold`, which knows the archive's lists.
     """
 
     hold_id: str
@@ -194,8 +260,10 @@ class Hold:
         fail = failing(InvalidHoldError, where)
         object.__setattr__(self, "hold_id", require_text(self.hold_id, "冻结编号", "hold_id", fail))
         object.__setattr__(self, "reason", require_text(self.reason, "冻结理由", "reason", fail))
-        object.__setattr__(self, "placed_by", require_text(self.placed_by, "冻结人", "placed_by", fail))
+        object.__setattr__(self, "placed_by", require_person(self.placed_by, "冻结人", "placed_by", fail))
         require_aware(self.placed_at, "冻结时间", "placed_at", fail)
+        for name in ("fonds_code", "category", "retention"):  # ws, d10 and Ｗ Ｓ mean WS and D10
+            object.__setattr__(self, name, normalise_code(getattr(self, name)) or None)
         self._check_scope(where)
         self._check_lift(where)
 
@@ -229,7 +297,7 @@ class Hold:
             )
         if self.lifted_at is not None:
             fail = failing(InvalidHoldError, where)
-            object.__setattr__(self, "lifted_by", require_text(self.lifted_by, "解除人", "lifted_by", fail))
+            object.__setattr__(self, "lifted_by", require_person(self.lifted_by, "解除人", "lifted_by", fail))
             require_aware(self.lifted_at, "解除时间", "lifted_at", fail)
             if self.lifted_at < self.placed_at:
                 raise InvalidHoldError(
@@ -251,11 +319,11 @@ class Hold:
         """True when the item falls within this hold's scope (lifted or not)."""
         if self.archival_code:
             return meta.archival_code == self.archival_code
-        if meta.fonds_code != self.fonds_code:
+        if normalise_code(meta.fonds_code) != self.fonds_code:
             return False
-        if self.category and not _category_within(meta.category, self.category):
+        if self.category and not _category_within(normalise_code(meta.category) or "", self.category):
             return False
-        if self.retention and meta.retention != self.retention:
+        if self.retention and normalise_code(meta.retention) != self.retention:
             return False
         if self.year_from is not None and meta.year < self.year_from:
             return False

@@ -23,7 +23,17 @@ from types import MappingProxyType
 from archive.errors import DanganError, DestructionRefusedError
 from archive.model import ItemMetadata
 
-from .appraisal import Action, Decision, Hold, failing, holds_on, require_aware, require_text
+from .appraisal import (
+    Action,
+    Decision,
+    Hold,
+    failing,
+    holds_on,
+    require_aware,
+    require_person,
+    require_text,
+    strip_invisible,
+)
 from .errors import (
     ApprovalTimeError,
     InvalidBatchError,
@@ -60,7 +70,7 @@ class Approval:
 
     def __post_init__(self) -> None:
         fail = failing(InvalidBatchError, None)
-        object.__setattr__(self, "person", require_text(self.person, "审批人", "person", fail))
+        object.__setattr__(self, "person", require_person(self.person, "审批人", "person", fail))
         try:
             object.__setattr__(self, "role", Role(self.role))
         except ValueError:
@@ -103,7 +113,7 @@ class DestructionBatch:
     def __post_init__(self) -> None:
         fail = failing(InvalidBatchError, self.batch_id if isinstance(self.batch_id, str) else None)
         object.__setattr__(self, "batch_id", require_text(self.batch_id, "批次号", "batch id", fail))
-        object.__setattr__(self, "proposer", require_text(self.proposer, "提出人", "proposer", fail))
+        object.__setattr__(self, "proposer", require_person(self.proposer, "提出人", "proposer", fail))
         require_aware(self.proposed_at, "提出时间", "proposed_at", fail)
         object.__setattr__(self, "decisions", tuple(self.decisions))
         object.__setattr__(self, "approvals", tuple(self.approvals))
@@ -130,8 +140,14 @@ class DestructionBatch:
 
 
 def person_key(name: str) -> str:
-    """Names compared as people: full-width forms folded, all whitespace dropped."""
-    return "".join(unicodedata.normalize("NFKC", name).split())
+    """Names compared as people: invisible characters and all whitespace dropped, compatibility
+    forms (full width) folded, case folded.
+
+    Names with invisible characters are refused where they enter (:func:`require_person`); this
+    folds them anyway, so a name written into a register by other means still compares truly.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", strip_invisible(name)).casefold())
+    return "".join(strip_invisible(folded).split())
 
 
 def check_approved(
@@ -193,6 +209,7 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
     where = batch.batch_id
     proposer = person_key(batch.proposer)
     roles_of: dict[str, set[Role]] = {}
+    names: dict[str, str] = {}  # person key → the name as first signed, for messages
     for a in batch.approvals:
         if person_key(a.person) == proposer:
             problems.append(
@@ -211,13 +228,14 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
                     rule="destruction:approval-after-proposal",
                 )
             )
+        names.setdefault(person_key(a.person), a.person)
         roles_of.setdefault(person_key(a.person), set()).add(a.role)
     if policy.one_role_per_person:
         for person, roles in roles_of.items():
             if len(roles) > 1:
                 problems.append(
                     RoleConflictError(
-                        f"{person} 同时以{'、'.join(sorted(roles))}身份签署 / one person signed in several roles",
+                        f"{names[person]} 同时以{'、'.join(sorted(roles))}身份签署 / one person, several roles",
                         path=where,
                         rule="destruction:one-role-per-person",
                     )

@@ -27,23 +27,26 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from archive.archival_code import MIDDLE_DOT
 from archive.catalogue import Catalogue, row_to_metadata
 from archive.config import Settings
 from archive.errors import DanganError, DestructionRefusedError, NotFoundError, UsageError
 from archive.evidence import record_event
 from archive.premis import Event
 from archive.storage import open_locations
+from metadata_profiles import load_profiles
 
 from ._destroy_run import ItemOutcome, RunResult, run_batch
 from ._home import BatchChangedError, home_schedule, item_row, metas_of, now, signed_batch, status_of
 from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
 from ._sender_copies import copy_to_dict, removable_copies, removal_reason, sender_copies
-from .appraisal import Action, Decision, Hold, latest_decisions
+from .appraisal import Action, Decision, Hold, failing, latest_decisions, normalise_code, require_person
 from .destruction import Approval, DestructionBatch, Role, batch_problems, person_key
 from .errors import (
     ApprovalTimeError,
     InvalidBatchError,
     InvalidDecisionError,
+    InvalidHoldError,
     MissingRoleError,
     NotDestroyDecisionError,
     RoleConflictError,
@@ -182,13 +185,15 @@ def decide(
     Raises:
         UsageError: No codes.
         NotFoundError: An unknown 档号.
-        InvalidDecisionError: No reason or person, an item not in the archive, a 永久 item,
-            an extension not longer, or destruction of an item whose period has not run out.
+        InvalidDecisionError: No reason or person (or a name with invisible characters), an
+            item not in the archive, a 永久 item, an extension not longer, or destruction of an
+            item whose period has not run out.
     """
     at = at or now()
     codes = list(dict.fromkeys(codes))
     if not codes:
         raise UsageError("请给出至少一个档号 / give at least one archival code")
+    by = require_person(by, "鉴定人", "decided_by", failing(InvalidDecisionError, None))
     ledger = Ledger(settings.home)
     schedule = home_schedule(settings)
     earlier = latest_decisions(ledger.decisions())
@@ -265,16 +270,21 @@ def place_hold(
 ) -> Hold:
     """冻结: one 档号, or a class (全宗, optionally 门类, 保管期限, 年度 range); in force until lifted.
 
+    The class codes are taken as typed in any case or width (``ws``, ``d10``) and must be
+    codes of the archive's code lists: a hold on a code no record can carry would freeze
+    nothing while looking as if it did.
+
     Raises:
         NotFoundError: An unknown 档号.
         UsageError: An unknown 全宗号.
-        InvalidHoldError: No reason or person, or no scope, or both scopes.
+        InvalidHoldError: No reason or person, a name with invisible characters, no scope or
+            both scopes, or a 门类 or 保管期限 code that is not in the code lists.
     """
     at = at or now()
+    by = require_person(by, "冻结人", "placed_by", failing(InvalidHoldError, None))
     if code:
         item_row(catalogue, code)
-    if fonds:
-        settings.fonds_by_code(fonds)
+    fonds, category, retention = _hold_codes(settings, fonds, category, retention)
     ledger = Ledger(settings.home)
     with ledger.locked():
         hold = Hold(
@@ -285,6 +295,35 @@ def place_hold(
     return hold
 
 
+def _hold_codes(
+    settings: Settings, fonds: str | None, category: str | None, retention: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """The class codes of a hold, normalised and checked against dangan.toml and the code lists."""
+    if fonds is not None:
+        typed = normalise_code(fonds)
+        match = next((f.code for f in settings.fonds if normalise_code(f.code) == typed), None)
+        fonds = settings.fonds_by_code(match or fonds).code  # UsageError naming the known fonds
+    codes = load_profiles(settings.profiles_dir).codes
+    category, retention = normalise_code(category) or None, normalise_code(retention) or None
+    if category is not None:
+        levels = category.split(MIDDLE_DOT)
+        problem = codes.category_problem(category)
+        if problem is None and not all(level.isascii() and level.isalnum() for level in levels):
+            problem = ("门类代码只能由字母和数字组成，各级以“·”分隔", "letters and digits only, levels joined by '·'")
+        if problem is not None:
+            raise InvalidHoldError(
+                f"冻结范围的门类代码“{category}”无效：{problem[0]} / hold scope: invalid category: {problem[1]}",
+                rule="hold:scope",
+            )
+    if retention is not None and retention not in codes["retention"]:
+        known = "、".join(codes["retention"].all_codes())
+        raise InvalidHoldError(
+            f"冻结范围的保管期限代码“{retention}”不在代码表中（可用：{known}）/ hold scope: unknown retention code",
+            rule="hold:scope",
+        )
+    return fonds, category, retention
+
+
 def lift_hold(settings: Settings, hold_id: str, by: str, at: datetime | None = None) -> Hold:
     """解除冻结 by a named person; the hold stays on record, lifted.
 
@@ -292,6 +331,7 @@ def lift_hold(settings: Settings, hold_id: str, by: str, at: datetime | None = N
         NotFoundError: No such hold.
         InvalidHoldError: Already lifted, or no person.
     """
+    by = require_person(by, "解除人", "lifted_by", failing(InvalidHoldError, hold_id))
     ledger = Ledger(settings.home)
     with ledger.locked():
         held = {h.hold_id: h for h in ledger.holds()}
@@ -317,10 +357,12 @@ def propose(
     whose keep period has ended, each under a ``remove_copy`` decision recorded here.
 
     Raises:
+        InvalidBatchError: The proposer's name is blank or holds invisible characters.
         DestructionRefusedError: The first problem; ``details`` holds them all. Nothing is recorded.
     """
     at = at or now()
     codes = list(dict.fromkeys(codes))
+    by = require_person(by, "提出人", "proposer", failing(InvalidBatchError, None))
     ledger = Ledger(settings.home)
     schedule = home_schedule(settings)
     latest = latest_decisions(ledger.decisions())
@@ -376,7 +418,8 @@ def approve(
     Raises:
         BatchChangedError: The batch changed since it was proposed.
         SelfApprovalError: The proposer signs.
-        RoleConflictError / InvalidBatchError: The person has already signed this batch.
+        RoleConflictError / InvalidBatchError: The person has already signed this batch, or
+            the name holds invisible or control characters (张<U+200B>敏 is refused, not compared).
     """
     approval = Approval(by, role, at or now())
     ledger = Ledger(settings.home)

@@ -18,15 +18,21 @@ this home's copy was removed after its keep period; ``transfer`` then names the 
 the receiver and the receipt. Either way the item has no content left here, so audits
 expect no copy and ``reindex`` gives it back as destroyed. A tombstone written before
 these keys existed reads as ``destroyed``.
+
+:func:`destroyed_notice` says so to people: commands that need an item's content
+(``export``, ``validate``) call it first, so a destroyed record is reported as destroyed,
+in which batch and when, not as a missing or damaged AIP.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from archive.catalogue import IndexedAIP
+from archive.catalogue import Catalogue, IndexedAIP
 from archive.errors import DanganError, StorageError
 from archive.evidence import events_in
 from archive.premis import DELETION, Event
@@ -40,6 +46,7 @@ __all__ = [
     "TOMBSTONE",
     "Tombstone",
     "TombstoneError",
+    "destroyed_notice",
     "find_tombstones",
     "tombstone_aip",
 ]
@@ -169,3 +176,57 @@ def _first_readable(key: str, holders: list[Location]) -> Tombstone:
         if tomb is not None:
             return tomb
     raise TombstoneError(f"没有可读的墓碑记录 / no readable tombstone ({problem})", path=key)
+
+
+# --- telling people ---------------------------------------------------------------------------------
+
+#: What the deletion events of a run say (retention._destroy_run._record_deletion).
+_BATCH = re.compile(r"批次 ([^\s:：,，]+)")
+_TRANSFERRED = re.compile(r"档案已移交(.+?) \(移交编号 ([^)\s]+)\)")
+
+
+def destroyed_notice(catalogue: Catalogue, archival_code: str) -> str | None:
+    """A message for people when the record's content was destroyed here, else None.
+
+    Read from the catalogue alone (its row's status and the PREMIS deletion events, which
+    ``reindex`` rebuilds from the records beside the AIP): when and in which batch the
+    content went, and for a transferred record's removed copy, where the record is now.
+    A destruction that has begun and not finished (``destroying``) gets a message too: its
+    content may be partly gone and is not served.
+    """
+    row = catalogue.get(archival_code)
+    if row is None or row["status"] not in ("destroyed", DESTROYING):
+        return None
+    code = archival_code
+    if row["status"] == DESTROYING:
+        return (
+            f"档号 {code} 的档案正在销毁：销毁已开始，尚未在全部存储位置完成，内容不再提供；"
+            "请运行 dangan destroy run 完成该批次 (destruction under way: the content is no longer served)"
+        )
+    deletions = [e for e in catalogue.events(code) if e["type"] == DELETION and e["outcome"] == "success"]
+    if not deletions:
+        return f"档号 {code} 的档案已销毁，仅存墓碑 (destroyed: only its tombstone is kept)"
+    last = deletions[-1]
+    day = _local_day(last["time"])
+    batch = _BATCH.search(last["detail"])
+    where = f"经销毁批次 {batch.group(1)} " if batch else ""
+    batch_en = f" in batch {batch.group(1)}" if batch else ""
+    moved = _TRANSFERRED.search(last["detail"])
+    if moved:
+        receiver, transfer_id = moved.groups()
+        return (
+            f"档号 {code} 的档案已移交{receiver}（移交编号 {transfer_id}），本库副本已于 {day} {where}删除，"
+            f"仅存墓碑；请向{receiver}查阅 (transferred to {receiver}; the copy here was removed on {day}"
+            f"{batch_en}: only its tombstone is kept)"
+        )
+    return (
+        f"档号 {code} 的档案已于 {day} {where}销毁，仅存墓碑 (destroyed on {day}{batch_en}: only its tombstone is kept)"
+    )
+
+
+def _local_day(when: str) -> str:
+    """The day of a PREMIS time (UTC) in local time, as the 销毁清册 dates it."""
+    try:
+        return datetime.fromisoformat(when).astimezone().date().isoformat()
+    except ValueError:
+        return when[:10]

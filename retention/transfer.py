@@ -39,11 +39,14 @@ recognises the AIPs already held by their digests, stores the rest and only then
 the receipt. A receive that finds the receipt of this package (named by its digest)
 changes nothing; it still runs every check first, because a package damaged since would
 otherwise pass for the one received. An AIP under the same 档号 with different content
-is refused (YJ-1-8), as is a fonds the home does not list (YJ-1-6).
+is refused (YJ-1-8), as is another package under a 移交编号 already taken (YJ-1-8: the id
+is recorded in ``registers/transfer-ids/`` before the first AIP is stored), and a fonds
+the home does not list or lists under another name (YJ-1-6).
 
 The 接收回执 is XML naming the package's digests, each AIP with its 全宗号, 档号, size and
 digests, the receiver and the time; beside it ``<name>.sha256`` and ``<name>.sm3`` hold
-its own digests in ``sha256sum`` form, so anyone can check it was not altered.
+its own digests in ``sha256sum`` form, so anyone can check it was not altered. Only a
+receipt whose 检测结论 is 通过 confirms a transfer.
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ __all__ = [
 
 REPORTS_DIR = "transfer-reports"  # the receiver's check reports
 RECEIPTS_DIR = "transfer-receipts"  # the receiver's 接收回执, named by the package's SHA-256
+TRANSFER_IDS_DIR = "transfer-ids"  # the receiver's <移交编号>.json: the package digests taken under each id
+#: The 检测结论 of a receipt that confirms a transfer; any other leaves the records here.
+PASSED = "通过"
 STATUSES = {"archived": Status.active, "transferred": Status.transferred, "destroyed": Status.destroyed}
 BAG_NOTE = """
 本移交包为 BagIt 包（RFC 8493）：上述文件与目录位于 data/ 之下；包根目录的
@@ -454,6 +460,9 @@ def receive_transfer(
     locations = open_locations(settings)
     note("check")
     checked = check_package(settings, catalogue, locations[0], package, int(settings.ingest["workers"]))
+    earlier = _earlier_package(settings.home, checked)
+    if earlier is not None:
+        checked.report.findings.append(earlier)
     _complete_report(checked.report)
     result = ReceiveResult(package, "rejected", checked.report, checked.transfer_id, checked.digests)
     if not checked.report.ok:
@@ -464,6 +473,12 @@ def receive_transfer(
         result.status, result.receipt = "already_received", receipt
         result.already_held = [a.row.archival_code for a in checked.aips]
         return result  # nothing written: the same package was received before
+    taken = _claim_transfer_id(settings.home, checked)
+    if taken is not None:  # another package took the id between the check and now
+        report = checked.report
+        report.findings = [f for f in report.findings if f.code != "YJ-1-8" or f.failed] + [taken]
+        result.report_path = _write_report(settings.home, checked, [])
+        return result
     note("store")
     outcome = store_package(settings, catalogue, locations, checked)
     result.stored, result.already_held, result.failures = outcome.stored, outcome.held, outcome.failures
@@ -476,6 +491,65 @@ def receive_transfer(
     result.status = "received"
     result.report_path = _write_report(settings.home, checked, [])
     return result
+
+
+def _transfer_ids(home: Path) -> Path:
+    return home / REGISTERS_DIR / TRANSFER_IDS_DIR
+
+
+def _earlier_package(home: Path, checked: CheckedPackage) -> Finding | None:
+    """YJ-1-8: a failure when another package was received (or began to be) under this 移交编号.
+
+    One 移交编号 names one handover: the 接收回执 of a second, different package under it
+    would put two versions of one transfer on file. The same package again is no conflict
+    (it is recognised as received). Looks in ``transfer-ids/`` and, for packages received
+    before that was kept, in the 接收回执.
+    """
+    transfer_id, digest = checked.transfer_id, checked.digests.get("SHA-256", "")
+    if not TRANSFER_ID.fullmatch(transfer_id) or not digest:
+        return None  # reported already (YJ-3-2)
+    earlier = _claimed(home, transfer_id) or _received_under(home, transfer_id)
+    if earlier is None or earlier[0] == digest:
+        return None
+    return Finding(
+        "YJ-1-8", Verdict.failed,
+        f"移交编号 {transfer_id} 已于此前接收过内容不同的移交包（{earlier[1]}），同一移交编号不得再次接收不同内容；"
+        "请与移交单位核对, 更正应另行移交 (a different package was received under this transfer id)",
+        transfer_id, earlier[0], digest,
+    )  # fmt: skip
+
+
+def _claimed(home: Path, transfer_id: str) -> tuple[str, str] | None:
+    path = _transfer_ids(home) / f"{transfer_id}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["package_digests"]["SHA-256"]), str(path.relative_to(home))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return "（记录无法读取 unreadable）", str(path.relative_to(home))  # never taken as free
+
+
+def _received_under(home: Path, transfer_id: str) -> tuple[str, str] | None:
+    for receipt in sorted((home / REGISTERS_DIR / RECEIPTS_DIR).glob("*.xml")):
+        try:
+            root = parse_xml(receipt.read_bytes(), name=str(receipt))
+        except (OSError, DanganError):
+            continue
+        if root.findtext("移交编号") == transfer_id:
+            digest = next((e.text or "" for e in root.iterfind("包摘要") if e.get("算法") == "SHA-256"), receipt.stem)
+            return digest, str(receipt.relative_to(home))
+    return None
+
+
+def _claim_transfer_id(home: Path, checked: CheckedPackage) -> Finding | None:
+    """Record the package taken under its 移交编号 before the first AIP is stored (so a receive that
+    stops half-way holds the id too); a failure when another package holds it already."""
+    record = {"transfer_id": checked.transfer_id, "package_digests": checked.digests, "claimed_at": now_iso()}
+    path = _transfer_ids(home) / f"{checked.transfer_id}.json"
+    if write_durably(path, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"), replace=False):
+        return None
+    return _earlier_package(home, checked)
 
 
 def _complete_report(report: CheckReport) -> None:
@@ -528,7 +602,7 @@ def receipt_xml(checked: CheckedPackage, options: ReceiveOptions, when: str) -> 
         ("接收单位", options.receiver or checked.receiver),
         ("接收人", options.received_by or _user()),
         ("接收时间", when),
-        ("检测结论", "通过"),
+        ("检测结论", PASSED),
         ("数量", str(len(checked.aips))),
         ("字节数", str(sum(a.size for a in checked.aips))),
     ):
@@ -577,6 +651,7 @@ class Receipt:
     received_at: str
     package_digests: dict[str, str]
     aips: dict[str, tuple[int, dict[str, str]]]  # 档号 → (size, digests)
+    conclusion: str  # 检测结论: only 通过 confirms
 
 
 def read_receipt(path: Path) -> Receipt:
@@ -606,7 +681,8 @@ def read_receipt(path: Path) -> Receipt:
             for e in root.iterfind("信息包清单/信息包")
         }
         package = {e.get("算法") or "": e.text or "" for e in root.iterfind("包摘要")}
-        return Receipt(text["移交编号"], text["接收单位"], text["接收时间"], package, aips)
+        conclusion = text["检测结论"].strip()
+        return Receipt(text["移交编号"], text["接收单位"], text["接收时间"], package, aips, conclusion)
     except (DanganError, KeyError, ValueError) as exc:
         raise ReceiptError(
             f"接收回执无法读取或不完整 (receipt unreadable or incomplete): {exc}", path=str(path)
@@ -620,12 +696,20 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
     """Check a 接收回执 against what this home sent, then mark those records transferred.
 
     Raises:
-        ReceiptError: The receipt is altered, or not for a transfer of this home, or names
-            other AIPs or other digests than were sent.
+        ReceiptError: The receipt is altered, its 检测结论 is not 通过, or it is not for a
+            transfer of this home, or names other AIPs or other digests than were sent.
     """
     receipt = read_receipt(receipt_path)
     if not TRANSFER_ID.fullmatch(receipt.transfer_id):
         raise ReceiptError(f"移交编号无效 (bad transfer id): {receipt.transfer_id!r}", path=str(receipt_path))
+    if receipt.conclusion != PASSED:
+        raise ReceiptError(
+            f"接收回执的检测结论为“{receipt.conclusion}”，不是“{PASSED}”：接收方未确认接收，档案不标记为已移交；"
+            f"请与{receipt.receiver or '接收单位'}核对 (移交编号 {receipt.transfer_id}) / the receipt does not "
+            "say the package passed the checks: the records stay here",
+            path=str(receipt_path),
+            rule="transfer:receipt-passed",
+        )
     folder = settings.home / REGISTERS_DIR / SENT_DIR / receipt.transfer_id
     try:
         sent = json.loads((folder / SENT_RECORD).read_text(encoding="utf-8"))

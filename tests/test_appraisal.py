@@ -23,6 +23,7 @@ from retention import (
     latest_decisions,
     load_schedule,
 )
+from retention.destruction import person_key
 from retention.errors import (
     ApprovalTimeError,
     InvalidBatchError,
@@ -343,3 +344,58 @@ def test_approvals_need_a_name_a_known_role_and_a_zone():
     with pytest.raises(InvalidBatchError):
         Approval("李鉴定", Role.panel, datetime(2026, 2, 13))
     assert Approval("李鉴定", "监销人", datetime(2026, 2, 13, tzinfo=UTC)).role is Role.witness
+
+
+# ── names compared as people, codes compared as codes ─────────────────────────────
+
+
+INVISIBLE = ["张\u200b敏", "张敏\u00ad", "张敏\u200c", "\u2060张敏", "张\ufe0f敏", "张\u3164敏", "张\r\n敏", "张\x00敏"]
+
+
+def _code_points(name: str) -> str:
+    return "-".join(f"{ord(c):04X}" for c in name if c not in "张敏")
+
+
+@pytest.mark.parametrize("name", INVISIBLE, ids=_code_points)
+def test_names_with_invisible_characters_are_refused_everywhere_a_person_signs(name, metas):
+    """张<U+200B>敏 prints as 张敏: as proposer, signer, appraiser or holder it would pass for someone else."""
+    with pytest.raises(InvalidBatchError, match="不可见字符") as exc:
+        Approval(name, Role.witness, SIGNED)
+    assert exc.value.rule == "appraisal:person-name" and "U+" in exc.value.message
+    with pytest.raises(InvalidBatchError, match="提出人"):
+        DestructionBatch("XH-1", name, PROPOSED, tuple(map(destroy, metas)))
+    with pytest.raises(InvalidDecisionError, match="鉴定人"):
+        Decision(metas[0].archival_code, Action.destroy, "无保存价值", name, PROPOSED)
+    with pytest.raises(InvalidHoldError, match="冻结人"):
+        Hold("H-1", "诉讼", name, PROPOSED, fonds_code="J012")
+    with pytest.raises(InvalidHoldError, match="解除人"):
+        Hold("H-1", "诉讼", "张主任", PROPOSED, fonds_code="J012").lift(name, SIGNED)
+
+
+def test_names_compare_without_invisible_characters_width_case_or_spaces():
+    for variant in ("张\u200b敏", "张敏\u00ad", "\u2060张 敏", "张\u3000敏", "张\ufe0f敏"):
+        assert person_key(variant) == person_key("张敏"), repr(variant)
+    assert person_key("Ｌｉ Ｍｉｎｇ") == person_key("li ming")
+    assert person_key("张敏") != person_key("张民")
+
+
+def test_proposer_signing_under_a_disguised_name_is_still_the_proposer(schedule, metas):
+    """A register written by other means (not through Approval's checks) still compares people truly."""
+    batch = batch_of(metas, proposer="张敏")
+    for disguised, role in (("张 敏", Role.panel), ("ＺＨＡＮＧ", Role.head)):
+        batch = batch.approve(Approval(disguised, role, SIGNED))
+    sneaky = object.__new__(Approval)  # bypasses __post_init__, as a hand-edited register line would
+    object.__setattr__(sneaky, "person", "张\u200b敏")
+    object.__setattr__(sneaky, "role", Role.witness)
+    object.__setattr__(sneaky, "time", SIGNED)
+    with pytest.raises(DestructionRefusedError) as exc:
+        check_approved(batch.approve(sneaky), [], metas, schedule=schedule, as_of=AS_OF)
+    self_approvals = [d for d in exc.value.details if isinstance(d, SelfApprovalError)]
+    assert len(self_approvals) == 2  # 张 敏 and 张<U+200B>敏 are both the proposer
+
+
+def test_hold_codes_in_any_case_or_width_cover_the_class():
+    hold = Hold("H-4", "审计", "张主任", PROPOSED, fonds_code="j012", category="ｚｙ・db", retention=" d10 ")
+    assert (hold.fonds_code, hold.category, hold.retention) == ("J012", "ZY·DB", "D10")
+    assert is_held(item("ZY·DB", 2015, "D10"), [hold])
+    assert not is_held(item("ZY·DB", 2015, "D30"), [hold])

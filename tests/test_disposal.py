@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from archive.catalogue import Catalogue
 from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
-from archive.errors import LockedError, NotFoundError
+from archive.errors import LockedError, NotFoundError, UsageError
 from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
@@ -36,12 +36,13 @@ from retention.commands import destroy_group, retention_group
 from retention.errors import (
     InvalidBatchError,
     InvalidDecisionError,
+    InvalidHoldError,
     ItemHeldError,
     RoleConflictError,
     SelfApprovalError,
     TooFewApproversError,
 )
-from retention.tombstone import DESTROYING, TOMBSTONE
+from retention.tombstone import DESTROYING, TOMBSTONE, destroyed_notice
 
 from .conftest import make_image, make_scan_batch
 
@@ -437,3 +438,93 @@ def test_cli_appraisal_and_destruction(home, dangan, cjk_font):
     assert code == 0 and "J012 WS 2011-2011" in out
     code, _out, listed = dangan("retention", "holds", "--json")
     assert [h["active"] for h in listed["holds"]] == [True]
+
+
+# --- names, hold codes, and what a destroyed record says -------------------------------------------
+
+
+def test_the_proposer_under_invisible_disguises_cannot_sign(home):
+    """The reviewer's case: 张敏 proposed, then signed as 张<U+200B>敏, 张敏<U+00AD>, 张敏<U+200C>, <U+2060>张敏."""
+    decide(home, OLD[0])
+    batch_id = disposal.propose(home.settings, home.catalogue, [OLD[0]], "张敏").batch_id
+    disguises = zip(("张\u200b敏", "张敏\u00ad", "张敏\u200c", "\u2060张敏"), (r for _, r in SIGNERS), strict=True)
+    for name, role in disguises:
+        with pytest.raises(InvalidBatchError, match="不可见字符") as refused:
+            disposal.approve(home.settings, batch_id, name, role)
+        assert refused.value.rule == "appraisal:person-name"
+    with pytest.raises(SelfApprovalError):
+        disposal.approve(home.settings, batch_id, "张　敏", Role.head)  # an ideographic space: still 张敏
+    assert Ledger(home.path).approvals(batch_id) == []
+    with pytest.raises(InvalidBatchError, match="提出人"):
+        disposal.propose(home.settings, home.catalogue, [OLD[1]], "王\u200b档案")
+    with pytest.raises(TooFewApproversError):
+        run(home, batch_id)
+    # signatures written into the register before these rules (as the reviewer's were) refuse the batch
+    ledger = Ledger(home.path)
+    _batch, digest = ledger.read_batch(batch_id)
+    for name, role in zip(
+        ("张\u200b敏", "张敏\u00ad", "张敏\u200c", "\u2060张敏"), (r for _, r in SIGNERS), strict=True
+    ):
+        line = {"person": name, "role": role.value, "time": now().isoformat(), "batch_digest": digest}
+        ledger._append(f"batches/{batch_id}.approvals.jsonl", [line])
+    with pytest.raises(InvalidBatchError, match="不可见字符") as refused:
+        run(home, batch_id)
+    assert f"{batch_id}.approvals.jsonl 第 1 条签署" in refused.value.message
+    assert held_everywhere(home, OLD[0]) and status(home, OLD[0]) == "archived"
+
+
+def test_class_hold_codes_are_normalised_and_unknown_codes_refused(home):
+    batch_id = approved(home, OLD[0])
+    hold = disposal.place_hold(home.settings, home.catalogue, fonds="j012", category="ws", retention="d10",
+                               year_from=2010, year_to=2010, reason="审计", by="周主任")  # fmt: skip
+    assert (hold.fonds_code, hold.category, hold.retention) == ("J012", "WS", "D10")
+    with pytest.raises(ItemHeldError, match=hold.hold_id):
+        run(home, batch_id)
+    assert held_everywhere(home, OLD[0])
+    for scope, message in (
+        ({"category": "XX"}, "门类代码“XX”"),
+        ({"category": "WS·"}, "门类代码"),
+        ({"retention": "Q"}, "保管期限代码“Q”"),
+        ({"retention": "D10年"}, "保管期限代码"),
+    ):
+        with pytest.raises(InvalidHoldError, match=message) as refused:
+            disposal.place_hold(home.settings, home.catalogue, fonds="J012", reason="审计", by="周主任", **scope)
+        assert refused.value.rule == "hold:scope"
+    with pytest.raises(UsageError, match="J099"):
+        disposal.place_hold(home.settings, home.catalogue, fonds="J099", reason="审计", by="周主任")
+    assert [h.hold_id for h in disposal.list_holds(home.settings)] == [hold.hold_id]
+
+
+def test_cli_hold_takes_lower_case_codes_and_refuses_unknown_ones(home, dangan):
+    code, out, _ = dangan("retention", "hold", "--category", "ws", "--retention", "d10", "--year", "2010",
+                          "--reason", "审计", "--by", "周主任")  # fmt: skip
+    assert code == 0 and "J012 WS D10 2010-2010" in out
+    code, out, _ = dangan(
+        "retention", "hold", "--category", "XX", "--year", "2010", "--reason", "审计", "--by", "周主任"
+    )
+    assert code != 0 and "XX" in out and "代码表" in out
+    code, out, _ = dangan("retention", "hold", "--retention", "Q", "--reason", "审计", "--by", "周主任")
+    assert code != 0 and "Q" in out
+    code, out, _ = dangan("destroy", "approve", "XH20990101-01", "--by", "张\u200b敏", "--role", "监销人")
+    assert code != 0 and "不可见字符" in out and "U+200B" in out
+    assert len(disposal.list_holds(home.settings)) == 1
+
+
+def test_destroyed_notice_names_the_batch_and_the_day(home, cjk_font, dangan, tmp_path):
+    assert destroyed_notice(home.catalogue, OLD[0]) is None  # archived
+    assert destroyed_notice(home.catalogue, "J012-WS·2010-D10-0099") is None  # unknown
+    batch_id = approved(home, OLD[0])
+    assert run(home, batch_id).complete
+    notice = destroyed_notice(home.catalogue, OLD[0])
+    assert notice is not None and batch_id in notice and now().date().isoformat() in notice
+    assert "销毁" in notice and "墓碑" in notice and "destroyed" in notice
+    for args in (("export", OLD[0], str(tmp_path / "dip")), ("validate", OLD[0])):
+        code, out, _ = dangan(*args)
+        assert code == 2 and batch_id in out and "墓碑" in out, (args, out)
+    assert not (tmp_path / "dip").exists()
+    rebuild(home.settings, home.catalogue)  # the catalogue is a cache: the notice comes back from storage
+    assert destroyed_notice(home.catalogue, OLD[0]) == notice
+    assert destroyed_notice(home.catalogue, OLD[1]) is None
+    with home.catalogue.write():
+        home.catalogue.set_status(OLD[1], DESTROYING)
+    assert "正在销毁" in destroyed_notice(home.catalogue, OLD[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from dataclasses import astuple, replace
 from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
@@ -18,7 +19,9 @@ from openpyxl import load_workbook
 from archive.errors import MissingDependencyError, TransferListError, UnsafeXMLError
 from archive.model import ItemMetadata
 from archive.xmlsafe import parse_xml
-from retention import Action, Approval, Decision, DestructionBatch, Role
+from retention import Action, Approval, Decision, DestructionBatch, Role, _transfer_list
+from retention._register_checks import handover_findings, labelled_fields, readme_findings, sheet_findings
+from retention._transfer_list import read_transfer_list_xlsx
 from retention.registers import (
     DESTRUCTION_COLUMNS,
     TRANSFER_COLUMNS,
@@ -313,8 +316,6 @@ def test_handover_record():
     ],
 )
 def test_handover_refuses_bad_input(change):
-    from dataclasses import replace
-
     with pytest.raises(TransferListError):
         handover_xml(replace(handover(), **change))
 
@@ -331,3 +332,72 @@ def test_readme_describes_the_transfer():
     ):
         assert expected in text
     assert "年度：2015—2015" in text and "J012 振兴社区居民委员会" in text and "SM3" in text
+
+
+# ── the registers of one transfer, checked against each other (receive) ──────────────
+
+
+def test_transfer_list_xlsx_is_read_back_as_text():
+    rows = transfer_rows(metas())
+    header = "移交单位：振兴社区居民委员会　接收单位：某镇档案馆　移交编号：YJ-J012-20260305-0a1b2c3d"
+    sheet = read_transfer_list_xlsx(transfer_list_xlsx(rows, header_lines=[header]))
+    assert sheet.header_lines == (header,)
+    assert sheet.rows == tuple(tuple(str(v) for v in astuple(r)) for r in rows)
+    assert labelled_fields(sheet.header_lines)["移交编号"] == "YJ-J012-20260305-0a1b2c3d"
+
+
+def test_transfer_list_xlsx_retyped_in_excel_still_reads_as_text():
+    rows = transfer_rows(metas()[:1])
+    book = load_workbook(BytesIO(transfer_list_xlsx(rows)))
+    book.active.cell(3, 5).value = 20150301  # Excel makes a typed-in date a number
+    book.active.cell(3, 1).value = 1.0
+    out = BytesIO()
+    book.save(out)
+    assert read_transfer_list_xlsx(out.getvalue()).rows[0][:5] == ("1", "J012-WS·2015-D10-0001", *astuple(rows[0])[2:5])
+
+
+def test_unreadable_or_oversized_xlsx_is_refused(monkeypatch):
+    with pytest.raises(TransferListError) as exc:
+        read_transfer_list_xlsx(b"PK\x03\x04 not really a workbook")
+    assert exc.value.rule == "transfer-list:xlsx"
+    data = transfer_list_xlsx(transfer_rows(metas()))
+    monkeypatch.setattr(_transfer_list, "MAX_XLSX_UNPACKED", 1000)
+    with pytest.raises(TransferListError, match="解压后超过"):
+        read_transfer_list_xlsx(data)
+
+
+def test_sheet_differing_from_the_xml_list_names_each_cell():
+    rows = transfer_rows(metas())
+    edited = [rows[0], replace(rows[1], title="改过的题名"), replace(rows[2], archival_code="J012-WS·2015-D10-0009")]
+    data = transfer_list_xlsx(edited, header_lines=["移交单位：别的单位　移交编号：YJ-1"])
+    found = sheet_findings(data, "移交清册.xlsx", rows, {"移交单位": "振兴社区居民委员会", "移交编号": "YJ-1"})
+    assert [(f.code, f.expected, f.found) for f in found] == [
+        ("YJ-1-4", TITLES[1], "改过的题名"),
+        ("YJ-1-4", "J012-WS·2015-D10-0003", "J012-WS·2015-D10-0009"),
+        ("YJ-1-4", "振兴社区居民委员会", "别的单位"),
+    ]
+    assert sheet_findings(transfer_list_xlsx(rows), "移交清册.xlsx", rows, {}) == []
+    short = sheet_findings(transfer_list_xlsx(rows[:2]), "移交清册.xlsx", rows, {})
+    assert [f.code for f in short] == ["YJ-2-1"]
+
+
+def test_readme_and_handover_are_checked_field_by_field():
+    h, items = handover(), metas()
+    readme = transfer_readme(h, items, producer="振兴社区居民委员会").encode("utf-8")
+    assert readme_findings(readme, "说明文件.TXT", h, items) == []
+    edited = readme.decode().replace("数量：3 件", "数量：4 件").replace("移交单位：", "移交单位：另").encode()
+    assert sorted(f.code for f in readme_findings(edited, "说明文件.TXT", h, items)) == ["YJ-1-4", "YJ-2-1"]
+    assert [f.code for f in readme_findings(b"\xff\xfe", "说明文件.TXT", h, items)] == ["YJ-3-1"]
+
+    data = handover_xml(h)
+    info = {"Source-Organization": h.sender, "DA-Receiver": h.receiver, "Bagging-Date": "2026-03-05"}
+    info["External-Description"] = h.name
+    assert handover_findings(h, data, "交接登记表.XML", {**info, "DA-Item-Count": "3"}, items) == []
+    wrong = {**info, "Source-Organization": "幸福社区居民委员会", "DA-Item-Count": "2", "External-Description": "别的"}
+    codes = sorted(f.code for f in handover_findings(h, data, "交接登记表.XML", wrong, items))
+    assert codes == ["YJ-1-4", "YJ-1-4", "YJ-2-1"]
+    gb = data.replace(b">0.006<", b">9.006<")
+    assert [f.code for f in handover_findings(h, gb, "交接登记表.XML", info, items)] == ["YJ-2-2"]
+    elsewhere = [replace(m, fonds_name="另一个村民委员会") for m in items]
+    [other] = handover_findings(h, data, "交接登记表.XML", info, elsewhere)
+    assert other.code == "YJ-1-4" and "另一个村民委员会" in other.message

@@ -19,6 +19,7 @@ from typing import Any
 import bagit
 import pytest
 from click.testing import CliRunner
+from openpyxl import load_workbook
 
 from archive.audit import AuditOptions, audit
 from archive.bag import write_bag
@@ -32,7 +33,9 @@ from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from retention.transfer import (
     HANDOVER_XML,
+    LIST_XLSX,
     LIST_XML,
+    README_TXT,
     NothingToTransferError,
     PrepareOptions,
     ReceiptError,
@@ -198,6 +201,32 @@ def edit_title_and_rebag(pkg: Path) -> None:
     rebag(pkg)
 
 
+def edit_xlsx_title_and_rebag(pkg: Path) -> None:
+    """The reviewer's case: the printed 移交清册 says another 题名 than 文件目录.XML."""
+    path = pkg / LIST_XLSX
+    book = load_workbook(path)
+    sheet = book.active
+    header = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == "顺序号")
+    sheet.cell(header + 1, 4).value = "改过的题名"
+    book.save(path)
+    rebag(pkg)
+
+
+def edit_readme_and_rebag(pkg: Path) -> None:
+    edit(pkg / README_TXT, "移交单位：振兴社区居民委员会", "移交单位：幸福社区居民委员会")
+    rebag(pkg)
+
+
+def edit_handover_sender_and_rebag(pkg: Path) -> None:
+    edit(pkg / HANDOVER_XML, "<移交单位>振兴社区居民委员会<", "<移交单位>幸福社区居民委员会<")
+    rebag(pkg)
+
+
+def edit_gigabytes_and_rebag(pkg: Path) -> None:
+    edit(pkg / HANDOVER_XML, '<数据量 单位="GB">0.', '<数据量 单位="GB">9.')
+    rebag(pkg)
+
+
 def swap_aip_file_consistently(pkg: Path) -> None:
     """Change a page and every manifest above it, the AIP's and the package's: only the register still disagrees."""
     bag = aip_dir(pkg, CODES[0])
@@ -266,6 +295,10 @@ TAMPERING = [
     (drop_readme, "YJ-2-3"),
     (add_root_file, "YJ-2-4"),
     (unsafe_record_name_and_rebag, "YJ-3-1"),
+    (edit_xlsx_title_and_rebag, "YJ-1-4"),
+    (edit_readme_and_rebag, "YJ-1-4"),
+    (edit_handover_sender_and_rebag, "YJ-1-4"),
+    (edit_gigabytes_and_rebag, "YJ-2-2"),
 ]
 
 
@@ -502,6 +535,73 @@ def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
             Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
         with pytest.raises(ReceiptError, match="does not match what was sent"):
             confirm_transfer(community.settings, community.catalogue, copy)
+        shutil.copy(receipt, copy)
+        edit(copy, "<检测结论>通过<", "<检测结论>不通过<")  # re-signed, and says the package failed
+        for algorithm in ("sha256", "sm3"):
+            digest = hash_file(copy, (algorithm,))[1][algorithm]
+            Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
+        with pytest.raises(ReceiptError, match="检测结论为“不通过”"):
+            confirm_transfer(community.settings, community.catalogue, copy)
         assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+        assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}"))
     finally:
         community.close()
+
+
+# --- the registers agree with each other, the fonds is the town's, one package per 移交编号 -------------------
+
+
+def test_xlsx_list_differing_from_the_xml_list_is_refused_naming_the_field(package, town):
+    edit_xlsx_title_and_rebag(package)
+    result = receive_transfer(town.settings, town.catalogue, package)
+    [finding] = [f for f in result.report.failures if f.path == LIST_XLSX]
+    assert finding.code == "YJ-1-4" and "题名" in finding.message and finding.found == "改过的题名"
+    assert result.status == "rejected" and result.receipt is None
+    assert_nothing_stored(town)
+
+
+def test_fonds_under_another_name_in_the_town_is_refused(package, tmp_path):
+    other = make_home(tmp_path / "other-town", [Fonds("J012", "另一个村民委员会")])
+    try:
+        result = receive_transfer(other.settings, other.catalogue, package)
+        refused = [f for f in result.report.failures if f.code == "YJ-1-6"]
+        assert len(refused) == len(CODES) and result.status == "rejected"
+        assert "另一个村民委员会" in refused[0].message and "振兴社区居民委员会" in refused[0].message
+        assert other.keys() == {"local": [], "copy2": [], "copy3": []} and other.catalogue.list() == []
+    finally:
+        other.close()
+
+
+def test_other_content_under_a_transfer_id_already_received_is_refused(package, town, tmp_path):
+    first = receive_transfer(town.settings, town.catalogue, package)
+    assert first.status == "received", first.to_dict()
+    before = snapshot(town)
+    second = Path(shutil.copytree(package, tmp_path / "second"))
+    edit(second / "bag-info.txt", "Bag-Software-Agent: dangan ", "Bag-Software-Agent: dangan 9.9 (was ")
+    rebag(second)  # every check passes on its own; only the 移交编号 is taken, by other content
+    result = receive_transfer(town.settings, town.catalogue, second)
+    assert result.status == "rejected" and result.exit_code == 1 and result.receipt is None
+    [taken] = [f for f in result.report.failures if f.code == "YJ-1-8"]
+    assert first.transfer_id in taken.message and taken.expected == first.digests["SHA-256"]
+    receipts = sorted((town.path / "registers" / "transfer-receipts").glob("*.xml"))
+    assert receipts == [first.receipt]
+    after = snapshot(town)
+    reports = "registers/transfer-reports/"
+    assert {k: v for k, v in after["files"].items() if not k.startswith(reports)} == {
+        k: v for k, v in before["files"].items() if not k.startswith(reports)
+    }
+    assert after["catalogue"] == before["catalogue"] and after["s3"] == before["s3"]
+    again = receive_transfer(town.settings, town.catalogue, package)  # the same package is still welcome
+    assert again.status == "already_received" and again.receipt == first.receipt
+
+
+def test_aip_manifest_is_checked_against_the_bytes_not_only_the_package_manifest(package, town):
+    """A page changed without touching any manifest: YJ-1-1 fails, and so must YJ-1-2 (the AIP's own)."""
+    flip_byte(package)
+    result = receive_transfer(town.settings, town.catalogue, package)
+    page = f"data/电子档案/2019/WS/{CODES[1]}/data/original/扫描件002.tif"
+    own = [f for f in result.report.findings if f.code == "YJ-1-2"]
+    assert own and all(f.failed for f in own) and {f.path for f in own} == {page}
+    assert {f.expected for f in own} != {f.found for f in own}
+    report = result.report_path.read_text(encoding="utf-8")
+    assert '代码="YJ-1-2" 结论="不通过"' in report and '代码="YJ-1-2" 结论="通过"' not in report

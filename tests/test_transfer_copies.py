@@ -36,7 +36,7 @@ from retention._ledger import Ledger
 from retention.appraisal import Action
 from retention.commands import destroy_group, retention_group
 from retention.errors import InvalidDecisionError, SenderCopyKeptError, TooFewApproversError
-from retention.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE
+from retention.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE, destroyed_notice
 from retention.transfer import confirm_transfer, prepare_transfer, receive_transfer, sender_copies_due
 
 from .conftest import make_scan_batch
@@ -237,6 +237,12 @@ def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agre
     rebuild(home.settings, home.catalogue)
     assert home.catalogue.dump() == before
 
+    # export and validate say where the record went, not that its AIP is missing
+    notice = destroyed_notice(home.catalogue, SENT[0])
+    assert notice is not None and notice.startswith(f"档号 {SENT[0]} 的档案已移交镇档案馆")
+    assert sent["transfer_id"] in notice and batch.batch_id in notice and "副本" in notice and "墓碑" in notice
+    assert destroyed_notice(home.catalogue, KEPT) is None
+
 
 def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(home, cjk_font, monkeypatch):
     """Every copy gone but no deletion event yet: reindex must not give the record back as transferred."""
@@ -254,6 +260,7 @@ def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(hom
     assert not any((home.path / f / "J012" / SENT[0]).exists() for f in FOLDERS)
     rebuild(home.settings, home.catalogue)
     assert home.catalogue.get(SENT[0])["status"] == DESTROYING
+    assert "正在销毁" in destroyed_notice(home.catalogue, SENT[0])
     report = audit(home.settings, home.catalogue, open_locations(home.settings), AuditOptions(all=True))
     assert report.problems == []  # nothing to restore: no copy is expected of a record on its way out
 
