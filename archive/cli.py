@@ -605,6 +605,7 @@ def search(
 ) -> None:
     """全文检索 (full-text search over metadata and the text of every record)."""
     from archive.indexing import open_search
+    from archive.indexing import sync as sync_index
     from search import Query
 
     if page < 1:
@@ -622,6 +623,13 @@ def search(
     )  # fmt: skip
     with open_search(home.settings) as index:
         result = index.search(q)
+        # The index is a cache: one found damaged (set aside) or lost is filled again from the catalogue.
+        if index.damaged_copy is not None or (result.total == 0 and not index.codes()):
+            moved = f", 损坏的文件已移到 {index.damaged_copy}" if index.damaged_copy else ""
+            err.print(f"检索索引为空或已损坏, 正在从目录重建{escape(moved)} (rebuilding the index)", soft_wrap=True)
+            added, _ = sync_index(home.catalogue, index, _locations(home.settings))
+            if added:
+                result = index.search(q)
     if as_json:
         _emit_json(result.to_dict())
         return

@@ -9,9 +9,12 @@ include anything outside it, in every backend.
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -20,7 +23,7 @@ from search.errors import SearchQueryError
 MAX_LIMIT = 100  # hits per page
 MAX_WINDOW = 10_000  # offset + limit: Elasticsearch's default max_result_window, kept alike in both backends
 FACETS = ("fonds", "year", "category", "retention")
-_DATE = re.compile(r"\d{8}")
+_DATE = re.compile(r"[0-9]{8}")  # ASCII digits only: full-width ones are normalised (NFKC) first
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class Query:
         object.__setattr__(self, "visible_fonds", _fonds_set(self.visible_fonds))
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
-            if value is not None and not _DATE.fullmatch(str(value)):
-                raise SearchQueryError(f"日期应为 YYYYMMDD 八位数字: {value!r} ({name} must be YYYYMMDD)")
+            if value is not None:
+                object.__setattr__(self, name, _date(name, value))
         for name in ("year_from", "year_to"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -99,6 +102,20 @@ class Query:
             self.date_to,
         )
         return any(v not in (None, "") for v in filters)
+
+
+def _date(name: str, value: Any) -> str:
+    """``value`` as ASCII ``YYYYMMDD`` (full-width digits allowed), refused unless it is a real date."""
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if not _DATE.fullmatch(text):
+        raise SearchQueryError(f"日期应为 YYYYMMDD 八位数字: {value!r} ({name} must be YYYYMMDD)")
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise SearchQueryError(
+            f"日期不存在: {value!r}, 应为 YYYYMMDD 格式的真实日期 ({name} is not a real date: YYYYMMDD)"
+        ) from None
+    return text
 
 
 def _fonds_set(value: Any) -> frozenset[str]:
@@ -148,6 +165,11 @@ class SearchIndex(ABC):
     The index is a cache rebuilt from the archive (the catalogue and the AIPs): after a crash
     the caller compares :meth:`codes` with the catalogue and upserts or deletes the difference.
     """
+
+    #: Where this handle moved a damaged index file before starting an empty index in its
+    #: place (the embedded backend only), or None. The new index is empty until the caller
+    #: fills it again (ingest's sync, ``dangan reindex``): a caller may say so to the user.
+    damaged_copy: Path | None = None
 
     @abstractmethod
     def upsert(self, docs: Iterable[SearchDoc]) -> int:

@@ -1,8 +1,14 @@
 """Elasticsearch 检索后端: the same interface over an Elasticsearch cluster, built-in features only.
 
-Folding (traditional → simplified, full-width → half-width, case) and synonyms are done in
-Python before indexing and in :func:`search.query.parse_query`, exactly as for SQLite FTS5,
-so both backends agree on what matches. Elasticsearch adds CJK analysis from built-in parts
+Folding (traditional → simplified, full-width → half-width, case, line breaks between CJK
+characters removed) and synonyms are done in Python before indexing and in
+:func:`search.query.parse_query`, exactly as for SQLite FTS5, so both backends agree on what
+matches. (``cjk_bigram`` itself joins only characters that touch, so a word broken across
+lines would be two runs again if the text reached Elasticsearch unfolded.) Each concrete index
+records in its mapping's ``_meta`` the rules that folded its text (:func:`text_stamp`); one
+folded otherwise is :meth:`EsIndex.outdated`, and the callers rebuild it.
+
+Elasticsearch adds CJK analysis from built-in parts
 (no plugins: ``icu`` and ``smartcn`` are plugins): the ``standard`` tokenizer splits ideographs
 one per token, ``cjk_width`` and ``lowercase`` normalise, and ``cjk_bigram`` joins neighbours.
 Documents are indexed with unigrams *and* bigrams (``output_unigrams``); queries use bigrams,
@@ -27,13 +33,19 @@ from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError
 from search.query import ParsedQuery, code_key, needs_unigrams, parse_query
 from search.synonyms import Synonyms, load_synonyms
-from search.text import fold
+from search.text import fold, fold_stamp
 
 FIELD_BOOSTS = ("title^10", "metadata^5", "body")  # the same order of weight as bm25() in FTS5
 FACET_FIELDS = {"fonds": "fonds_code", "year": "year", "category": "category", "retention": "retention"}
 FACET_SIZE = 1000  # buckets per facet; more fonds or years than this are not counted
 SNIPPET_CHARS = 80
 _TEXT = {"type": "text", "analyzer": "dangan_index", "search_analyzer": "dangan_search"}
+ANALYSIS_VERSION = "es-1"  # bump when the template's analysis changes: indexes made before are rebuilt
+
+
+def text_stamp() -> str:
+    """What folded and analysed an index's text, kept in its mapping's ``_meta``."""
+    return f"{ANALYSIS_VERSION}; {fold_stamp()}"
 
 
 def index_template(index_prefix: str) -> dict[str, Any]:
@@ -58,6 +70,7 @@ def index_template(index_prefix: str) -> dict[str, Any]:
                 },
             },
             "mappings": {
+                "_meta": {"text_rules": text_stamp()},
                 "dynamic": "strict",
                 "properties": {
                     "archival_code": {"type": "keyword"},
@@ -272,6 +285,20 @@ class EsIndex(SearchIndex):
         with self._errors():
             response = self.client.search(index=self.alias, body=body)
         return parse_response(dict(response))
+
+    def outdated(self) -> str | None:
+        """Why the index behind the alias must be rebuilt: its text was folded or analysed by
+        other rules than this code's (its mapping ``_meta`` says which), or None."""
+        with self._errors():
+            mappings = dict(self.client.indices.get_mapping(index=self.alias))
+        for body in mappings.values():
+            stamp = (body.get("mappings") or {}).get("_meta", {}).get("text_rules")
+            if stamp != text_stamp():
+                return (
+                    f"Elasticsearch 索引由另一版本的检索规则建立 ({stamp}), 须重建 "
+                    f"(the Elasticsearch index was built with other text rules, {stamp}; rebuild it)"
+                )
+        return None
 
     def codes(self) -> set[str]:
         from elasticsearch.helpers import scan

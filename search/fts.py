@@ -63,6 +63,13 @@ machine that took a quarter to a third off the wall time of the slowest queries 
 it. Helper processes did better (median 48 and 51 ms) but cost a process start in every
 ``dangan search``, and were left out.
 
+Damage. The index is a cache, so a file SQLite reports as not a database or as malformed is
+moved aside (``search.sqlite.damaged-<time>``, with its ``-wal`` and ``-shm``) and an empty
+index started in its place, whether that shows when the file is opened or in a later read or
+write (which then runs again on the new index): the callers' repair (``sync`` at ingest,
+``dangan reindex``) fills it again. :attr:`FtsIndex.damaged_copy` says where the old file went;
+nothing is printed or logged here.
+
 Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
 ``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
 using N, then switches the name and drops N in one transaction. One rebuild at a time: a
@@ -77,7 +84,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,22 +97,43 @@ from search.fts_sql import ALL_ROWS, Statement, Tier, classes, plan, row_id
 from search.query import ParsedQuery, code_key, parse_query
 from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
-from search.text import fold, index_tokens
+from search.text import fold, fold_stamp, index_tokens
 
 SCHEMA_VERSION = "3"  # bump when the tables change: an older index must be rebuilt
-TOKENIZER_VERSION = "bigram-1"  # bump when index_tokens() changes: contentless deletes need the same tokens
+# Bump when index_tokens() changes: contentless deletes need the same tokens (a change of
+# fold() moves search.text.FOLD_VERSION, also in the stamp). 2: line breaks between CJK
+# characters no longer end a run.
+TOKENIZER_VERSION = "bigram-2"
 BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
 SNAPSHOT_TRIES = 100  # attempts to open the read connections on one revision while writers commit
 PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536")
+SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the index file and SQLite's files beside it
 T = TypeVar("T")
 
 
 def tokenizer_stamp() -> str:
     """What produced the tokens: stored in the index so a change of rules is noticed."""
-    import opencc
+    return f"{TOKENIZER_VERSION}; {fold_stamp()}"
 
-    return f"{TOKENIZER_VERSION}; opencc {getattr(opencc, '__version__', '?')}"
+
+class _DamagedIndex(SearchBackendError):
+    """The index file is not a database, or SQLite found it malformed: set aside and started anew."""
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # pragma: no cover - Python 3.11+ always sets it
+        return "not a database" in str(exc) or "malformed" in str(exc)
+    return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def check_fts5() -> None:
@@ -124,7 +152,8 @@ def check_fts5() -> None:
 class FtsIndex(SearchIndex):
     """SQLite FTS5 检索索引 in one file; one writer at a time, any number of readers (WAL).
 
-    ``time_limit`` (seconds) stops a runaway query with :class:`SearchTimeoutError`.
+    ``time_limit`` (seconds) stops a runaway query with :class:`SearchTimeoutError`. A damaged
+    file is moved aside and replaced by an empty index; :attr:`damaged_copy` then names it.
     """
 
     def __init__(
@@ -143,32 +172,87 @@ class FtsIndex(SearchIndex):
         # on connections of its own that read the same revision (see _read).
         self._helpers: list[sqlite3.Connection] = []
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="fts") if (os.cpu_count() or 1) > 1 else None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.damaged_copy: Path | None = None
+        self._con: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # the file the connections opened: only it is ever set aside
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._mending(self._open)
+
+    def _open(self) -> None:
+        self._file = _file_id(self.path)  # before connecting: a file SQLite cannot open is set aside too
+        with self._errors(opening=True):
             self._con = self._connect()
-            self._init_schema()
-        except sqlite3.Error as exc:
-            raise SearchBackendError(f"无法打开检索索引: {exc} (cannot open the search index)", path=str(path)) from exc
+        self._file = self._file or _file_id(self.path)  # the file SQLite has just made
+        with self._write(opening=True) as con:
+            self._init_schema(con)
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout)
-        for pragma in PRAGMAS:
-            con.execute(f"PRAGMA {pragma}")
+        try:
+            for pragma in PRAGMAS:
+                con.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            con.close()
+            raise
         con.set_progress_handler(self._past_deadline, PROGRESS_OPS)
         return con
 
+    # -- damage ---------------------------------------------------------------------------------
+
+    def _mending(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``; when the file proves damaged, set it aside, start an empty index
+        and run it once more there."""
+        try:
+            return operation()
+        except _DamagedIndex:
+            with self._lock:
+                self._set_aside()
+                self._open()
+            return operation()
+
+    def _set_aside(self) -> None:
+        """Close every connection and move the damaged file (with its WAL and shared memory)
+        to ``<name>.damaged-<time>``, unless another process already replaced it."""
+        for con in (self._con, *self._helpers):
+            if con is not None:
+                try:
+                    con.close()
+                except sqlite3.Error:
+                    pass
+        self._con, self._helpers = None, []
+        self._classes = ((0, 0), {}, frozenset())
+        self._middle = ((0, None), 0)
+        if self._file is None or _file_id(self.path) != self._file:
+            return  # gone, or already replaced: the file at the path is not the damaged one
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 1
+        while any(Path(f"{target}{s}").exists() for s in SIDE_FILES):
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+        try:
+            for suffix in SIDE_FILES:
+                if Path(f"{self.path}{suffix}").exists():
+                    os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
+        except OSError as exc:
+            raise SearchBackendError(
+                f"检索索引文件已损坏, 且无法移开: {exc}; 请删除该文件后运行 dangan reindex "
+                f"(the search index file is damaged and could not be moved aside; delete it, then reindex)",
+                path=str(self.path),
+            ) from None
+        self.damaged_copy = target
+
     # -- schema and generations -------------------------------------------------------------
 
-    def _init_schema(self) -> None:
-        with self._write() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('revision', '0')")
-            if self._meta(con, "generation") is None:
-                self._create_generation(con, 1)
-                con.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [("generation", "1"), ("schema", SCHEMA_VERSION), ("tokenizer", tokenizer_stamp())],
-                )
+    def _init_schema(self, con: sqlite3.Connection) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT OR IGNORE INTO meta VALUES ('revision', '0')")
+        if self._meta(con, "generation") is None:
+            self._create_generation(con, 1)
+            con.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("generation", "1"), ("schema", SCHEMA_VERSION), ("tokenizer", tokenizer_stamp())],
+            )
 
     @staticmethod
     def _meta(con: sqlite3.Connection, key: str) -> str | None:
@@ -210,18 +294,28 @@ class FtsIndex(SearchIndex):
         return 1 if self._deadline and time.monotonic() > self._deadline else 0
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors():
-            self._con.execute("BEGIN IMMEDIATE")
+    def _write(self, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(opening):
+            con = self._connection()
+            con.execute("BEGIN IMMEDIATE")
             try:
-                yield self._con
+                yield con
                 # Every write moves the revision on: it is how helper connections prove they read
                 # the same state as the main one.
-                self._con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+                con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                if con.in_transaction:
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error that stopped the transaction is the one to report
                 raise
-            self._con.execute("COMMIT")
+            con.execute("COMMIT")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._con is None:  # only after a failed _set_aside or close
+            raise SearchBackendError("检索索引未打开 (the search index is not open)", path=str(self.path))
+        return self._con
 
     @contextmanager
     def _read(self, helpers: bool = False) -> Iterator[list[sqlite3.Connection]]:
@@ -235,7 +329,7 @@ class FtsIndex(SearchIndex):
             helpers = helpers and self._pool is not None
             if helpers and not self._helpers:
                 self._helpers = [self._connect(), self._connect()]
-            cons = [self._con, *(self._helpers if helpers else [])]
+            cons = [self._connection(), *(self._helpers if helpers else [])]
             self._deadline = time.monotonic() + self.time_limit if self.time_limit else 0.0
             try:
                 for _ in range(SNAPSHOT_TRIES):
@@ -261,10 +355,22 @@ class FtsIndex(SearchIndex):
                         con.execute("COMMIT")
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, opening: bool = False) -> Iterator[None]:
         try:
             yield
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
+            if _is_damage(exc):
+                raise _DamagedIndex(
+                    f"检索索引文件已损坏: {exc} (the search index file is damaged)", path=str(self.path)
+                ) from None
+            if opening:
+                raise SearchBackendError(
+                    f"无法打开检索索引: {exc} (cannot open the search index)", path=str(self.path)
+                ) from None
+            if not isinstance(exc, sqlite3.OperationalError):
+                raise SearchBackendError(
+                    f"检索索引损坏或无法使用: {exc} (the search index is damaged; rebuild it)", path=str(self.path)
+                ) from None
             if "interrupted" in str(exc):
                 raise SearchTimeoutError(
                     f"检索超过 {self.time_limit:g} 秒未完成, 请缩小范围 (加筛选条件或更长的检索词) "
@@ -272,10 +378,6 @@ class FtsIndex(SearchIndex):
                 ) from None
             raise SearchBackendError(
                 f"检索索引读写失败: {exc} (the search index failed; rebuilding it may help)", path=str(self.path)
-            ) from None
-        except sqlite3.Error as exc:
-            raise SearchBackendError(
-                f"检索索引损坏或无法使用: {exc} (the search index is damaged; rebuild it)", path=str(self.path)
             ) from None
 
     def _check_schema(self, con: sqlite3.Connection) -> None:
@@ -289,8 +391,11 @@ class FtsIndex(SearchIndex):
             raise SearchBackendError(reason, path=str(self.path))
 
     def outdated(self) -> str | None:
-        with self._read() as (con,):
-            return self._outdated(con)
+        def read() -> str | None:
+            with self._read() as (con,):
+                return self._outdated(con)
+
+        return self._mending(read)
 
     def _outdated(self, con: sqlite3.Connection) -> str | None:
         schema, stamp = self._meta(con, "schema"), self._meta(con, "tokenizer")
@@ -303,20 +408,26 @@ class FtsIndex(SearchIndex):
     def upsert(self, docs: Iterable[SearchDoc]) -> int:
         written = 0
         for batch in _batches(docs, BATCH):
-            with self._write() as con:
-                self._check_tokenizer(con)
-                self._put_batch(con, self._generation(con), batch)
+            self._mending(lambda batch=batch: self._upsert_batch(batch))
             written += len(batch)
         return written
+
+    def _upsert_batch(self, batch: list[SearchDoc]) -> None:
+        with self._write() as con:
+            self._check_tokenizer(con)
+            self._put_batch(con, self._generation(con), batch)
 
     def delete(self, archival_codes: Iterable[str]) -> int:
         removed = 0
         for batch in _batches(archival_codes, BATCH):
-            with self._write() as con:
-                self._check_tokenizer(con)
-                g = self._generation(con)
-                removed += sum(self._remove(con, g, code) for code in batch)
+            removed += self._mending(lambda batch=batch: self._delete_batch(batch))
         return removed
+
+    def _delete_batch(self, batch: list[str]) -> int:
+        with self._write() as con:
+            self._check_tokenizer(con)
+            g = self._generation(con)
+            return sum(self._remove(con, g, code) for code in batch)
 
     def _put_batch(self, con: sqlite3.Connection, g: int, batch: list[SearchDoc]) -> None:
         # Sequence numbers never repeat, across generations too: a row id is never reused.
@@ -373,12 +484,7 @@ class FtsIndex(SearchIndex):
         return 1
 
     def rebuild(self, docs: Iterable[SearchDoc]) -> int:
-        with self._write() as con:
-            current = self._generation(con)
-            for leftover in self._other_generations(con, current):  # a rebuild that crashed part-way
-                self._drop_generation(con, leftover)
-            new = current + 1
-            self._create_generation(con, new)
+        new = self._mending(self._start_generation)
         written = 0
         try:
             for batch in _batches(docs, BATCH):
@@ -394,6 +500,18 @@ class FtsIndex(SearchIndex):
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('tokenizer', ?)", (tokenizer_stamp(),))
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self._drop_generation(con, old)
+        except _DamagedIndex:
+            # The documents are partly read and cannot be read again here: the empty index
+            # started in place of the damaged one is filled by the next sync or reindex.
+            with self._lock:
+                self._set_aside()
+                self._open()
+            raise SearchBackendError(
+                f"重建时发现检索索引文件已损坏, 已移开 ({self.damaged_copy or '另一进程已移开'}) 并新建空索引; "
+                "请再运行 dangan reindex (the index file proved damaged during the rebuild: it was moved aside "
+                "and an empty index started; run the rebuild again)",
+                path=str(self.path),
+            ) from None
         except BaseException:
             with self._write() as con:
                 self._drop_generation(con, new)
@@ -402,8 +520,29 @@ class FtsIndex(SearchIndex):
         # size (hundreds of MB at 100,000 items) until some later checkpoint. Busy readers
         # only make it a partial checkpoint.
         with self._lock, self._errors():
-            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return written
+
+    def _start_generation(self) -> int:
+        """Create the next generation's tables, dropping those of a rebuild that crashed part-way.
+
+        The file is checked whole first (``quick_check``, a second or so at 100,000 items, next
+        to minutes of rebuilding): damage found once the documents are being read could not
+        be mended without reading them again.
+        """
+        with self._write() as con:
+            found = [r[0] for r in con.execute("PRAGMA quick_check")]
+            if found != ["ok"]:
+                raise _DamagedIndex(
+                    f"检索索引文件已损坏: {'; '.join(found[:3])} (the search index file is damaged)",
+                    path=str(self.path),
+                )
+            current = self._generation(con)
+            for leftover in self._other_generations(con, current):
+                self._drop_generation(con, leftover)
+            new = current + 1
+            self._create_generation(con, new)
+        return new
 
     @staticmethod
     def _other_generations(con: sqlite3.Connection, current: int) -> set[int]:
@@ -418,9 +557,12 @@ class FtsIndex(SearchIndex):
     # -- reading -------------------------------------------------------------------------------
 
     def codes(self) -> set[str]:
-        with self._read() as (con,):
-            g = self._generation(con)
-            return {r[0] for r in con.execute(f"SELECT code FROM docs_{g}")}
+        def read() -> set[str]:
+            with self._read() as (con,):
+                g = self._generation(con)
+                return {r[0] for r in con.execute(f"SELECT code FROM docs_{g}")}
+
+        return self._mending(read)
 
     def search(self, query: Query) -> SearchResult:
         parsed = parse_query(query.text, self.synonyms)
@@ -429,6 +571,9 @@ class FtsIndex(SearchIndex):
                 "请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期) "
                 "(type a query, or choose at least one filter to list records)"
             )
+        return self._mending(lambda: self._search(query, parsed))
+
+    def _search(self, query: Query, parsed: ParsedQuery) -> SearchResult:
         with self._read(helpers=True) as cons:
             con, helpers = cons[0], cons[1:]
             self._check_schema(con)
@@ -505,7 +650,8 @@ class FtsIndex(SearchIndex):
             if self._pool is not None:
                 self._pool.shutdown()
             for con in (self._con, *self._helpers):
-                con.close()
+                if con is not None:
+                    con.close()
 
 
 class _Pager:

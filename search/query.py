@@ -6,9 +6,14 @@ Rules, the same for both backends:
 * every term is folded (:func:`search.text.fold`) and reduced to its letters, digits and CJK
   characters, so no character of user text reaches FTS5 or Elasticsearch as syntax
   (``AND``, ``NEAR``, ``*``, ``^``, ``:`` and quotes are plain words or separators);
+* a term holding a character OpenCC simplifies by the word around it (乾: 干 alone, 乾 in
+  乾隆) is searched in each form it may have in the text (:func:`search.text.fold_variants`);
 * a term equal to a synonym (``低保``) becomes the OR of its group (``低保 | 最低生活保障``);
-* a term shaped like an 档号 (letters+digits, then ``-`` or ``·``: ``J012-WS·2024``) becomes a
+* a term shaped like the start of an 档号 under the bundled rules (全宗号 letters+digits, ``-``,
+  then nothing or the 门类 letters and what follows: ``J012-``, ``J012-WS·2024``) becomes a
   prefix filter on the 档号, so the whole code or any leading part of it finds its records.
+  Anything else is text: ``B2-301`` (a room number) is searched as the words ``b2 301``, and
+  since every 档号 is indexed as words too, a code of another shape is still found as text.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from dataclasses import dataclass
 
 from search.errors import SearchQueryError
 from search.synonyms import Synonyms
-from search.text import fold, runs, searchable
+from search.text import fold_variants, runs, searchable
 
 MAX_QUERY_CHARS = 256  # a longer text is a pasted paragraph, not a query: refused with a message
 MAX_TERMS = 16
 
 _PIECE = re.compile(r'"([^"]*)(?:"|$)|[“「『]([^”」』]*)(?:[”」』]|$)|([^\s"“「『]+)')
-_CODE = re.compile(r"[A-Z]+[0-9]+[-·][A-Z0-9·\-.]*")
+# 全宗号, "-", then the 门类 code's letters (DA/T 22 and DA/T 13 both begin so): a room
+# number (B2-301), a standard (GB2312-80) or a date (2024-03) is not an 档号.
+_CODE = re.compile(r"[A-Z]+[0-9]+-(?:[A-Z]+(?:[·.\-][A-Z0-9·\-.]*)?)?")
 _DOTS = str.maketrans({"\u30fb": "·", "\uff65": "·", "\u2022": "·", "\u2027": "·", "\u2219": "·"})
 
 
@@ -58,13 +65,18 @@ def code_key(code: str) -> str:
 
 
 def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
-    """Parse the user's text; raises :class:`SearchQueryError` with a Chinese message when it cannot run."""
-    if len(text) > MAX_QUERY_CHARS:
-        raise SearchQueryError(
-            f"检索词过长 ({len(text)} 字), 最多 {MAX_QUERY_CHARS} 字; 请只输入关键词 "
-            f"(the query has {len(text)} characters; at most {MAX_QUERY_CHARS} are accepted: use key words)"
-        )
+    """Parse the user's text; raises :class:`SearchQueryError` with a Chinese message when it cannot run.
+
+    The length limit counts the normalised text without the spaces at its ends, a run of
+    spaces inside it as one: spaces only separate terms.
+    """
     text = unicodedata.normalize("NFKC", text)
+    size = len(" ".join(text.split()))
+    if size > MAX_QUERY_CHARS:
+        raise SearchQueryError(
+            f"检索词过长 ({size} 字), 最多 {MAX_QUERY_CHARS} 字; 请只输入关键词 "
+            f"(the query has {size} characters; at most {MAX_QUERY_CHARS} are accepted: use key words)"
+        )
     terms: list[Term] = []
     codes: list[str] = []
     for m in _PIECE.finditer(text):
@@ -73,9 +85,9 @@ def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
         if word is not None and _CODE.fullmatch(key := code_key(word)):
             codes.append(key)
             continue
-        folded = searchable(fold(phrase if phrase is not None else word))
-        if folded:
-            terms.append(Term(_alternatives(folded, synonyms), phrase=phrase is not None))
+        forms = [searchable(f) for f in fold_variants(phrase if phrase is not None else word)]
+        if forms[0]:
+            terms.append(Term(_alternatives(forms, synonyms), phrase=phrase is not None))
     terms = list(dict.fromkeys(terms))
     codes = list(dict.fromkeys(codes))
     if len(terms) + len(codes) > MAX_TERMS:
@@ -88,8 +100,9 @@ def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
     return ParsedQuery(tuple(terms), tuple(codes))
 
 
-def _alternatives(folded: str, synonyms: Synonyms) -> tuple[str, ...]:
-    return (folded, *(alt for alt in synonyms.get(folded, ()) if alt != folded))
+def _alternatives(forms: list[str], synonyms: Synonyms) -> tuple[str, ...]:
+    """The term's folded forms (:func:`search.text.fold` first), then its synonyms' (each found by the first form)."""
+    return tuple(dict.fromkeys([*forms, *synonyms.get(forms[0], ())]))
 
 
 def needs_unigrams(alternative: str) -> bool:

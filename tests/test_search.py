@@ -192,6 +192,48 @@ class TestBehaviour:
         expected = {x.archival_code for x in brute(("梯",))}
         assert codes(index.search(q("梯", limit=50))) == expected == {"J012-WS·2022-D10-0002", "J012-WS·2022-D10-0003"}
 
+    def test_a_word_broken_across_lines_or_pages_is_found(self, index: SearchIndex) -> None:
+        broken = d("J014-WS·2024-Y-0002", 2024, "WS", "Y", "宣传工作记录", "20240310",
+                   body="本月开展垃圾\n分类宣传，发放防汛\f物资清单。\nwaste\nsorting")  # fmt: skip
+        index.upsert([broken])
+        result = index.search(q("垃圾分类", limit=50))
+        assert codes(result) == {"J012-ZP·2022-Y-0001", "J014-WS·2024-Y-0002"}
+        snippet = next(h.snippet for h in result.hits if h.archival_code == "J014-WS·2024-Y-0002")
+        marked = snippet.replace("】【", "").split("【", 1)[1].split("】", 1)[0]
+        assert marked.replace(" ", "") == "垃圾分类", snippet  # the original 垃圾, the break, 分类
+        assert codes(index.search(q("防汛物资"))) == {"J014-WS·2024-Y-0002"}
+        assert codes(index.search(q("waste sorting"))) == {"J014-WS·2024-Y-0002"}
+        assert index.search(q("wastesorting")).total == 0  # between Latin words a break still separates
+
+    def test_a_room_number_shaped_like_an_archival_code_is_text(self, index: SearchIndex) -> None:
+        resident = d(
+            "J013-WS·2024-D10-0003", 2024, "WS", "D10", "住户信息登记表", "20240105", meta="住址紫藤小区B2-301室"
+        )
+        index.upsert([resident])
+        assert codes(index.search(q("B2-301"))) == {resident.archival_code}
+        assert codes(index.search(q("b2-301"))) == codes(index.search(q("B2-301室"))) == {resident.archival_code}
+        assert codes(index.search(q("J013-WS·2024", limit=50))) == {
+            "J013-WS·2024-D10-0001",
+            "J013-WS·2024-D10-0002",
+            resident.archival_code,
+        }
+
+    def test_a_character_simplified_by_its_word_is_found_alone(self, index: SearchIndex) -> None:
+        place = d("J014-WS·2024-Y-0003", 2024, "WS", "Y", "地名沿革", "20240106",
+                  body="乾隆年间建成，旧称乾坤巷。據瞭解，計畫明年修繕。")  # fmt: skip
+        index.upsert([place])
+        for text in ("乾", "乾隆", "坤", "乾坤巷", "瞭", "了解", "瞭解", "计划", "計畫", "畫"):
+            assert place.archival_code in codes(index.search(q(text, limit=50))), text
+        assert index.search(q("干")).total == 0  # a simplified 干 is not the 乾 of 乾隆
+
+    def test_full_width_dates_filter_as_ascii_ones_do(self, index: SearchIndex) -> None:
+        plain = index.search(q("低保", date_from="20240101", date_to="20240331", limit=50))
+        wide = index.search(q("低保", date_from="２０２４０１０１", date_to="２０２４０３３１", limit=50))
+        assert codes(wide) == codes(plain) and wide.total == plain.total == 4
+
+    def test_spaces_do_not_count_towards_the_length_limit(self, index: SearchIndex) -> None:
+        assert index.search(q("档案" + " " * 300)).total == index.search(q("档案")).total > 0
+
     @pytest.mark.parametrize(
         ("filters", "keep"),
         [
@@ -330,6 +372,10 @@ class TestBehaviour:
         ({"limit": 101}, "每页条数"),
         ({"offset": 9_990, "limit": 20}, "翻页超出范围"),
         ({"date_from": "2024-01-01"}, "YYYYMMDD"),
+        ({"date_from": "20231399"}, "日期不存在"),
+        ({"date_to": "20230229"}, "日期不存在"),
+        ({"date_from": "00000101"}, "not a real date"),
+        ({"date_from": "\u0662\u0660\u0662\u0663\u0660\u0663\u0661\u0665"}, "YYYYMMDD"),  # Arabic-Indic digits
         ({"year_from": "2024"}, "年度应为整数"),
     ],
 )
@@ -337,6 +383,43 @@ def test_query_is_validated(kwargs: dict, says: str) -> None:
     args = {"text": "低保", "visible_fonds": ALL, **kwargs}
     with pytest.raises(SearchQueryError, match=says):
         Query(**args)
+
+
+def test_full_width_date_digits_are_normalised() -> None:
+    query = Query("低保", ALL, date_from="２０２３０３１５", date_to=" 20240229 ")
+    assert (query.date_from, query.date_to) == ("20230315", "20240229")
+
+
+def test_elasticsearch_gets_the_folded_text_and_knows_an_index_folded_otherwise() -> None:
+    from search.es import EsIndex, doc_source, index_template
+
+    doc = SearchDoc("J012-WS·2024-Y-0001", "J012", 2024, "WS", "Y", "题名", body="开展垃圾\n分类宣传")
+    assert doc_source(doc)["body"] == "开展垃圾分类宣传"  # cjk_bigram joins only characters that touch
+
+    class Indices:
+        mapping: dict = {}
+
+        def put_index_template(self, **_: object) -> None:
+            pass
+
+        def exists_alias(self, **_: object) -> bool:
+            return True
+
+        def get_mapping(self, **_: object) -> dict:
+            return {"dangan-items-1": {"mappings": self.mapping}}
+
+    class Client:
+        indices = Indices()
+
+        def close(self) -> None:
+            pass
+
+    index = EsIndex("http://127.0.0.1:9", "dangan", client=Client())
+    Indices.mapping = {"dynamic": "strict", "properties": {}}  # made before the rules were recorded
+    assert "重建" in (index.outdated() or "")
+    Indices.mapping = index_template("dangan")["template"]["mappings"]
+    assert index.outdated() is None
+    index.close()
 
 
 def test_result_to_dict_shape() -> None:

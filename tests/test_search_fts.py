@@ -79,12 +79,67 @@ def test_time_limit_stops_a_long_query(tmp_path: Path, monkeypatch: pytest.Monke
     index.close()
 
 
-def test_damaged_index_file_is_a_backend_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_index_file_is_set_aside_and_a_new_index_started(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "search.db"
-    path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(SearchBackendError, match="检索索引") as info:
-        FtsIndex(path)
-    assert "Traceback" not in str(info.value) and info.value.exit_code == 4
+    if damage == "garbage":
+        path.write_bytes(b"garbage\n")  # echo garbage > search.sqlite
+        Path(f"{path}-wal").write_bytes(b"left from before")
+        Path(f"{path}-shm").write_bytes(b"")
+    else:
+        index = FtsIndex(path)
+        index.upsert(
+            replace(x, archival_code=f"{x.archival_code}-{n}", body=x.body * 20) for n in range(20) for x in CORPUS
+        )
+        index.close()
+        with path.open("r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+    index = FtsIndex(path)  # was: SearchBackendError "无法打开检索索引: file is not a database", exit 4
+    assert index.damaged_copy is not None and index.damaged_copy.name.startswith("search.db.damaged-")
+    assert index.damaged_copy.exists() and index.damaged_copy.parent == tmp_path
+    if damage == "garbage":
+        assert index.damaged_copy.read_bytes() == b"garbage\n"
+        assert Path(f"{path}-wal").read_bytes() != b"left from before"  # the old log is not the new index's
+    assert index.outdated() is None and index.codes() == set()  # empty and current: a sync fills it
+    assert index.upsert(CORPUS) == len(CORPUS)
+    assert index.search(Query("低保", ALL)).total == 5
+    index.close()
+    again = FtsIndex(path)
+    assert again.damaged_copy is None and again.search(Query("低保", ALL)).total == 5
+    again.close()
+
+
+def test_damage_found_after_opening_is_mended_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "search.db"
+    index = FtsIndex(path)
+    index.upsert(
+        replace(x, archival_code=f"{x.archival_code}-{n}", body=x.body * 40) for n in range(30) for x in CORPUS
+    )
+    index.close()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 :] = b"Z" * (len(data) - len(data) // 2)  # the first pages (the schema) intact
+    path.write_bytes(bytes(data))
+    index = FtsIndex(path)
+    assert index.damaged_copy is None  # nothing wrong shows at opening
+    assert index.search(Query("低保", ALL)).total == 0  # the search ran again on the new, empty index
+    assert index.damaged_copy is not None and index.damaged_copy.exists()
+    assert index.codes() == set()
+    index.upsert(CORPUS)
+    assert index.search(Query("低保", ALL)).total == 5
+    index.close()
+
+
+def test_a_file_another_handle_already_replaced_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "search.db"
+    path.write_bytes(b"garbage\n")
+    first = FtsIndex(path)
+    second = FtsIndex(path)  # opens the new index the first one started: nothing to set aside
+    assert first.damaged_copy is not None and second.damaged_copy is None
+    first.upsert(CORPUS)
+    assert second.search(Query("低保", ALL)).total == 5
+    assert len(list(tmp_path.glob("search.db.damaged-*"))) == 1
+    first.close()
+    second.close()
 
 
 def test_index_built_with_other_token_rules_refuses_writes_until_rebuilt(fts: FtsIndex, tmp_path: Path) -> None:
@@ -248,3 +303,20 @@ def test_a_rebuild_leaves_no_large_write_ahead_log(tmp_path: Path) -> None:
     assert (tmp_path / "search.db-wal").stat().st_size == 0
     assert index.search(Query("低保", ALL)).total > 0
     index.close()
+
+
+def test_damage_found_while_rebuilding_leaves_an_empty_index_and_says_to_rebuild_again(
+    fts: FtsIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*_: object) -> None:
+        exc = sqlite3.DatabaseError("database disk image is malformed")
+        exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # as SQLite reports a page it cannot read
+        raise exc
+
+    monkeypatch.setattr(FtsIndex, "_put_batch", failing)
+    with pytest.raises(SearchBackendError, match="再运行 dangan reindex"):
+        fts.rebuild(CORPUS)
+    monkeypatch.undo()
+    assert fts.damaged_copy is not None and fts.damaged_copy.exists()
+    assert fts.codes() == set() and fts.outdated() is None
+    assert fts.rebuild(CORPUS) == len(CORPUS) and fts.search(Query("低保", ALL)).total == 5

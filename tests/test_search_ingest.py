@@ -172,3 +172,22 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, 
     assert code != 0 and "旧版结构" in text
     Ingestor.open(home.settings, home.catalogue).recover()  # what every ingest run does first
     assert [h["archival_code"] for h in cli("search", "档案", "--json")[2]["hits"]] == [item.archival_code]
+
+
+def test_a_lost_or_damaged_index_is_filled_again_by_the_next_search(home, tmp_path, cli):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    save_text_pdf(REPORT, batch / "制度.pdf")
+    defaults = ClassDefaults(
+        category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
+    )
+    (item,) = ingest(home, batch, defaults=defaults).items
+    index = home.path / "search.sqlite"
+    for damage in ("lost", "garbage"):
+        for suffix in ("", "-wal", "-shm"):
+            (home.path / f"search.sqlite{suffix}").unlink(missing_ok=True)
+        if damage == "garbage":
+            index.write_bytes(b"not an index" * 50)
+        code, text, data = cli("search", "档案", "--json")
+        assert code == 0 and [h["archival_code"] for h in data["hits"]] == [item.archival_code], damage
+    assert list(home.path.glob("search.sqlite.damaged-*"))  # the damaged file is kept aside

@@ -147,3 +147,120 @@ def test_snippet_is_a_window_around_the_first_match() -> None:
 def test_snippet_without_a_match_is_the_start_of_the_text() -> None:
     assert make_snippet(["", "", "居务会议纪要"], match_pattern(parse_query("低保", SYN))) == "居务会议纪要"
     assert make_snippet(["正文\n第二行"], None) == "正文 第二行"
+
+
+# -- line breaks, word-dependent characters, 档号-shaped words, lengths -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("垃圾\n分类", "垃圾分类"),  # PDFium: a line ending …垃圾, the next starting 分类…
+        ("垃圾\r\n分类", "垃圾分类"),
+        ("垃圾 \n  分类", "垃圾分类"),  # a space before the break, indentation after it
+        ("垃圾\n\f分类", "垃圾分类"),  # a page break
+        ("垃圾　\n　分类", "垃圾分类"),  # ideographic spaces
+        ("垃圾  分类", "垃圾  分类"),  # spaces alone still separate
+        ("waste\nsorting", "waste\nsorting"),  # between Latin words a break stays a separator
+        ("垃圾\nabc", "垃圾\nabc"),
+        ("垃圾。\n分类", "垃圾。\n分类"),
+    ],
+)
+def test_fold_joins_cjk_across_line_and_page_breaks(raw: str, folded: str) -> None:
+    assert fold(raw) == folded
+
+
+def test_a_word_broken_across_lines_is_indexed_whole() -> None:
+    assert "圾分" in index_tokens(fold("开展垃圾\n分类宣传")).split()
+    assert index_tokens(fold("waste\nsorting")) == "waste sorting"
+    folded, origin = fold_with_map("檔案\n管理…垃圾 \n分类")
+    assert folded == "档案管理...垃圾分类"
+    assert [origin[folded.index(c)] for c in "案管圾分"] == [1, 3, 7, 10]
+
+
+def test_snippet_marks_a_match_across_a_line_break() -> None:
+    pattern = match_pattern(parse_query("垃圾分类", SYN))
+    assert make_snippet(["本月开展垃圾\n分类宣传。"], pattern) == "本月开展【垃圾 分类】宣传。"
+    body = "前言。" * 100 + "本月开展垃圾\r\n分类宣传" + "后记。" * 100
+    snippet = make_snippet([body], pattern)
+    assert "【垃圾 分类】" in snippet and snippet.startswith("…")
+
+
+def test_a_character_opencc_simplifies_by_its_word_is_searched_in_each_form() -> None:
+    # OpenCC: 乾 alone is 干, in 乾隆 and 乾坤 it stays 乾; 瞭 alone stays, in 瞭解 it is 了.
+    assert fold("乾隆年间的乾坤巷") == "乾隆年间的乾坤巷" and fold("乾") == "干"
+    assert parse_query("乾", SYN).terms[0].alternatives == ("干", "乾")
+    assert parse_query("瞭", SYN).terms[0].alternatives == ("瞭", "了")
+    assert parse_query("低保", SYN).terms[0].alternatives == ("低保", "最低生活保障")  # no such character: as before
+    pattern = match_pattern(parse_query("乾", SYN))
+    assert make_snippet(["乾隆年间的乾坤巷"], pattern) == "【乾】隆年间的【乾】坤巷"
+
+
+WORDS = st.sampled_from(["乾隆", "乾坤", "乾淨", "瞭解", "計畫", "回覆", "深沈", "樊於期", "低保", "檔案", "ab", "19"])
+PIECES = st.one_of(WORDS, st.sampled_from("乾瞭覆沈於干了低保户档案"), st.sampled_from([" ", "，", "\n", " \n ", "\f"]))
+
+
+@given(st.lists(PIECES, max_size=14).map("".join), st.data())
+@settings(max_examples=300, deadline=None)
+@example("乾隆年间，乾坤巷", None)
+def test_every_substring_of_the_original_is_found(text: str, data: st.DataObject | None) -> None:
+    """Recall from the user's side: any piece of the original text, as a query, finds the text,
+    whatever OpenCC made of it in context and wherever a line broke it."""
+    if data is None:
+        start, end = 0, 1  # 乾
+    else:
+        if not text.strip():
+            return
+        start = data.draw(st.integers(0, len(text) - 1))
+        end = data.draw(st.integers(start + 1, len(text)))
+    if not _word_aligned(text, start, end):
+        return
+    stream = index_tokens(fold(text)).split()
+    try:
+        parsed = parse_query(f'"{text[start:end]}"', SYN)
+    except SearchQueryError:
+        return  # only punctuation
+    if not parsed.terms:
+        return
+    found = [alt for alt in parsed.terms[0].alternatives if _contains(stream, *query_tokens(alt))]
+    assert found, (text, text[start:end], parsed.terms[0].alternatives, stream)
+
+
+def test_word_forms_cover_the_installed_opencc_phrase_table(tmp_path) -> None:
+    """Every character OpenCC's t2s phrase table converts otherwise than alone is in the table."""
+    import os
+    import subprocess
+
+    import opencc
+
+    from search.text import _WORD_FORMS, converter
+
+    clib = os.path.join(os.path.dirname(opencc.__file__), "clib")
+    tool, source = os.path.join(clib, "bin", "opencc_dict"), os.path.join(clib, "share", "opencc", "TSPhrases.ocd2")
+    if not (os.path.exists(tool) and os.path.exists(source)):
+        pytest.skip("this OpenCC wheel has no opencc_dict tool or TSPhrases.ocd2 to read the phrase table with")
+    out = tmp_path / "TSPhrases.txt"
+    subprocess.run([tool, "-i", source, "-o", str(out), "-f", "ocd2", "-t", "text"], check=True, timeout=60)
+    missing = set()
+    for line in out.read_text(encoding="utf-8").splitlines():
+        phrase, outputs = line.split("\t")
+        for ch, simplified in zip(phrase, outputs.split(" ")[0], strict=True):
+            if simplified != converter().convert(ch) and simplified not in _WORD_FORMS.get(ch, ""):
+                missing.add((ch, simplified))
+    assert not missing, f"add to search.text._WORD_FORMS: {sorted(missing)}"
+
+
+def test_only_the_archives_code_shape_is_an_archival_code() -> None:
+    assert parse_query("B2-301", SYN).code_prefixes == ()  # a room number: 住址紫藤小区B2-301室
+    assert parse_query("B2-301", SYN).terms[0].alternatives == ("b2 301",)
+    for word in ("GB2312-80", "A3-B201", "ISO9001-2015", "J012·WS"):
+        assert parse_query(word, SYN).code_prefixes == (), word
+    for code in ("J012-", "J012-W", "J012-WS", "J012-WS·2024", "J012-ZY·DB·2023-D30-0001", "j012-ws・2024"):
+        assert parse_query(code, SYN).code_prefixes, code
+
+
+def test_query_length_is_counted_without_the_spaces_around_terms() -> None:
+    assert parse_query("档案" + " " * 300, SYN).terms[0].alternatives == ("档案",)
+    assert parse_query("  档案" + "　" * 300 + "低保\t\t", SYN).terms[1].alternatives[0] == "低保"
+    with pytest.raises(SearchQueryError, match=f"检索词过长 \\({MAX_QUERY_CHARS + 1} 字\\)"):
+        parse_query(" " * 50 + "档" * (MAX_QUERY_CHARS + 1) + " " * 50, SYN)
