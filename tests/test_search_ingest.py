@@ -154,11 +154,8 @@ def test_search_sees_only_this_homes_fonds(home, cli):
         assert "共 0 件" in text
 
 
-def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, cli):
-    import sqlite3
-
-    from ingest.pipeline import Ingestor
-
+def _archive_report(home, tmp_path):
+    """One born-digital 件: a PDF with a text layer (REPORT)."""
     batch = tmp_path / "batch"
     batch.mkdir()
     save_text_pdf(REPORT, batch / "制度.pdf")
@@ -166,6 +163,15 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, 
         category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
     )
     (item,) = ingest(home, batch, defaults=defaults).items
+    return item
+
+
+def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, cli):
+    import sqlite3
+
+    from ingest.pipeline import Ingestor
+
+    item = _archive_report(home, tmp_path)
     with sqlite3.connect(home.path / "search.sqlite") as con:  # as a release with another table layout left it
         con.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
     code, text, _ = cli("search", "档案")
@@ -175,13 +181,7 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_the_next_run(home, tmp_path, 
 
 
 def test_a_lost_or_damaged_index_is_filled_again_by_the_next_search(home, tmp_path, cli):
-    batch = tmp_path / "batch"
-    batch.mkdir()
-    save_text_pdf(REPORT, batch / "制度.pdf")
-    defaults = ClassDefaults(
-        category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
-    )
-    (item,) = ingest(home, batch, defaults=defaults).items
+    item = _archive_report(home, tmp_path)
     index = home.path / "search.sqlite"
     for damage in ("lost", "garbage"):
         for suffix in ("", "-wal", "-shm"):
