@@ -8,18 +8,17 @@ home never take the same number and never leave a gap.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from archive.errors import StorageError
 from archive.model import FileEntry, Item, ItemMetadata
 from archive.premis import Event
+from archive.sqlitefile import is_damage, set_aside
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -130,17 +129,6 @@ class ListFilter:
     retention: str | None = None
 
 
-def set_aside(path: Path) -> Path:
-    """Move a damaged SQLite file (with its -wal and -shm) out of the way, keeping it for a person to look at."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            os.replace(source, f"{aside}{suffix}")
-    return aside
-
-
 class Catalogue:
     """目录数据库: one SQLite file in the archive home."""
 
@@ -161,6 +149,8 @@ class Catalogue:
         try:
             self.conn = self._connect(path, check=replace_damaged)
         except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise StorageError(f"目录数据库无法打开 (catalogue cannot be opened): {exc}", path=str(path)) from exc
             if not replace_damaged:
                 raise StorageError(
                     f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (damaged: run dangan reindex): {exc}",
@@ -180,7 +170,9 @@ class Catalogue:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
             if check and conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check found damage")
+                damage = sqlite3.DatabaseError("quick_check found damage")
+                damage.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+                raise damage
         except BaseException:
             conn.close()
             raise

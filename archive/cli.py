@@ -38,6 +38,7 @@ from archive.config import (
     resolve_home,
 )
 from archive.errors import DanganError, ExitCode, NotFoundError, UsageError
+from archive.sqlitefile import is_damage
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -57,9 +58,12 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DanganError as exc:
             err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(int(exc.exit_code))
-        except sqlite3.DatabaseError as exc:  # damage found after opening: the catalogue and index are caches
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            # damage found after opening: the catalogue is a cache (the index repairs itself)
             message = (
-                f"数据库已损坏, 请运行 dangan reindex 从存储重建 (a database is damaged: run dangan reindex): {exc}"
+                f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
             )
             err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
             sys.exit(int(ExitCode.storage))
@@ -604,7 +608,7 @@ def search(
     as_json: bool,
 ) -> None:
     """全文检索 (full-text search over metadata and the text of every record)."""
-    from archive.indexing import open_search
+    from archive.indexing import has_searchable, open_search
     from archive.indexing import sync as sync_index
     from search import Query
 
@@ -624,7 +628,9 @@ def search(
     with open_search(home.settings) as index:
         result = index.search(q)
         # The index is a cache: one found damaged (set aside) or lost is filled again from the catalogue.
-        if index.damaged_copy is not None or (result.total == 0 and not index.codes()):
+        if index.damaged_copy is not None or (
+            result.total == 0 and has_searchable(home.catalogue) and not index.codes()
+        ):
             moved = f", 损坏的文件已移到 {index.damaged_copy}" if index.damaged_copy else ""
             err.print(f"检索索引为空或已损坏, 正在从目录重建{escape(moved)} (rebuilding the index)", soft_wrap=True)
             added, _ = sync_index(home.catalogue, index, _locations(home.settings))

@@ -72,6 +72,15 @@ def _docs(catalogue: Catalogue, locations: list[Location], codes: Iterable[str] 
             yield search_doc(row, body_of(catalogue, locations, row))
 
 
+def has_searchable(catalogue: Catalogue) -> bool:
+    """Whether the catalogue holds any item the index should hold."""
+    marks = ", ".join("?" * len(SEARCHABLE))
+    return (
+        catalogue.conn.execute(f"SELECT 1 FROM items WHERE status IN ({marks}) LIMIT 1", SEARCHABLE).fetchone()
+        is not None
+    )
+
+
 def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> tuple[int, int]:
     """Make the index hold exactly the searchable items; return (added, removed).
 

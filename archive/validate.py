@@ -74,7 +74,7 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     from retention.tombstone import destroyed_notice  # retention imports archive: load it late
 
     settings = load_settings(home)
-    catalogue = Catalogue(settings.catalogue_path)
+    catalogue = Catalogue(settings.catalogue_path, create=False)
     try:
         row = catalogue.get(target)
         notice = destroyed_notice(catalogue, target)

@@ -16,12 +16,13 @@ list, so leaving it out cannot change that list. Whatever the analysis does not 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
 import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]  # CPython's own regex parser: the
@@ -407,11 +408,12 @@ def plan(fido: Fido) -> list[tuple[int, tuple[_Test, ...]]]:
 
 
 def _cached_plan(fido: Fido, cache_dir: Path) -> list[tuple[int, tuple[_Test, ...]]]:
-    """:func:`plan`, kept in ``cache_dir`` under a digest of everything it is computed from: every
-    signature fido holds, pattern by pattern (format number, position, regex), this module's own
-    source and the Python that parses the regexes. Other
-    signatures or another analysis give another digest, so a cached plan is never applied to
-    inputs it was not made from. An unreadable cache is recomputed; an unwritable one is skipped.
+    """:func:`plan`, kept in ``cache_dir`` as JSON under a digest of everything it is computed from:
+    every signature fido holds, pattern by pattern (format number, position, regex), this module's
+    own source and the Python that parses the regexes. Other signatures or another analysis give
+    another digest, so a kept plan is never applied to inputs it was not made from. JSON, not
+    pickle: reading the cache runs no code. A file not owned by this user, or not of the plan's
+    shape, is ignored and the plan recomputed; an unwritable cache is skipped.
     """
     key = hashlib.sha256(Path(__file__).read_bytes() + sys.version.encode())  # sre_parse is CPython's
     for number, fmt in enumerate(fido.formats):
@@ -419,21 +421,53 @@ def _cached_plan(fido: Fido, cache_dir: Path) -> list[tuple[int, tuple[_Test, ..
             key.update(b"\0")  # where one signature ends: the plan has an entry per signature
             for pattern in fido.get_patterns(signature):
                 key.update(repr((number, fido.get_pos(pattern), fido.get_regex(pattern))).encode())
-    path = cache_dir / f"pronom-plan-{key.hexdigest()[:32]}.pickle"
+    path = cache_dir / f"pronom-plan-{key.hexdigest()[:32]}.json"
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        if path.stat().st_uid == os.getuid():
+            return _plan_from_json(json.loads(path.read_bytes()), len(fido.formats))
+    except (OSError, ValueError, TypeError, KeyError):
         pass
     computed = plan(fido)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(computed, protocol=pickle.HIGHEST_PROTOCOL))
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(_plan_to_json(computed)), encoding="utf-8")
         os.replace(tmp, path)  # whole or not at all: concurrent processes may race to write it
     except OSError:
-        pass
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return computed
+
+
+def _plan_to_json(computed: list[tuple[int, tuple[_Test, ...]]]) -> list[list[Any]]:
+    def test(t: _Test) -> list[Any]:
+        if isinstance(t, _At):
+            return ["at", t.offset, t.width, sorted(k.hex() for k in t.keys)]
+        return ["find", t.buffer, [[s.hex(), start, end] for s, start, end in t.spans]]
+
+    return [[number, [test(t) for t in tests]] for number, tests in computed]
+
+
+def _plan_from_json(data: Any, formats: int) -> list[tuple[int, tuple[_Test, ...]]]:
+    """The plan from its JSON form; ValueError (or TypeError/KeyError) for anything not of its shape."""
+
+    def test(t: list[Any]) -> _Test:
+        if t[0] == "at" and len(t) == 4:
+            keys = frozenset(bytes.fromhex(k) for k in t[3])
+            if not all(isinstance(v, int) for v in t[1:3]) or any(len(k) != t[2] for k in keys):
+                raise ValueError("bad at-test")
+            return _At(t[1], t[2], keys)
+        if t[0] == "find" and len(t) == 3 and t[1] in ("bof", "eof"):
+            spans = tuple((bytes.fromhex(h), int(a), None if b is None else int(b)) for h, a, b in t[2])
+            return _Find(t[1], spans)
+        raise ValueError("unknown test")
+
+    out = []
+    for number, tests in data:
+        if not isinstance(number, int) or not 0 <= number < formats:
+            raise ValueError("format number out of range")
+        out.append((number, tuple(test(t) for t in tests)))
+    return out
 
 
 def _passes(test: _Test, bofbuffer: bytes, eofbuffer: bytes) -> bool:

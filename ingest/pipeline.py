@@ -29,7 +29,7 @@ from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError, ExitCode, RetentionError, StorageError
+from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
 from archive.fixity import copy_and_hash, hash_file, require_algorithms
 from archive.indexing import open_search, search_doc, text_path
 from archive.indexing import sync as sync_index
@@ -198,7 +198,11 @@ class Ingestor:
         known = self.catalogue.keys()
         for key in self.location.list_keys():
             if key not in known:
-                self.catalogue.index(self._read_primary(key))
+                try:
+                    aip = self._read_primary(key)
+                except DanganError:
+                    continue  # no copy agrees with itself: reindex reports it, its 档号 stays taken
+                self.catalogue.index(aip)
                 done.append(key)
         for check in complete_copies(self.catalogue, self.locations, self.settings.required_copies):
             done.append(f"{check.location}:{check.archival_code}")
@@ -420,7 +424,11 @@ class Ingestor:
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
-            self.catalogue.index_in_transaction(self._read_primary(key))
+            try:
+                existing = self._read_primary(key)
+            except DanganError:
+                return None  # a damaged AIP holds this 档号 (reindex left it out): it is skipped, never reused
+            self.catalogue.index_in_transaction(existing)
             return None
         aip.copies = {self.location.name: Copy.fresh(self.location.name, when)}
         return aip

@@ -91,6 +91,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from archive.errors import UsageError
+from archive.sqlitefile import is_damage, set_aside
 from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
 from search.fts_sql import ALL_ROWS, Statement, Tier, classes, plan, row_id
@@ -108,7 +109,6 @@ BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
 SNAPSHOT_TRIES = 100  # attempts to open the read connections on one revision while writers commit
 PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536")
-SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the index file and SQLite's files beside it
 T = TypeVar("T")
 
 
@@ -119,13 +119,6 @@ def tokenizer_stamp() -> str:
 
 class _DamagedIndex(SearchBackendError):
     """The index file is not a database, or SQLite found it malformed: set aside and started anew."""
-
-
-def _is_damage(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:  # pragma: no cover - Python 3.11+ always sets it
-        return "not a database" in str(exc) or "malformed" in str(exc)
-    return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -224,16 +217,8 @@ class FtsIndex(SearchIndex):
         self._middle = ((0, None), 0)
         if self._file is None or _file_id(self.path) != self._file:
             return  # gone, or already replaced: the file at the path is not the damaged one
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        n = 1
-        while any(Path(f"{target}{s}").exists() for s in SIDE_FILES):
-            n += 1
-            target = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
         try:
-            for suffix in SIDE_FILES:
-                if Path(f"{self.path}{suffix}").exists():
-                    os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
+            target = set_aside(self.path)
         except OSError as exc:
             raise SearchBackendError(
                 f"检索索引文件已损坏, 且无法移开: {exc}; 请删除该文件后运行 dangan reindex "
@@ -359,7 +344,7 @@ class FtsIndex(SearchIndex):
         try:
             yield
         except sqlite3.Error as exc:
-            if _is_damage(exc):
+            if is_damage(exc):
                 raise _DamagedIndex(
                     f"检索索引文件已损坏: {exc} (the search index file is damaged)", path=str(self.path)
                 ) from None

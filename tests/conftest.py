@@ -37,6 +37,12 @@ class Home:
         return self.path / "store"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The tests keep dangan's user cache (the PRONOM plan) in a folder of their own, not in ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     path = tmp_path / "home"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import random
 import re
 import struct
@@ -784,7 +785,7 @@ def test_routing_plan_cache_is_used_only_when_whole_and_matching(
     fido = formats._identifier()._fido
     expected = _pronom.plan(fido)
     assert _pronom._cached_plan(fido, tmp_path) == expected  # computed and kept
-    (kept,) = tmp_path.glob("pronom-plan-*.pickle")
+    (kept,) = tmp_path.glob("pronom-plan-*.json")
 
     def no_recompute(_fido: object) -> None:
         raise AssertionError("recomputed although a matching plan was kept")
@@ -794,6 +795,15 @@ def test_routing_plan_cache_is_used_only_when_whole_and_matching(
         assert _pronom._cached_plan(fido, tmp_path) == expected
     kept.write_bytes(kept.read_bytes()[:1000])  # a torn or damaged file is recomputed and replaced
     assert _pronom._cached_plan(fido, tmp_path) == expected
+    for wrong in ('[[99999, []]]', '[[0, [["at", 0, 4, ["00"]]]]]', '{"a": 1}'):  # JSON, but not a plan's shape
+        kept.write_text(wrong, encoding="utf-8")
+        assert _pronom._cached_plan(fido, tmp_path) == expected
+    if os.getuid() == 0:  # only root can hand a file to another user
+        assert _pronom._cached_plan(fido, tmp_path) == expected  # kept again, then given away:
+        os.chown(kept, 12345, -1)  # another user's file is never read
+        with monkeypatch.context() as m:
+            m.setattr(_pronom, "plan", lambda _fido: [])
+            assert _pronom._cached_plan(fido, tmp_path) == []
     assert _pronom._cached_plan(fido, tmp_path / "absent") == expected
     # other signatures give another name: the kept plan is not applied to them
     fewer = SimpleNamespace(
@@ -804,7 +814,7 @@ def test_routing_plan_cache_is_used_only_when_whole_and_matching(
         get_regex=fido.get_regex,
     )
     assert _pronom._cached_plan(fewer, tmp_path) == _pronom.plan(fewer) != expected
-    assert len(list(tmp_path.glob("pronom-plan-*.pickle"))) == 2
+    assert len(list(tmp_path.glob("pronom-plan-*.json"))) == 2
     blocked = tmp_path / "a-file"
     blocked.write_bytes(b"")  # a cache folder that cannot be made: the plan is still computed
     assert _pronom._cached_plan(fido, blocked) == expected

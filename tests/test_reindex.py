@@ -118,3 +118,21 @@ def test_a_lost_or_damaged_catalogue_is_reported_and_rebuilt(home, cli):
     assert [p.name for p in path.parent.glob(f"{path.name}.damaged-*")]  # kept for a person to look at
     code, _, listed = cli("list", "--json")
     assert code == 0 and len(listed["items"]) == 3
+
+
+@pytest.mark.usefixtures("archived")
+def test_the_number_of_an_aip_left_out_is_never_given_again(home, tmp_path):
+    from ingest.metadata import ClassDefaults
+
+    from .conftest import make_scan_batch
+    from .test_ingest import ingest
+
+    last = "J012-WS·2023-D30-0002"
+    for location in ("local", "copy2"):
+        edit(copy_dir(home, location, last) / ITEM_XML, b"<", b"< ")
+    _, problems = rebuilt(home)
+    assert [p.left_out for p in problems] == [True]
+    d30 = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质", author="居委会", date="20230301")
+    (item,) = ingest(home, make_scan_batch(tmp_path / "later", 1, seed=9), defaults=d30).items
+    assert item.status == "archived" and item.archival_code == "J012-WS·2023-D30-0003"
+    assert (copy_dir(home, "local", last) / ITEM_XML).read_bytes().startswith(b"< ")  # left as it was

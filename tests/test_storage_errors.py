@@ -190,7 +190,18 @@ def _bagit_a_link(bag: Path) -> None:
     (bag / "bagit.txt").symlink_to(bag.parents[2] / "store" / "J012" / bag.name / "bagit.txt")
 
 
-@pytest.mark.parametrize("spoil", [_no_bagit, _left_empty, _bagit_a_link], ids=["no bagit.txt", "empty", "link"])
+@pytest.mark.parametrize("spoil", [_no_bagit, _bagit_a_link], ids=["no bagit.txt", "link"])
+def test_a_copy_holding_files_but_no_bagit_is_reported_and_kept(archived, spoil):
+    """It may be an archived AIP that lost its bagit.txt: repair never replaces a folder holding files."""
+    home = archived
+    spoil(copy_dir(home))
+    before = sorted(p.relative_to(copy_dir(home)).as_posix() for p in copy_dir(home).rglob("*"))
+    fixed = run(home, REPAIR_ALL)
+    assert [(p.kind, p.repaired) for p in fixed.problems] == [("missing_copy", False)] and fixed.exit_code != 0
+    assert sorted(p.relative_to(copy_dir(home)).as_posix() for p in copy_dir(home).rglob("*")) == before
+
+
+@pytest.mark.parametrize("spoil", [_left_empty], ids=["empty"])
 def test_half_a_copy_is_rebuilt_whole(archived, spoil):
     """A folder that is not a whole AIP was reported missing and could never be repaired ("AIP 已存在")."""
     home = archived

@@ -179,7 +179,19 @@ def _bagit_link(bag: Path) -> None:
 LEFTOVERS = {"bagit.txt missing": _no_bagit, "emptied": _emptied, "bagit.txt a link": _bagit_link}
 
 
-@pytest.mark.parametrize("leftover", [*LEFTOVERS, "empty folder", "link to a copy", "plain file"])
+@pytest.mark.parametrize("leftover", ["bagit.txt missing", "bagit.txt a link"])
+def test_a_folder_holding_files_is_never_replaced(loc: FsLocation, copy2: FsLocation, leftover: str) -> None:
+    # it may be an archived AIP that lost its bagit.txt: its files are kept for a person to look at
+    bag = copy2.root / KEY
+    copy2.commit_from(KEY, loc, KEY)
+    LEFTOVERS[leftover](bag)
+    before = {p.relative_to(bag).as_posix() for p in bag.rglob("*")}
+    with pytest.raises(AIPExistsError):
+        copy2.commit_from(KEY, loc, KEY)
+    assert {p.relative_to(bag).as_posix() for p in bag.rglob("*")} == before
+
+
+@pytest.mark.parametrize("leftover", ["emptied", "empty folder", "link to a copy", "plain file"])
 def test_commit_replaces_what_is_not_a_whole_aip(loc: FsLocation, copy2: FsLocation, leftover: str) -> None:
     bag = copy2.root / KEY
     if leftover in LEFTOVERS:
@@ -229,8 +241,7 @@ FsLocation("copy2", Path(target)).commit_from(key, FsLocation("local", Path(sour
 
 def test_a_kill_between_the_two_renames_leaves_nothing_at_the_key(loc: FsLocation, copy2: FsLocation) -> None:
     bag = copy2.root / KEY
-    bag.mkdir()
-    (bag / "leftover.tif").write_bytes(b"half a copy")
+    (bag / "data" / "original").mkdir(parents=True)  # folders left, no file: nothing to keep
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     argv = [sys.executable, "-c", KILL_BETWEEN_RENAMES, str(loc.root), str(copy2.root), KEY]
     proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True)
@@ -247,8 +258,7 @@ def test_a_failed_rename_puts_the_leftover_back(
     loc: FsLocation, copy2: FsLocation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bag = copy2.root / KEY
-    bag.mkdir()
-    (bag / "leftover.tif").write_bytes(b"half a copy")
+    (bag / "data" / "original").mkdir(parents=True)
     real = os.rename
 
     def rename(src: Path, dst: Path) -> None:
@@ -261,7 +271,7 @@ def test_a_failed_rename_puts_the_leftover_back(
         copy2.commit_from(KEY, loc, KEY)
     assert not isinstance(caught.value, AIPExistsError)
     assert str(bag) in str(caught.value)
-    assert (bag / "leftover.tif").read_bytes() == b"half a copy"
+    assert (bag / "data" / "original").is_dir()
     assert staging_leftovers(copy2.root) == []
 
 

@@ -144,9 +144,10 @@ class FsLocation(Location):
                 self._fonds_folder(target.parent)
                 aside = None
                 if _lexists(target):
-                    if self.exists(key):
+                    if self.exists(key) or _holds_content(target):
+                        # a whole AIP, or a folder that may be one missing its bagit.txt: never replaced
                         raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}")
-                    # Not a whole AIP: out of sight in one rename, removed when the staging closes.
+                    # A link, a file or an empty folder: out of sight in one rename, removed with the staging.
                     aside = later.enter_context(self.staging()) / "replaced"
                     os.rename(target, aside)
                 self._rename_in(key, staged, target, aside)
@@ -395,6 +396,17 @@ class FsLocation(Location):
         finally:
             os.close(fd)
         return True
+
+
+def _holds_content(path: Path) -> bool:
+    """A real folder (not a link) with a regular file somewhere below it (links are not followed)."""
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        return False
+    return any(
+        files
+        for _dirpath, _dirs, files in os.walk(path)
+        if any(stat.S_ISREG(os.lstat(os.path.join(_dirpath, f)).st_mode) for f in files)
+    )
 
 
 def _lexists(path: Path) -> bool:
