@@ -372,3 +372,10 @@ def test_sample_batch_reads_cleanly_from_both_lists() -> None:
     assert all(item.ok and item.files for item in from_csv + from_xlsx)
     assert [i.fields for i in from_csv] == [i.fields for i in from_xlsx]
     assert [i.files for i in from_csv] == [i.files for i in from_xlsx]
+
+
+def test_spreadsheets_are_parsed_with_defusedxml():
+    # item lists and a sender's 移交清册.xlsx are untrusted: openpyxl refuses entities only through defusedxml
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML
