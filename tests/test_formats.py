@@ -795,7 +795,7 @@ def test_routing_plan_cache_is_used_only_when_whole_and_matching(
         assert _pronom._cached_plan(fido, tmp_path) == expected
     kept.write_bytes(kept.read_bytes()[:1000])  # a torn or damaged file is recomputed and replaced
     assert _pronom._cached_plan(fido, tmp_path) == expected
-    for wrong in ('[[99999, []]]', '[[0, [["at", 0, 4, ["00"]]]]]', '{"a": 1}'):  # JSON, but not a plan's shape
+    for wrong in ("[[99999, []]]", '[[0, [["at", 0, 4, ["00"]]]]]', '{"a": 1}'):  # JSON, but not a plan's shape
         kept.write_text(wrong, encoding="utf-8")
         assert _pronom._cached_plan(fido, tmp_path) == expected
     if os.getuid() == 0:  # only root can hand a file to another user
