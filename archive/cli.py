@@ -354,34 +354,6 @@ def _year_range(value: str | None) -> tuple[int | None, int | None]:
     return low, high
 
 
-def _class_codes(
-    settings: Settings, fonds: str | None, category: str | None, retention: str | None
-) -> tuple[str | None, str | None, str | None]:
-    """全宗号, 门类 and 保管期限 filters as the catalogue writes them (j012 → J012, 永久 → Y), or a
-    usage error naming the known values: a filter that can match nothing is a typing mistake."""
-    from archive.archival_code import MIDDLE_DOT, normalise_dots
-    from ingest.sources import normalise_retention
-    from metadata_profiles import load_profiles
-
-    codes = load_profiles(settings.profiles_dir).codes
-    known_fonds = [f.code for f in settings.fonds]
-    if fonds is not None:
-        fonds = unicodedata.normalize("NFKC", fonds).strip().upper()
-        if fonds not in known_fonds:
-            raise UsageError(f"本库没有全宗号 {fonds}, 本库全宗: {', '.join(known_fonds)} (unknown fonds)")
-    if category is not None:
-        category = normalise_dots(unicodedata.normalize("NFKC", category).strip().upper())
-        if category.split(MIDDLE_DOT)[0] not in codes["category"].values:
-            known = ", ".join(codes["category"].values)
-            raise UsageError(f"未知门类代码 {category}, 可用: {known} (unknown category)")
-    if retention is not None:
-        retention = normalise_retention(retention)
-        if retention not in codes["retention"].values:
-            known = ", ".join(codes["retention"].values)
-            raise UsageError(f"未知保管期限 {retention}, 可用: {known} (unknown retention period)")
-    return fonds, category, retention
-
-
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The 全宗/年度/门类/保管期限 filters shared by list and catalog."""
     for opt in reversed((
@@ -397,8 +369,10 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _filter(
     settings: Settings, fonds: str | None, year: str | None, category: str | None, retention: str | None
 ) -> ListFilter:
+    from metadata_profiles import class_codes
+
     y0, y1 = _year_range(year)
-    fonds, category, retention = _class_codes(settings, fonds, category, retention)
+    fonds, category, retention = class_codes(settings, fonds, category, retention)
     return ListFilter(fonds=fonds, year_from=y0, year_to=y1, category=category, retention=retention)
 
 
@@ -610,12 +584,13 @@ def search(
     """全文检索 (full-text search over metadata and the text of every record)."""
     from archive.indexing import has_searchable, open_search
     from archive.indexing import sync as sync_index
+    from metadata_profiles import class_codes
     from search import Query
 
     if page < 1:
         raise UsageError(f"页码从 1 开始 (pages start at 1): {page}")
     year_from, year_to = _year_range(year)
-    fonds, category, retention = _class_codes(home.settings, fonds, category, retention)
+    fonds, category, retention = class_codes(home.settings, fonds, category, retention)
     date_from, dash, date_to = unicodedata.normalize("NFKC", dates or "").strip().partition("-")
     if not dash:
         date_to = date_from  # one day

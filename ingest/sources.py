@@ -28,8 +28,9 @@ from pathlib import Path
 
 from archive.errors import CatalogInputError, UsageError
 from archive.model import Finding, Verdict
+from metadata_profiles import normalise_retention
 
-__all__ = ["FIELD_KEYS", "SourceItem", "normalise_retention", "read_batch"]
+__all__ = ["FIELD_KEYS", "SourceItem", "read_batch"]
 
 #: Metadata keys a :class:`SourceItem` may carry in ``fields`` (see ``ItemMetadata``).
 FIELD_KEYS = (
@@ -52,11 +53,6 @@ _COLUMNS = {
     "全宗号": "fonds_code", "文件": "files", "文件名": "files", "电子文件名": "files", "文件路径": "files",
     "电子文件": "files",
 }  # fmt: skip
-_RETENTION = {
-    "Y": "Y", "永久": "Y", "D30": "D30", "定期30年": "D30", "30年": "D30", "D10": "D10", "定期10年": "D10",
-    "10年": "D10", "C": "C", "长期": "C", "D": "D", "短期": "D",
-}  # fmt: skip
-
 _DATE = re.compile(r"(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?")
 _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:|[\\/]|~(?:/|$))")
 _REF_SPLIT = re.compile(r"[;；|]")
@@ -441,12 +437,6 @@ def _norm_date(text: str) -> str:
         year, month, day = match.groups()
         return f"{year}{int(month):02d}{int(day):02d}"
     return norm
-
-
-def normalise_retention(text: str) -> str:
-    """Names and codes of 保管期限 become codes (永久 → Y); unknown values pass unchanged."""
-    key = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
-    return _RETENTION.get(key, text.strip())
 
 
 def _unlisted(tree: _Tree, used: dict[str, str], catalog: Path) -> list[Finding]:

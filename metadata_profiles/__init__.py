@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from ._classes import class_codes, normalise_code, normalise_retention
 from ._codes import CodeList, CodeLists, load_codes
 from ._profiles import CharRule, FieldSpec, Profile, Profiles, load_profiles
 from ._validate import validate_fonds, validate_metadata
@@ -35,8 +36,11 @@ __all__ = [
     "Profiles",
     "item_from_xml",
     "item_to_xml",
+    "class_codes",
     "load_codes",
     "load_profiles",
+    "normalise_code",
+    "normalise_retention",
     "validate_fonds",
     "validate_item_xml",
     "validate_metadata",

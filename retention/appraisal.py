@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from archive.archival_code import MIDDLE_DOT, normalise_dots
+from archive.archival_code import MIDDLE_DOT
 from archive.errors import DanganError
 from archive.model import ItemMetadata
+from metadata_profiles import normalise_code
 
 from .errors import InvalidDecisionError, InvalidHoldError, NoRetentionRuleError
 from .periods import PERMANENT, is_longer, period_years, retention_label
@@ -118,13 +119,6 @@ def require_person(value: str | None, what_zh: str, what_en: str, fail: Fail) ->
             "appraisal:person-name",
         )
     return name
-
-
-def normalise_code(value: str | None) -> str | None:
-    """A code typed by a person in comparable form: NFKC, look-alike dots as ``·``, upper case, no blanks."""
-    if value is None:
-        return None
-    return "".join(normalise_dots(unicodedata.normalize("NFKC", value)).split()).upper()
 
 
 def require_aware(value: object, what_zh: str, what_en: str, fail: Fail) -> None:

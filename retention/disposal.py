@@ -27,20 +27,19 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from archive.archival_code import MIDDLE_DOT
 from archive.catalogue import Catalogue, row_to_metadata
 from archive.config import Settings
 from archive.errors import DanganError, DestructionRefusedError, NotFoundError, UsageError
 from archive.evidence import record_event
 from archive.premis import Event
 from archive.storage import open_locations
-from metadata_profiles import load_profiles
+from metadata_profiles import class_codes
 
 from ._destroy_run import ItemOutcome, RunResult, run_batch
 from ._home import BatchChangedError, home_schedule, item_row, metas_of, now, signed_batch, status_of
 from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
 from ._sender_copies import copy_to_dict, removable_copies, removal_reason, sender_copies
-from .appraisal import Action, Decision, Hold, failing, latest_decisions, normalise_code, require_person
+from .appraisal import Action, Decision, Hold, failing, latest_decisions, require_person
 from .destruction import Approval, DestructionBatch, Role, batch_problems, person_key
 from .errors import (
     ApprovalTimeError,
@@ -299,28 +298,11 @@ def _hold_codes(
     settings: Settings, fonds: str | None, category: str | None, retention: str | None
 ) -> tuple[str | None, str | None, str | None]:
     """The class codes of a hold, normalised and checked against dangan.toml and the code lists."""
-    if fonds is not None:
-        typed = normalise_code(fonds)
-        match = next((f.code for f in settings.fonds if normalise_code(f.code) == typed), None)
-        fonds = settings.fonds_by_code(match or fonds).code  # UsageError naming the known fonds
-    codes = load_profiles(settings.profiles_dir).codes
-    category, retention = normalise_code(category) or None, normalise_code(retention) or None
-    if category is not None:
-        levels = category.split(MIDDLE_DOT)
-        problem = codes.category_problem(category)
-        if problem is None and not all(level.isascii() and level.isalnum() for level in levels):
-            problem = ("门类代码只能由字母和数字组成，各级以“·”分隔", "letters and digits only, levels joined by '·'")
-        if problem is not None:
-            raise InvalidHoldError(
-                f"冻结范围的门类代码“{category}”无效：{problem[0]} / hold scope: invalid category: {problem[1]}",
-                rule="hold:scope",
-            )
-    if retention is not None and retention not in codes["retention"]:
-        known = "、".join(codes["retention"].all_codes())
-        raise InvalidHoldError(
-            f"冻结范围的保管期限代码“{retention}”不在代码表中（可用：{known}）/ hold scope: unknown retention code",
-            rule="hold:scope",
-        )
+    fonds = class_codes(settings, fonds, None, None)[0]  # a UsageError naming the fonds the home holds
+    try:
+        _, category, retention = class_codes(settings, None, category, retention)
+    except UsageError as exc:
+        raise InvalidHoldError(f"冻结范围无效: {exc.message} (hold scope)", rule="hold:scope") from exc
     return fonds, category, retention
 
 
