@@ -79,7 +79,7 @@ class FsReader(CopyReader):
     def open(self, relpath: str) -> BinaryIO:
         parts = bag_parts(relpath, self.key)
         try:
-            fd = os.open(parts[-1], _FILE, dir_fd=self._folder(parts[:-1]))
+            fd = os.open(parts[-1], _FILE, dir_fd=self.folder(parts[:-1]))
         except OSError as exc:
             raise os_failure(self.fs.name, "read", f"{self.key}/{relpath}", exc) from exc
         f = open(fd, "rb", buffering=0)
@@ -93,7 +93,7 @@ class FsReader(CopyReader):
             raise StorageError("不是普通文件 (not a regular file)", path=f"{self.key}/{relpath}")
         return f
 
-    def _folder(self, parts: list[str]) -> int:
+    def folder(self, parts: list[str]) -> int:
         """The descriptor of a folder inside the AIP, opened one level at a time without following links."""
         rel = "/".join(parts)
         if rel in self.folders:
@@ -110,10 +110,6 @@ class FsReader(CopyReader):
                     os.close(opened)  # another thread opened it first
             fd = self.folders[done]
         return fd
-
-    def folder(self, parts: list[str]) -> int:
-        """A folder inside the AIP, for a repair to remove a file from (FileNotFoundError when it is not there)."""
-        return self._folder(parts)
 
     def make_folder(self, parts: list[str]) -> int:
         """A folder inside the AIP, made where it is missing, for a repair to put a file in.
