@@ -266,8 +266,13 @@ _STATUS = {
 
 
 def _finding(f: Any) -> str:
-    """A finding's file and message, as text (a file name may hold brackets rich would read as markup)."""
-    return escape(f"{f.path}: {f.message}" if f.path else f.message)
+    """A finding's file and message, as text (a file name may hold brackets rich would read as markup);
+    the file is named once, also where the message names it itself."""
+    return escape(f"{f.path}: {f.message}" if f.path and f.path not in f.message else f.message)
+
+
+#: catalogue statuses as archivists read them
+ITEM_STATES = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销毁", "transferred": "已移交"}
 
 
 def _print_ingest(result: Any) -> None:
@@ -315,7 +320,8 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
         _emit_json({"item": dict(row), "dates": dates, "files": files, "copies": copies, "events": events})
         return
     for label, key in SHOW_FIELDS:
-        out.print(f"{label}: {row[key] if row[key] is not None else ''}", markup=False)
+        value = row[key] if row[key] is not None else ""
+        out.print(f"{label}: {ITEM_STATES.get(value, value) if key == 'status' else value}", markup=False)
     if "problem" in dates:
         out.print(f"[yellow]保管期限: {escape(dates['problem'])}[/yellow]")
     else:
@@ -388,10 +394,12 @@ def list_(home: Home, as_json: bool, **flt: Any) -> None:
         _emit_json({"total": len(rows), "items": [dict(r) for r in rows]})
         return
     table = Table("档号", "题名", "年度", "保管期限", "页数", "状态")
+    table.columns[0].no_wrap = True  # the code is what gets copied into show and export: never cut
     for r in rows:
         table.add_row(
-            r["archival_code"], r["title"], str(r["year"]), r["retention"], str(r["page_count"] or ""), r["status"]
-        )
+            escape(r["archival_code"]), escape(r["title"]), str(r["year"]), r["retention"],
+            str(r["page_count"] or ""), ITEM_STATES.get(r["status"], r["status"]),
+        )  # fmt: skip
     out.print(table)
     out.print(f"共 {len(rows)} 件 (items)")
 

@@ -238,7 +238,7 @@ def init_home(
         raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
     problems = [f for f in validate_fonds(fonds.code, fonds.name, load_profiles()) if f.failed]
     if problems:
-        raise UsageError("; ".join(f.message for f in problems), rule="[[fonds]]")
+        raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")
     text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
     try:  # what a later load would refuse is refused now, with nothing written
         _settings_from(home, tomllib.loads(text), config)

@@ -16,7 +16,7 @@ import click
 from rich.markup import escape
 from rich.table import Column, Table
 
-from archive.cli import Home, _emit_json, _year_range, err, out
+from archive.cli import ITEM_STATES, Home, _emit_json, _year_range, err, out
 from archive.errors import DestructionRefusedError
 
 from . import disposal
@@ -189,9 +189,6 @@ def holds(home: Home, as_json: bool) -> None:
     out.print(table)
 
 
-_STATE = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销毁", "transferred": "已移交"}
-
-
 # --- destroy -------------------------------------------------------------------------------
 
 
@@ -256,7 +253,7 @@ def show(home: Home, batch_id: str, as_json: bool) -> None:
         return
     out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {data['proposed_at']}")
     for i in data["items"]:
-        state = _STATE.get(i.get("status", ""), i.get("status", "不在目录"))
+        state = ITEM_STATES.get(i.get("status", ""), i.get("status", "不在目录"))
         out.print(f"  {i['archival_code']}  {escape(i.get('title', ''))}  {state}  {escape(i['decision']['reason'])}")
     out.print("签署 (approvals):")
     for a in data["approvals"]:

@@ -66,7 +66,7 @@ def test_init_keeps_quotes_and_backslashes_and_refuses_a_bad_fonds(tmp_path):
     for code, fonds_name in (("J/../x", "幸福社区居民委员会"), ("J013", "")):
         bad = tmp_path / code.replace("/", "_")
         r = runner.invoke(main, ["--home", str(bad), "init", "--fonds-code", code, "--fonds-name", fonds_name])
-        assert r.exit_code == 2 and "[[fonds]]" in r.output, r.output
+        assert r.exit_code == 2 and "dangan.toml fonds" in r.output, r.output
         assert not (bad / "dangan.toml").exists()
     r = runner.invoke(main, ["--home", str(tmp_path / "s"), "init", "--fonds-code", "J013", "--fonds-name", "x",
                              "--storage", "local=a\x7fb"])  # fmt: skip
@@ -215,3 +215,16 @@ def test_list_and_search_filters_are_normalised_or_refused(cli, tmp_path):
     assert cli("search", "", "--year", "2023", "--date", "-20230301", "--json")[2]["total"] == 2
     code, output, _ = cli("search", "扫描", "--page", "0")
     assert code == 2 and "页码" in output
+
+
+def test_list_never_cuts_the_code_and_speaks_chinese(cli, tmp_path, monkeypatch):
+    from archive import cli as cli_module
+
+    monkeypatch.setattr(cli_module.out, "width", 80)  # a plain terminal, or output piped on
+    batch = tmp_path / "batch"
+    make_image(batch / ("关于社区居民委员会换届选举工作安排及选民登记情况的报告" * 3 + ".tif"), seed=3)
+    assert cli("ingest", str(batch), *CLASS)[0] == 0
+    code, output, _ = cli("list")
+    assert code == 0 and "J012-WS·2023-D30-0001" in output and "在档" in output and "archived" not in output
+    code, output, _ = cli("show", "J012-WS·2023-D30-0001")
+    assert code == 0 and "状态: 在档" in output
