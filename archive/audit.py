@@ -30,7 +30,7 @@ from archive.evidence import SM3_MARK, record_event, store_records
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
 from archive.replicas import expected_files, retain_until
-from archive.storage.base import Location, ObjectLock, copy_stream, os_failure
+from archive.storage.base import Location, ObjectLock, stage_stream
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
 IN_FLIGHT = 8 * WORKERS  # copies under way at once: the hashing threads never wait while this thread records
@@ -464,13 +464,8 @@ def _apply(
             return unsourced  # a whole copy or none: never commit a partial AIP
         with target.staging() as work:
             for path, src in sources.items():
-                dest = work.joinpath(*path.split("/"))
-                try:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with src.open(d.key, path) as good, open(dest, "wb") as out:
-                        copy_stream(good, out, f"{src.name}:{d.key}/{path}")
-                except OSError as exc:
-                    raise os_failure(target.name, "write", dest, exc) from exc
+                with src.open(d.key, path) as good:
+                    stage_stream(target.name, work, path.split("/"), good, f"{src.name}:{d.key}/{path}")
             target.commit(d.key, work, retain_until(d.retention, d.year))
         return []
     unsourced = []

@@ -19,6 +19,7 @@ from search import SearchDoc, SearchIndex, open_index
 
 TEXT_DIR = "metadata/text"
 SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
+_SEARCHABLE_ROWS = f"FROM items WHERE status IN ({', '.join('?' * len(SEARCHABLE))})"
 
 
 def text_path(file_name: str) -> str:
@@ -66,19 +67,14 @@ def body_of(catalogue: Catalogue, locations: list[Location], row: sqlite3.Row) -
 
 def _docs(catalogue: Catalogue, locations: list[Location], codes: Iterable[str] | None) -> Iterator[SearchDoc]:
     wanted = None if codes is None else set(codes)
-    marks = ", ".join("?" * len(SEARCHABLE))
-    for row in catalogue.conn.execute(f"SELECT * FROM items WHERE status IN ({marks})", SEARCHABLE).fetchall():
+    for row in catalogue.conn.execute(f"SELECT * {_SEARCHABLE_ROWS}", SEARCHABLE).fetchall():
         if wanted is None or row["archival_code"] in wanted:
             yield search_doc(row, body_of(catalogue, locations, row))
 
 
 def has_searchable(catalogue: Catalogue) -> bool:
     """Whether the catalogue holds any item the index should hold."""
-    marks = ", ".join("?" * len(SEARCHABLE))
-    return (
-        catalogue.conn.execute(f"SELECT 1 FROM items WHERE status IN ({marks}) LIMIT 1", SEARCHABLE).fetchone()
-        is not None
-    )
+    return catalogue.conn.execute(f"SELECT 1 {_SEARCHABLE_ROWS} LIMIT 1", SEARCHABLE).fetchone() is not None
 
 
 def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> tuple[int, int]:
@@ -89,8 +85,7 @@ def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) ->
     """
     if index.outdated():
         return rebuild(catalogue, index, locations), 0
-    marks = ", ".join("?" * len(SEARCHABLE))
-    rows = catalogue.conn.execute(f"SELECT archival_code FROM items WHERE status IN ({marks})", SEARCHABLE)
+    rows = catalogue.conn.execute(f"SELECT archival_code {_SEARCHABLE_ROWS}", SEARCHABLE)
     want = {r[0] for r in rows}
     have = index.codes()
     added = index.upsert(_docs(catalogue, locations, want - have)) if want - have else 0

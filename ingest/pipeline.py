@@ -198,12 +198,10 @@ class Ingestor:
         known = self.catalogue.keys()
         for key in self.location.list_keys():
             if key not in known:
-                try:
-                    aip = self._read_primary(key)
-                except DanganError:
-                    continue  # no copy agrees with itself: reindex reports it, its 档号 stays taken
-                self.catalogue.index(aip)
-                done.append(key)
+                aip = self._read_primary(key)
+                if aip is not None:
+                    self.catalogue.index(aip)
+                    done.append(key)
         for check in complete_copies(self.catalogue, self.locations, self.settings.required_copies):
             done.append(f"{check.location}:{check.archival_code}")
         if self.index is not None:
@@ -211,9 +209,13 @@ class Ingestor:
             done += [f"index+{added}"] * bool(added) + [f"index-{removed}"] * bool(removed)
         return done
 
-    def _read_primary(self, key: str) -> IndexedAIP:
-        """An AIP a killed run committed to the primary location but did not catalogue."""
-        aip = read_aip(self.location, key)
+    def _read_primary(self, key: str) -> IndexedAIP | None:
+        """An AIP a killed run committed to the primary location but did not catalogue; None when its
+        copy does not agree with itself (reindex reports it; its 档号 stays taken, never reused)."""
+        try:
+            aip = read_aip(self.location, key)
+        except DanganError:
+            return None
         aip.copies = {self.location.name: Copy.fresh(self.location.name, aip.ingested_at)}
         return aip
 
@@ -424,12 +426,10 @@ class Ingestor:
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
-            try:
-                existing = self._read_primary(key)
-            except DanganError:
-                return None  # a damaged AIP holds this 档号 (reindex left it out): it is skipped, never reused
-            self.catalogue.index_in_transaction(existing)
-            return None
+            existing = self._read_primary(key)
+            if existing is not None:
+                self.catalogue.index_in_transaction(existing)
+            return None  # the next number is tried
         aip.copies = {self.location.name: Copy.fresh(self.location.name, when)}
         return aip
 

@@ -44,7 +44,7 @@ from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
 from archive.replicas import replicate, retain_until
 from archive.storage import Location, aip_key
-from archive.storage.base import copy_stream, os_failure
+from archive.storage.base import os_failure, stage_stream
 from ingest.formats import inspect_file
 from metadata_profiles import item_from_xml, load_profiles, validate_item_xml, validate_metadata
 
@@ -701,14 +701,12 @@ def _commit_primary(
     it durable, commit."""
     with primary.staging() as work:
         for rel in sorted(aip.files):
-            target = work.joinpath(*rel.split("/"))
+            with source.open(aip.base + rel) as src:  # a write failure: storage, completed by the next receive
+                target = stage_stream(primary.name, work, rel.split("/"), src, f"{aip.base}{rel}")
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with source.open(aip.base + rel) as src, open(target, "xb") as out:
-                    copy_stream(src, out, f"{aip.base}{rel}")
                 written = hash_file(target, ("sha256",))[1]["sha256"]
-            except OSError as exc:  # the town's location: reported as storage, completed by the next receive
-                raise os_failure(primary.name, "write", target, exc) from exc
+            except OSError as exc:
+                raise os_failure(primary.name, "read", target, exc) from exc
             if written != package.sha256.get(aip.base + rel):
                 raise StorageError(f"写入后复核摘要不符 (digest differs after the write): {rel}", path=aip.key)
         sync_folder(work)

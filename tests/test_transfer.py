@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,14 +192,31 @@ def edit_list(pkg: Path) -> None:
     edit(pkg / LIST_XML, "<题名>", "<题名>改")
 
 
-def edit_count_and_rebag(pkg: Path) -> None:
-    edit(pkg / HANDOVER_XML, '<数量 单位="件">3</数量>', '<数量 单位="件">4</数量>')
-    rebag(pkg)
+def edited_and_rebagged(name: str, rel: str, old: str, new: str) -> Callable[[Path], None]:
+    """A tampering that edits one file of the package and rebuilds its manifests, so only the
+    receiving checks (not the package's own fixity) can catch it."""
+
+    def tamper(pkg: Path) -> None:
+        edit(pkg / rel, old, new)
+        rebag(pkg)
+
+    tamper.__name__ = name
+    return tamper
 
 
-def edit_title_and_rebag(pkg: Path) -> None:
-    edit(pkg / LIST_XML, "<题名>", "<题名>改")
-    rebag(pkg)
+edit_count_and_rebag = edited_and_rebagged(
+    "edit_count_and_rebag", HANDOVER_XML, '<数量 单位="件">3</数量>', '<数量 单位="件">4</数量>'
+)
+edit_title_and_rebag = edited_and_rebagged("edit_title_and_rebag", LIST_XML, "<题名>", "<题名>改")
+edit_readme_and_rebag = edited_and_rebagged(
+    "edit_readme_and_rebag", README_TXT, "移交单位：振兴社区居民委员会", "移交单位：幸福社区居民委员会"
+)
+edit_handover_sender_and_rebag = edited_and_rebagged(
+    "edit_handover_sender_and_rebag", HANDOVER_XML, "<移交单位>振兴社区居民委员会<", "<移交单位>幸福社区居民委员会<"
+)
+edit_gigabytes_and_rebag = edited_and_rebagged(
+    "edit_gigabytes_and_rebag", HANDOVER_XML, '<数据量 单位="GB">0.', '<数据量 单位="GB">9.'
+)
 
 
 def edit_xlsx_title_and_rebag(pkg: Path) -> None:
@@ -209,21 +227,6 @@ def edit_xlsx_title_and_rebag(pkg: Path) -> None:
     header = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(r, 1).value == "顺序号")
     sheet.cell(header + 1, 4).value = "改过的题名"
     book.save(path)
-    rebag(pkg)
-
-
-def edit_readme_and_rebag(pkg: Path) -> None:
-    edit(pkg / README_TXT, "移交单位：振兴社区居民委员会", "移交单位：幸福社区居民委员会")
-    rebag(pkg)
-
-
-def edit_handover_sender_and_rebag(pkg: Path) -> None:
-    edit(pkg / HANDOVER_XML, "<移交单位>振兴社区居民委员会<", "<移交单位>幸福社区居民委员会<")
-    rebag(pkg)
-
-
-def edit_gigabytes_and_rebag(pkg: Path) -> None:
-    edit(pkg / HANDOVER_XML, '<数据量 单位="GB">0.', '<数据量 单位="GB">9.')
     rebag(pkg)
 
 
@@ -528,20 +531,18 @@ def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
         edit(copy, 'SHA-256">', 'SHA-256">0')  # altered: the sidecar digests no longer match
         with pytest.raises(ReceiptError, match="receipt altered"):
             confirm_transfer(community.settings, community.catalogue, copy)
-        shutil.copy(receipt, copy)
-        edit(copy, '字节数="47', '字节数="57')  # re-signed, but not what was sent
-        for algorithm in ("sha256", "sm3"):
-            digest = hash_file(copy, (algorithm,))[1][algorithm]
-            Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
-        with pytest.raises(ReceiptError, match="does not match what was sent"):
-            confirm_transfer(community.settings, community.catalogue, copy)
-        shutil.copy(receipt, copy)
-        edit(copy, "<检测结论>通过<", "<检测结论>不通过<")  # re-signed, and says the package failed
-        for algorithm in ("sha256", "sm3"):
-            digest = hash_file(copy, (algorithm,))[1][algorithm]
-            Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
-        with pytest.raises(ReceiptError, match="检测结论为“不通过”"):
-            confirm_transfer(community.settings, community.catalogue, copy)
+        resigned = (
+            (('字节数="47', '字节数="57'), "does not match what was sent"),  # re-signed, but not what was sent
+            (("<检测结论>通过<", "<检测结论>不通过<"), "检测结论为“不通过”"),  # re-signed, and says the package failed
+        )
+        for (old, new), refusal in resigned:
+            shutil.copy(receipt, copy)
+            edit(copy, old, new)
+            for algorithm in ("sha256", "sm3"):
+                digest = hash_file(copy, (algorithm,))[1][algorithm]
+                Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
+            with pytest.raises(ReceiptError, match=refusal):
+                confirm_transfer(community.settings, community.catalogue, copy)
         assert {r["status"] for r in community.catalogue.list()} == {"archived"}
         assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}"))
     finally:

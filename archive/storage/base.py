@@ -71,6 +71,22 @@ def copy_stream(src: BinaryIO, dst: BinaryIO, source: str) -> None:
         dst.write(block)
 
 
+def stage_stream(location: str, work: Path, parts: list[str], src: BinaryIO, source: str) -> Path:
+    """Write one stream as a new file at ``parts`` inside the staging folder ``work``; return its path.
+
+    A read failure is the source's (see :func:`copy_stream`); a write failure is ``location``'s,
+    as a StorageError naming the file.
+    """
+    target = work.joinpath(*parts)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as dst:
+            copy_stream(src, dst, source)
+    except OSError as exc:
+        raise os_failure(location, "write", target, exc) from exc
+    return target
+
+
 def bag_parts(relpath: str, key: str) -> list[str]:
     """The parts of a bag-relative path, refused when one could leave the bag."""
     parts = relpath.split("/")
@@ -175,14 +191,9 @@ class Location(ABC):
         """
         with self.staging() as work:
             for relpath, _size in source.list_files(source_key):
-                target = work.joinpath(*bag_parts(relpath, source_key))
                 with source.open(source_key, relpath) as src:
-                    try:
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        with open(target, "wb") as dst:
-                            copy_stream(src, dst, f"{source.name}:{source_key}/{relpath}")
-                    except OSError as exc:
-                        raise os_failure(self.name, "write", target, exc) from exc
+                    label = f"{source.name}:{source_key}/{relpath}"
+                    stage_stream(self.name, work, bag_parts(relpath, source_key), src, label)
             self.commit(key, work, retain_until)
 
     @abstractmethod
