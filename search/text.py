@@ -115,18 +115,20 @@ def fold_variants(text: str) -> list[str]:
     OpenCC converts some characters by the word around them (:data:`_WORD_FORMS`); a query
     may hold only part of that word (乾 of 乾隆), so each such character is tried in each
     form it takes (乾 → 干 or 乾). Other characters fold alike in every context. At most
-    :data:`MAX_VARIANTS` forms; characters past that keep the form :func:`fold` gave.
+    :data:`MAX_VARIANTS` forms, spent on the characters nearest the query's ends first: only
+    there can the word around a character run past the query, so a character further in
+    keeps the form :func:`fold` gave it in the query's own context, which is the text's.
     """
     first = fold(text)
     folded, origin = fold_with_map(text)
     options: list[tuple[int, tuple[str, ...]]] = []
     count = 1
-    for i, ch in enumerate(folded):
+    for i in sorted(range(len(folded)), key=lambda i: (min(i, len(folded) - 1 - i), i)):
         source = unicodedata.normalize("NFKC", text[origin[i]])
         forms = _WORD_FORMS.get(source)
         if forms is None:
             continue
-        choices = tuple(dict.fromkeys((ch, converter().convert(source), *forms)))
+        choices = tuple(dict.fromkeys((folded[i], converter().convert(source), *forms)))
         if len(choices) > 1 and count * len(choices) <= MAX_VARIANTS:
             options.append((i, choices))
             count *= len(choices)

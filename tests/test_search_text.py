@@ -264,3 +264,12 @@ def test_query_length_is_counted_without_the_spaces_around_terms() -> None:
     assert parse_query("  档案" + "　" * 300 + "低保\t\t", SYN).terms[1].alternatives[0] == "低保"
     with pytest.raises(SearchQueryError, match=f"检索词过长 \\({MAX_QUERY_CHARS + 1} 字\\)"):
         parse_query(" " * 50 + "档" * (MAX_QUERY_CHARS + 1) + " " * 50, SYN)
+
+
+def test_many_ambiguous_characters_spend_the_variants_at_the_query_ends():
+    """Hypothesis found it: five 乾 in one query are more than the variant cap allows, and the
+    lone 乾 at the end (干 alone, 乾 in the text's 乾隆) must be among the forms tried."""
+    text = "乾隆乾隆乾隆乾隆乾隆"
+    stream = index_tokens(fold(text)).split()
+    parsed = parse_query(f'"{text[:9]}"', SYN)
+    assert any(_contains(stream, *query_tokens(alt)) for alt in parsed.terms[0].alternatives)
