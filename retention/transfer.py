@@ -58,7 +58,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,6 +80,7 @@ from archive.storage import Location, open_locations
 from archive.xmlsafe import parse_xml
 
 from ._home import home_schedule
+from ._receipt import PASSED, Receipt, ReceiptError, load_sent, read_receipt, receipt_mismatches, sidecars
 from ._receive import (
     CHECKS,
     DIGEST_NAMES,
@@ -127,8 +128,6 @@ __all__ = [
 REPORTS_DIR = "transfer-reports"  # the receiver's check reports
 RECEIPTS_DIR = "transfer-receipts"  # the receiver's 接收回执, named by the package's SHA-256
 TRANSFER_IDS_DIR = "transfer-ids"  # the receiver's <移交编号>.json: the package digests taken under each id
-#: The 检测结论 of a receipt that confirms a transfer; any other leaves the records here.
-PASSED = "通过"
 STATUSES = {"archived": Status.active, "transferred": Status.transferred, "destroyed": Status.destroyed}
 BAG_NOTE = """
 本移交包为 BagIt 包（RFC 8493）：上述文件与目录位于 data/ 之下；包根目录的
@@ -143,12 +142,6 @@ class NothingToTransferError(UsageError):
 
 class SourceCopyError(DanganError):
     """本库副本与目录记录不符: the primary copy of an AIP differs from the catalogue; run ``dangan audit --repair``."""
-
-    exit_code = ExitCode.rejected
-
-
-class ReceiptError(DanganError):
-    """接收回执无效或与移交记录不符: a receipt that is altered, unreadable, or not for what was sent."""
 
     exit_code = ExitCode.rejected
 
@@ -318,7 +311,7 @@ def prepare_transfer(
         handover = _handover(metas, aips, options, today)
         _write_registers(writer, metas, handover, transfer_id)
         digests = _finish_bag(work, writer, handover, transfer_id, today)
-        record = _write_sent_record(settings.home, transfer_id, work, dest, handover, digests)
+        record = _write_sent_record(settings.home, transfer_id, work, dest, handover, digests, metas)
         sync_folder(work)
         os.rename(work, dest)
         fsync_dir(dest.parent)
@@ -404,11 +397,19 @@ def _finish_bag(
 
 
 def _write_sent_record(
-    home: Path, transfer_id: str, work: Path, dest: Path, handover: Handover, digests: dict[str, str]
+    home: Path,
+    transfer_id: str,
+    work: Path,
+    dest: Path,
+    handover: Handover,
+    digests: dict[str, str],
+    metas: list[ItemMetadata],
 ) -> Path:
-    """The sender's own record of what it sent: the registers and the package's identity."""
+    """The sender's own record of what it sent: the registers, the package's identity, and every
+    field a 接收回执 states, so confirm can compare each (:func:`retention._receipt.load_sent`)."""
     folder = home / REGISTERS_DIR / SENT_DIR / transfer_id
     folder.mkdir(parents=True)
+    fonds = {m.archival_code: m.fonds_code for m in metas}
     for rel in (LIST_XML, HANDOVER_XML, LIST_XLSX, README_TXT):
         shutil.copyfile(work.joinpath(*rel.split("/")), folder / rel.rsplit("/", 1)[-1])
     record = {
@@ -418,8 +419,13 @@ def _write_sent_record(
         "sender": handover.sender,
         "receiver": handover.receiver,
         "package_digests": digests,
-        "aips": [{"archival_code": a.archival_code, "size": a.size, "digests": dict(a.digests)} for a in handover.aips],
-    }
+        "handover_sha256": hash_file(work.joinpath(*HANDOVER_XML.split("/")), ("sha256",))[1]["sha256"],
+        "aips": [
+            {"archival_code": a.archival_code, "fonds_code": fonds[a.archival_code], "size": a.size,
+             "digests": dict(a.digests)}
+            for a in handover.aips
+        ],
+    }  # fmt: skip
     sync_folder(folder)
     write_durably(folder / SENT_RECORD, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
     return folder
@@ -620,12 +626,8 @@ def receipt_xml(checked: CheckedPackage, options: ReceiveOptions, when: str) -> 
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _sidecars(path: Path) -> dict[str, Path]:
-    return {a: path.with_name(f"{path.name}.{a}") for a in ALGORITHMS}
-
-
 def _receipt_complete(path: Path) -> bool:
-    return path.is_file() and all(p.is_file() for p in _sidecars(path).values())
+    return path.is_file() and all(p.is_file() for p in sidecars(path).values())
 
 
 def _write_receipt(path: Path, checked: CheckedPackage, options: ReceiveOptions) -> Path:
@@ -637,56 +639,9 @@ def _write_receipt(path: Path, checked: CheckedPackage, options: ReceiveOptions)
     """
     write_durably(path, receipt_xml(checked, options, now_iso()), replace=False)
     _size, digests = hash_file(path)
-    for algorithm, sidecar in _sidecars(path).items():
+    for algorithm, sidecar in sidecars(path).items():
         write_durably(sidecar, f"{digests[algorithm]}  {path.name}\n".encode())
     return path
-
-
-@dataclass
-class Receipt:
-    """A 接收回执 as read back by the sender."""
-
-    transfer_id: str
-    receiver: str
-    received_at: str
-    package_digests: dict[str, str]
-    aips: dict[str, tuple[int, dict[str, str]]]  # 档号 → (size, digests)
-    conclusion: str  # 检测结论: only 通过 confirms
-
-
-def read_receipt(path: Path) -> Receipt:
-    """Read a 接收回执 after checking it against its ``.sha256`` and ``.sm3`` sidecars.
-
-    Raises:
-        ReceiptError: A sidecar is missing or disagrees, or the XML is unsafe or incomplete.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReceiptError(f"无法读取接收回执 (cannot read the receipt): {exc.strerror}", path=str(path)) from exc
-    _size, digests = hash_stream(BytesIO(data))
-    for algorithm, sidecar in _sidecars(path).items():
-        try:
-            stated = sidecar.read_text(encoding="utf-8").split()[0]
-        except (OSError, IndexError, UnicodeDecodeError) as exc:
-            message = f"缺少接收回执的摘要文件 (receipt digest missing): {sidecar.name}"
-            raise ReceiptError(message, path=str(path)) from exc
-        if stated != digests[algorithm]:
-            raise ReceiptError(f"接收回执与其 {algorithm} 摘要不符, 可能已被改动 (receipt altered)", path=str(path))
-    try:
-        root = parse_xml(data, name=str(path))
-        text = {c.tag: (c.text or "") for c in root if isinstance(c.tag, str)}
-        aips = {
-            e.get("档号") or "": (int(e.get("字节数") or ""), {d.get("算法") or "": d.text or "" for d in e})
-            for e in root.iterfind("信息包清单/信息包")
-        }
-        package = {e.get("算法") or "": e.text or "" for e in root.iterfind("包摘要")}
-        conclusion = text["检测结论"].strip()
-        return Receipt(text["移交编号"], text["接收单位"], text["接收时间"], package, aips, conclusion)
-    except (DanganError, KeyError, ValueError) as exc:
-        raise ReceiptError(
-            f"接收回执无法读取或不完整 (receipt unreadable or incomplete): {exc}", path=str(path)
-        ) from exc
 
 
 # --- confirm ------------------------------------------------------------------------------------
@@ -697,7 +652,8 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
 
     Raises:
         ReceiptError: The receipt is altered, its 检测结论 is not 通过, or it is not for a
-            transfer of this home, or names other AIPs or other digests than were sent.
+            transfer of this home, or any of its fields differs from this home's record of
+            what it sent (each difference is named: field, expected, found; nothing is marked).
     """
     receipt = read_receipt(receipt_path)
     if not TRANSFER_ID.fullmatch(receipt.transfer_id):
@@ -711,34 +667,24 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
             rule="transfer:receipt-passed",
         )
     folder = settings.home / REGISTERS_DIR / SENT_DIR / receipt.transfer_id
-    try:
-        sent = json.loads((folder / SENT_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    if not (folder / SENT_RECORD).is_file():
         raise ReceiptError(f"本库没有这次移交的记录 (no record of this transfer here): {receipt.transfer_id}",
-                           path=str(receipt_path)) from exc  # fmt: skip
-    _match_receipt(receipt, sent, receipt_path)
+                           path=str(receipt_path))  # fmt: skip
+    sent = load_sent(folder, folder / SENT_RECORD, catalogue)
+    mismatches = receipt_mismatches(receipt, sent, datetime.now(UTC))
+    if mismatches:
+        raise ReceiptError(
+            "接收回执与移交记录不符, 档案不标记为已移交; 请与接收单位核对 (receipt does not match what was sent): "
+            + "; ".join(map(str, mismatches)),
+            path=str(receipt_path), rule="transfer:receipt-match", mismatches=mismatches,
+        )  # fmt: skip
     locations = {loc.name: loc for loc in open_locations(settings)}
     until = home_schedule(settings).sender_copy_until(date.today())
-    changed = [code for code in sorted(receipt.aips) if _mark_transferred(catalogue, locations, code, receipt, until)]
-    for name in (receipt_path, *_sidecars(receipt_path).values()):
+    changed = [code for code in receipt.codes if _mark_transferred(catalogue, locations, code, receipt, until)]
+    for name in (receipt_path, *sidecars(receipt_path).values()):
         write_durably(folder / name.name, name.read_bytes(), replace=False)  # the sender's copy, kept once
     status = "confirmed" if changed else "already_confirmed"
-    return ConfirmResult(receipt.transfer_id, status, sorted(receipt.aips), until, receipt.receiver)
-
-
-def _match_receipt(receipt: Receipt, sent: dict[str, Any], where: Path) -> None:
-    problems = []
-    if receipt.package_digests != sent["package_digests"]:
-        problems.append("移交包摘要不符 (package digests differ)")
-    sent_aips = {a["archival_code"]: (a["size"], a["digests"]) for a in sent["aips"]}
-    for code in sorted(sent_aips.keys() ^ receipt.aips.keys()):
-        problems.append(f"{code}: {'未被接收 (not received)' if code in sent_aips else '并未移交 (never sent)'}")
-    for code in sorted(sent_aips.keys() & receipt.aips.keys()):
-        if sent_aips[code] != receipt.aips[code]:
-            problems.append(f"{code}: 字节数或摘要不符 (size or digests differ)")
-    if problems:
-        raise ReceiptError("接收回执与移交记录不符 (receipt does not match what was sent): " + "; ".join(problems),
-                           path=str(where))  # fmt: skip
+    return ConfirmResult(receipt.transfer_id, status, receipt.codes, until, receipt.receiver)
 
 
 def _mark_transferred(

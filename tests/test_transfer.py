@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -536,17 +537,106 @@ def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
             (("<检测结论>通过<", "<检测结论>不通过<"), "检测结论为“不通过”"),  # re-signed, and says the package failed
         )
         for (old, new), refusal in resigned:
-            shutil.copy(receipt, copy)
-            edit(copy, old, new)
-            for algorithm in ("sha256", "sm3"):
-                digest = hash_file(copy, (algorithm,))[1][algorithm]
-                Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
+            resign(receipt, copy, lambda text, old=old, new=new: text.replace(old, new, 1))
             with pytest.raises(ReceiptError, match=refusal):
                 confirm_transfer(community.settings, community.catalogue, copy)
         assert {r["status"] for r in community.catalogue.list()} == {"archived"}
         assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}"))
     finally:
         community.close()
+
+
+def resign(receipt: Path, copy: Path, change: Callable[[str], str]) -> None:
+    """Copy a receipt, change its text and write sidecars that agree: what anyone who can rewrite it can do."""
+    text = receipt.read_text(encoding="utf-8")
+    changed = change(text)
+    assert changed != text, "the tampering changed nothing"
+    copy.write_text(changed, encoding="utf-8")
+    for algorithm in ("sha256", "sm3"):
+        digest = hash_file(copy, (algorithm,))[1][algorithm]
+        Path(f"{copy}.{algorithm}").write_text(f"{digest}  {copy.name}\n")
+
+
+def _sub(pattern: str, new: str, count: int = 1) -> Callable[[str], str]:
+    return lambda text: re.sub(pattern, new, text, count=count)
+
+
+RECEIPT_TAMPERINGS = [  # (change, the field named, what was sent, what the receipt says)
+    (_sub("<接收单位>镇档案馆<", "<接收单位>别的馆<"), "接收单位", "镇档案馆", "别的馆"),
+    (_sub(r"<字节数>\d+<", "<字节数>1<"), "字节数", "141969", "1"),
+    (_sub("<数量>3<", "<数量>4<"), "数量", "3", "4"),
+    (_sub("<移交单位>振兴", "<移交单位>幸福"), "移交单位", "振兴社区居民委员会", "幸福社区居民委员会"),
+    (_sub(r"(<交接登记表摘要 算法=\"SHA-256\">)\w", r"\g<1>0"), "交接登记表摘要 SHA-256", "", ""),
+    (_sub(r"(<包摘要 算法=\"SM3\">)\w", r"\g<1>0"), "包摘要 SM3", "", ""),
+    (_sub('全宗号="J012"', '全宗号="J020"'), f"{CODES[0]}: 全宗号", "J012", "J020"),
+    (_sub(r'字节数="\d+">', '字节数="1">'), f"{CODES[0]}: 字节数", "", "1"),
+    (_sub(r'\s*<数字摘要 算法="SM3">\w+</数字摘要>', ""), f"{CODES[0]}: 数字摘要 SM3", "", "（无）"),
+    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[1]}", "一项 (once)", "重复 (listed again)"),
+    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[2]}", CODES[2], "（未被接收 not received）"),
+    (_sub("<接收时间>[^<]+<", "<接收时间>2000-01-01T00:00:00+00:00<"), "接收时间", "", "2000-01-01T00:00:00+00:00"),
+    (_sub("<接收时间>[^<]+<", "<接收时间>2999-01-01T00:00:00+00:00<"), "接收时间", "", "2999-01-01T00:00:00+00:00"),
+    (_sub(r"<接收时间>([^<]+)\+00:00<", r"<接收时间>\1<"), "接收时间", "", ""),  # no time zone
+    (_sub("</接收回执>", "<附注>另有约定</附注></接收回执>"), "附注", "（无）", "（未知字段 unknown element）"),
+    (_sub("<接收人>", "<接收单位>别的馆</接收单位><接收人>"), "接收单位", "一项 (once)", "镇档案馆 / 别的馆"),
+]
+
+
+def test_resigned_receipt_differing_in_any_field_is_refused_naming_it(tmp_path, run_cli):
+    """A receipt re-signed after any change is refused, naming the field, what was sent and what it says;
+    nothing is marked transferred, no event is written and the receipt is not kept."""
+    community = community_home(tmp_path / "community")
+    town = make_home(tmp_path / "town", [J012, J020])
+    try:
+        prepare_transfer(community.settings, community.catalogue, tmp_path / "pkg")
+        receipt = receive_transfer(town.settings, town.catalogue, tmp_path / "pkg").receipt
+        copy = tmp_path / receipt.name
+        for change, name, expected, found in RECEIPT_TAMPERINGS:
+            resign(receipt, copy, change)
+            with pytest.raises(ReceiptError, match="does not match what was sent") as refused:
+                confirm_transfer(community.settings, community.catalogue, copy)
+            named = [m for m in refused.value.mismatches if m.field == name]
+            assert named, (name, refused.value.mismatches)
+            assert all(m.expected != m.found for m in refused.value.mismatches)
+            assert (not expected or named[0].expected.startswith(expected)) and (not found or named[0].found == found)
+        resign(receipt, copy, _sub("<接收单位>镇档案馆<", "<接收单位>别的馆<"))
+        code, output = run_cli(community, "transfer", "confirm", str(copy))
+        assert code == 1 and "接收单位: 应为 镇档案馆, 实为 别的馆" in output and "件已移交至" not in output
+        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+        assert all(e["type"] != "transfer" for c in CODES for e in community.catalogue.events(c))
+        assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}*"))
+        confirmed = confirm_transfer(community.settings, community.catalogue, receipt)  # the true one still confirms
+        assert confirmed.status == "confirmed" and confirmed.receiver == "镇档案馆" and confirmed.items == CODES
+    finally:
+        community.close()
+        town.close()
+
+
+def test_sent_record_from_before_the_full_comparison_still_confirms(tmp_path):
+    """A 移交记录 written without the 交接登记表 digest and the 全宗号 takes them from the 交接登记表
+    kept beside it and the catalogue; without that copy the receipt is refused, saying why."""
+    community = community_home(tmp_path / "community")
+    town = make_home(tmp_path / "town", [J012, J020])
+    try:
+        prepare_transfer(community.settings, community.catalogue, tmp_path / "pkg")
+        receipt = receive_transfer(town.settings, town.catalogue, tmp_path / "pkg").receipt
+        [record] = (community.path / "registers" / "transfers").glob("*/移交记录.json")
+        data = json.loads(record.read_text(encoding="utf-8"))
+        del data["handover_sha256"]
+        for aip in data["aips"]:
+            del aip["fonds_code"]
+        record.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        handover = record.with_name("交接登记表.XML")
+        kept = handover.read_bytes()
+        handover.unlink()
+        with pytest.raises(ReceiptError, match="sender's record of this transfer") as refused:
+            confirm_transfer(community.settings, community.catalogue, receipt)
+        assert refused.value.rule == "transfer:sent-record"
+        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+        handover.write_bytes(kept)
+        assert confirm_transfer(community.settings, community.catalogue, receipt).status == "confirmed"
+    finally:
+        community.close()
+        town.close()
 
 
 # --- the registers agree with each other, the fonds is the town's, one package per 移交编号 -------------------
