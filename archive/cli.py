@@ -454,17 +454,21 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
 
 @main.command()
 @click.option(
-    "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="输出 XLSX 文件"
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="输出文件, 格式由扩展名决定: .xlsx 或 .pdf (format from the extension)",
 )
 @filter_options
 @pass_home
 @handles_errors
 def catalog(home: Home, out_path: Path, **flt: Any) -> None:
-    """生成归档文件目录 XLSX (DA/T 22 item list)."""
-    from archive.export import write_catalog_xlsx
+    """生成归档文件目录 XLSX 或 PDF (DA/T 22 item list)."""
+    from archive.export import write_catalog
 
     rows = home.catalogue.list(_filter(home.settings, **flt))
-    write_catalog_xlsx(rows, out_path)
+    write_catalog(rows, out_path)
     out.print(f"已写出归档文件目录 {len(rows)} 条: {out_path} (catalogue written)")
 
 

@@ -1,4 +1,4 @@
-"""利用 (access): a DIP of one item, and the 归档文件目录 (item list) as XLSX.
+"""利用 (access): a DIP of one item, and the 归档文件目录 (item list) as XLSX or PDF.
 
 The DIP is for people: the original files under their original names, the DA/T 46
 metadata XML, the 四性检测 report and a plain-text summary (说明.txt). Every file it
@@ -23,7 +23,7 @@ import shutil
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -247,6 +247,63 @@ def dip_summary(row: sqlite3.Row, files: list[sqlite3.Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What ``catalog --out`` writes, by the output's extension.
+CATALOG_FORMATS = (".xlsx", ".pdf")
+
+
+def write_catalog(rows: list[sqlite3.Row], out: Path, title: str = "归档文件目录") -> None:
+    """The 归档文件目录 in the format ``out``'s extension names (:data:`CATALOG_FORMATS`), atomically.
+
+    Raises:
+        UsageError: Another extension (nothing is written), or ``out`` cannot be written.
+        MissingDependencyError: A PDF is asked for and no CJK font is installed.
+        StorageError: The disk failed while writing; nothing is left behind.
+    """
+    suffix = out.suffix.lower()
+    if suffix not in CATALOG_FORMATS:
+        raise UsageError(
+            f"不支持的目录格式“{out.suffix or '（无扩展名）'}”，输出文件须以 {' 或 '.join(CATALOG_FORMATS)} 结尾, "
+            f"未写出任何文件 (the catalogue is written as {' or '.join(CATALOG_FORMATS)} only; nothing written)",
+            path=str(out),
+        )
+    if suffix == ".pdf":
+        _require_folder(out)
+        data = _catalog_pdf(rows, title)
+        _save_atomically(out, lambda partial: partial.write_bytes(data))
+    else:
+        write_catalog_xlsx(rows, out, title)
+
+
+def _catalog_row(n: int, r: sqlite3.Row) -> list[object]:
+    pages = r["page_count"] if r["page_count"] is not None else ""
+    return [n, r["archival_code"], r["doc_number"], r["author"], r["title"], r["date"], r["classification"], pages,
+            r["remarks"]]  # fmt: skip
+
+
+def _catalog_pdf(rows: list[sqlite3.Row], title: str) -> bytes:
+    from retention.registers import register_pdf  # the printed registers' one A4 table writer (CJK font embedded)
+
+    table = [_catalog_row(n, r) for n, r in enumerate(rows, 1)]
+    return register_pdf(title, [f"共 {len(rows)} 件"], CATALOG_COLUMNS, CATALOG_WIDTHS, table)
+
+
+def _require_folder(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise UsageError(f"输出目录不存在 (output folder does not exist): {out.parent}", path=str(out))
+
+
+def _save_atomically(out: Path, save: Callable[[Path], object]) -> None:
+    """Write through a hidden partial file renamed over ``out``: a failure leaves nothing behind."""
+    partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        save(partial)
+        partial.replace(out)
+    except OSError as exc:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise _dest_error(exc, out) from exc
+
+
 def write_catalog_xlsx(rows: list[sqlite3.Row], out: Path, title: str = "归档文件目录") -> None:
     """The 归档文件目录 (DA/T 22-2015 columns), A4 landscape, written atomically.
 
@@ -254,8 +311,7 @@ def write_catalog_xlsx(rows: list[sqlite3.Row], out: Path, title: str = "归档�
         UsageError: ``out``'s folder does not exist, or ``out`` cannot be written there.
         StorageError: the disk failed while writing (full, I/O error); nothing is left behind.
     """
-    if not out.parent.is_dir():
-        raise UsageError(f"输出目录不存在 (output folder does not exist): {out.parent}", path=str(out))
+    _require_folder(out)
     wb = Workbook()
     ws = wb.active
     ws.title = "归档文件目录"
@@ -265,31 +321,11 @@ def write_catalog_xlsx(rows: list[sqlite3.Row], out: Path, title: str = "归档�
     ws["A1"].alignment = Alignment(horizontal="center")
     ws.append(list(CATALOG_COLUMNS))
     for n, r in enumerate(rows, 1):
-        pages = r["page_count"] if r["page_count"] is not None else ""
-        ws.append(
-            [
-                n,
-                r["archival_code"],
-                r["doc_number"],
-                r["author"],
-                r["title"],
-                r["date"],
-                r["classification"],
-                pages,
-                r["remarks"],
-            ]
-        )
+        ws.append(_catalog_row(n, r))
     for i, width in enumerate(CATALOG_WIDTHS):
         ws.column_dimensions[chr(ord("A") + i)].width = width
     ws.print_title_rows = "2:2"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.6, bottom=0.6)
-    partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        wb.save(partial)
-        partial.replace(out)
-    except OSError as exc:
-        with suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise _dest_error(exc, out) from exc
+    _save_atomically(out, wb.save)

@@ -9,6 +9,7 @@ them and how atomically. All of them are pure: the same rows give the same bytes
   and for the receiver :func:`read_transfer_list`
 - 交接登记表 (handover record): :func:`handover_xml`, and for the receiver :func:`read_handover`;
   说明文件: :func:`transfer_readme`
+- any other A4 register table as PDF (the 归档文件目录): :func:`register_pdf`
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ._destruction_register import (
     destruction_register_xlsx,
 )
 from ._handover import CHECKS, AipDigest, Handover, handover_xml, read_handover, transfer_readme
-from ._pdf import find_cjk_font
+from ._pdf import find_cjk_font, register_pdf
 from ._transfer_list import (
     TRANSFER_COLUMNS,
     TransferRow,
@@ -48,6 +49,7 @@ __all__ = [
     "read_handover",
     "read_transfer_list",
     "record_name_for",
+    "register_pdf",
     "transfer_list_xlsx",
     "transfer_list_xml",
     "transfer_readme",

@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
+from openpyxl import load_workbook
 
 import archive.export as export_module
 from archive.aip import ITEM_XML
-from archive.errors import StorageError, UsageError
+from archive.errors import MissingDependencyError, StorageError, UsageError
 from archive.export import export_dip, write_catalog_xlsx
 from archive.storage import open_locations
+from retention.registers import find_cjk_font
 
 from .conftest import make_scan_batch
 from .test_ingest import ingest
@@ -189,3 +192,36 @@ def test_catalog_write_failure_leaves_no_partial_file(home, archived, tmp_path, 
     with pytest.raises(UsageError, match="无法写入目标"):
         write_catalog_xlsx(home.catalogue.list(), tmp_path / "目录.xlsx")
     assert not any(p.name.endswith(".part") or p.name == "目录.xlsx" for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["目录.pdf", "目录.PDF"])
+def test_catalog_out_pdf_writes_a_pdf(cli, archived, tmp_path, name):
+    try:
+        find_cjk_font()
+    except MissingDependencyError:
+        pytest.skip("no CJK font: install the Debian package fonts-noto-cjk")
+    out = tmp_path / name
+    code, output, _ = cli("catalog", "--out", str(out))
+    assert code == 0, output
+    assert out.read_bytes().startswith(b"%PDF-")  # not an XLSX (a zip) under a .pdf name
+    page = pdfium.PdfDocument(out)[0]
+    text = page.get_textpage().get_text_range()
+    assert "归档文件目录" in text and CODE in text.replace("\r", "").replace("\n", "")
+
+
+@pytest.mark.parametrize("name", ["目录.csv", "目录", "目录.xls", "目录.xlsx.txt", "目录.docx"])
+def test_catalog_out_in_a_format_it_does_not_write_is_refused_writing_nothing(cli, archived, tmp_path, name):
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    code, output, _ = cli("catalog", "--out", str(out))
+    assert code == 2, output
+    assert "不支持的目录格式" in output and ".xlsx 或 .pdf" in output
+    assert list(out.parent.iterdir()) == []
+
+
+def test_catalog_out_xlsx_in_any_case_is_an_xlsx(cli, archived, tmp_path):
+    out = tmp_path / "目录.XLSX"
+    code, output, _ = cli("catalog", "--out", str(out))
+    assert code == 0, output
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[2][1] == CODE
