@@ -45,8 +45,10 @@ the home does not list or lists under another name (YJ-1-6).
 
 The 接收回执 is XML naming the package's digests, each AIP with its 全宗号, 档号, size and
 digests, the receiver and the time; beside it ``<name>.sha256`` and ``<name>.sm3`` hold
-its own digests in ``sha256sum`` form, so anyone can check it was not altered. Only a
-receipt whose 检测结论 is 通过 confirms a transfer.
+its own digests in ``sha256sum`` form, which detect accidental damage only (whoever can
+rewrite the receipt can rewrite them). So confirm takes nothing on the receipt's word: it
+compares every field with the sender's own record of what it sent (:mod:`retention._receipt`),
+and only a receipt that agrees in every field, with a 检测结论 of 通过, confirms a transfer.
 """
 
 from __future__ import annotations
