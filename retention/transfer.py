@@ -476,6 +476,14 @@ def receive_transfer(
     if not checked.report.ok:
         result.report_path = _write_report(settings.home, checked, [])
         return result
+    if options.receiver and options.receiver != checked.receiver:
+        # the receipt names the 接收单位 and the sender refuses one that is not whom it sent to
+        raise UsageError(
+            f"此移交包的接收单位为“{checked.receiver}”，不是 --receiver 所填的“{options.receiver}”，未接收任何内容；"
+            "请核对后不带 --receiver 接收, 或请移交单位重新生成移交包 "
+            "(the package is addressed to another receiving archive; nothing stored)",
+            path=str(package), rule="transfer:receiver",
+        )  # fmt: skip
     receipt = settings.home / REGISTERS_DIR / RECEIPTS_DIR / f"{checked.digests['SHA-256']}.xml"
     if _receipt_complete(receipt):
         result.status, result.receipt = "already_received", receipt

@@ -87,7 +87,9 @@ def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str,
 
 @transfer_group.command()
 @click.argument("package", type=click.Path(path_type=Path))
-@click.option("--receiver", default="", help="接收单位, 默认取交接登记表所填 (receiving archive)")
+@click.option(
+    "--receiver", default="", help="接收单位, 须与交接登记表所填一致, 默认取其所填 (must match the package's 接收单位)"
+)
 @click.option("--received-by", default="", help="接收人, 默认当前用户 (person receiving)")
 @AS_JSON
 @on_home

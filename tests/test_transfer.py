@@ -28,6 +28,7 @@ from archive.bag import write_bag
 from archive.catalogue import Catalogue
 from archive.cli import main
 from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings
+from archive.errors import UsageError
 from archive.fixity import hash_file
 from archive.storage import open_locations, prepare_locations
 from archive.storage.s3 import S3Location
@@ -41,6 +42,7 @@ from retention.transfer import (
     NothingToTransferError,
     PrepareOptions,
     ReceiptError,
+    ReceiveOptions,
     SourceCopyError,
     confirm_transfer,
     due_for_transfer,
@@ -636,6 +638,22 @@ def test_sent_record_from_before_the_full_comparison_still_confirms(tmp_path):
         assert confirm_transfer(community.settings, community.catalogue, receipt).status == "confirmed"
     finally:
         community.close()
+        town.close()
+
+
+def test_receiving_a_package_addressed_to_another_archive_stores_nothing(package, tmp_path):
+    """--receiver names the receiving archive; a package whose 交接登记表 names another is not taken,
+    since the receipt would name a 接收单位 the sender must refuse."""
+    town = make_home(tmp_path / "town", [J012, J020])
+    try:
+        with pytest.raises(UsageError, match="别的馆") as refused:
+            receive_transfer(town.settings, town.catalogue, package, ReceiveOptions(receiver="别的馆"))
+        assert refused.value.rule == "transfer:receiver" and "镇档案馆" in refused.value.message
+        assert town.catalogue.list() == [] and not any(town.keys().values())
+        assert not (town.path / "registers" / "transfer-receipts").exists()
+        result = receive_transfer(town.settings, town.catalogue, package, ReceiveOptions(receiver="镇档案馆"))
+        assert result.status == "received", result.to_dict()
+    finally:
         town.close()
 
 
