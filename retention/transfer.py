@@ -457,7 +457,8 @@ def receive_transfer(
         on_stage: Called with ``"check"`` and ``"store"`` as each phase begins (progress, benchmarks).
 
     Raises:
-        UsageError: ``package`` is not a directory.
+        UsageError: ``package`` is not a directory, or ``options.receiver`` is not the 接收单位
+            its 交接登记表 names (nothing is stored).
         StorageError: The primary location cannot be read while checking.
     """
     require_algorithms()
