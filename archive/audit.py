@@ -108,10 +108,13 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
     by_name = {loc.name: loc for loc in locations}
     if options.location is not None and options.location not in by_name:
         raise UsageError(f"没有名为 {options.location} 的存储位置 (no such location)", rule="dangan.toml [[storage]]")
-    report = AuditReport(object_lock={loc.name: str(_lock_state(loc)) for loc in locations})
+    report = AuditReport()
+    if options.max_seconds is not None:
+        for loc in locations:
+            loc.limit_waits(options.max_seconds)
+    down = _probe(locations, options, report)
     due, held = _due(settings, catalogue, locations, options)
-    feed = _feed(due, by_name, _listed_whole(due, held, options))
-    down: set[str] = set()
+    feed = _feed(due, by_name, _listed_whole(due, held, options) - down)
     checked_codes: set[str] = set()
     verified: dict[tuple[str, str], CopyCheck] = {}
     # The evidence is stored on a thread of its own, so no check waits behind a flush.
@@ -145,11 +148,39 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
     return report
 
 
-def _lock_state(loc: Location) -> ObjectLock | str:
+def _probe(locations: list[Location], options: AuditOptions, report: AuditReport) -> set[str]:
+    """Ask every location at once whether it answers (its Object Lock state); return those that do not.
+
+    A location in the run's scope that cannot be read is reported unreadable (BC-3-2) here,
+    before any copy of it is due, so a run whose budget the wait used up cannot end
+    looking clean. With ``--repair``, what dead writers left in a location (a pending
+    write, staging) is cleared first, as ingest does, so it cannot block a rebuild.
+    """
+    scope = [options.location in (None, loc.name) for loc in locations]
+    with ThreadPoolExecutor(max(1, len(locations))) as pool:
+        answers = list(pool.map(lambda loc, mine: _answer(loc, options.repair and mine), locations, scope))
+    down: set[str] = set()
+    for loc, mine, (state, failure) in zip(locations, scope, answers, strict=True):
+        report.object_lock[loc.name] = str(state)
+        if failure is None:
+            continue
+        down.add(loc.name)  # never a repair source either
+        if mine:
+            report.problems.append(Problem(None, loc.name, None, ProblemKind.unreadable, failure.message))
+    return down
+
+
+def _answer(loc: Location, recover: bool) -> tuple[ObjectLock | str, StorageError | None]:
     try:
-        return loc.object_lock()
-    except StorageError:
-        return "unknown"
+        state = loc.object_lock()
+    except StorageError as exc:
+        return "unknown", exc
+    if recover:
+        try:
+            loc.recover()
+        except StorageError:
+            pass  # the location may still be read; a repair this leaves blocked says why
+    return state, None
 
 
 def _listed_whole(due: list[_Due], held: Counter[str], options: AuditOptions) -> set[str]:
@@ -409,15 +440,19 @@ def _repair(
     except StorageError as exc:
         event = Event(REPAIR, "修复失败 (repair failed)", "failure", exc.message, time=when)
         record_event(catalogue, target, d.key, d.archival_code, event)
+        _say_why(damaged.problems, f"修复失败 (repair failed): {exc.message}")
         return
     if unsourced:
         report.no_good_copy.append(f"{d.archival_code} @ {d.location}: {', '.join(unsourced)}")
+        _say_why([p for p in damaged.problems if p.path in unsourced or p.path is None], NO_GOOD_COPY)
     if len(unsourced) == len([p for p in damaged.problems if p.kind is not ProblemKind.extra]) and unsourced:
         return  # nothing could be done: no event, nothing changed
     after = check_copy(target, d.key, d.archival_code, list(record.values()), ALGORITHMS, pool)
     still = {(p.path, p.kind) for p in after.problems}
     for p in damaged.problems:
         p.repaired = (p.path, p.kind) not in still and not (p.kind is ProblemKind.missing_copy and still)
+    tried = [p for p in damaged.problems if p.path not in unsourced and not (p.path is None and unsourced)]
+    _say_why(tried, f"修复后复核仍不符 (still wrong when read back): {_summary(after.problems)}")
     outcome = "success" if after.ok else "failure"
     sources = ", ".join(sorted(finder.used)) or "-"
     detail = f"从 {sources} 修复并以 SHA-256 + {SM3_MARK} 复核 (repaired from verified files and re-verified)"
@@ -425,6 +460,13 @@ def _repair(
     record_event(catalogue, target, d.key, d.archival_code, Event(REPAIR, detail, outcome, summary, time=when))
     if after.ok:
         _mark_verified(catalogue, d.archival_code, target.name, when, True)
+
+
+def _say_why(problems: list[Problem], reason: str) -> None:
+    """Add to each problem left unrepaired why it was (the report must never leave that out)."""
+    for p in problems:
+        if not p.repaired:
+            p.detail = f"{p.detail}; {reason}" if p.detail else reason
 
 
 class _SourceFinder:

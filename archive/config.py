@@ -72,6 +72,13 @@ AUDIT_SETTINGS = (
     Setting("sm3_cycle_days", 360, "每隔多少天同时核对 SM3 (days between checks that also verify SM3)"),
 )
 
+#: per-location options of an ``[[storage]]`` entry of type ``s3``: how long to wait for the server
+S3_SETTINGS = (
+    Setting("connect_timeout", 5, "连接 S3 服务器最多等待的秒数 (seconds to wait for a connection)"),
+    Setting("read_timeout", 20, "等待 S3 服务器应答最多的秒数 (seconds to wait for any answer from the server)"),
+    Setting("max_attempts", 2, "每个 S3 请求最多尝试几次, 含首次 (attempts per request, the first included)"),
+)
+
 SEARCH_SETTINGS = (
     Setting("backend", "sqlite", "检索后端: sqlite (内嵌 FTS5) 或 elasticsearch (search backend)"),
     Setting("url", "", "Elasticsearch 地址, 如 http://127.0.0.1:9200 (only for elasticsearch)"),
@@ -141,7 +148,7 @@ def _storage_toml(entries: tuple[StorageConfig, ...]) -> str:
     blocks = []
     for e in entries:
         lines = ["[[storage]]", f"name = {_toml_string(e.name)}", f"type = {_toml_string(e.type)}"]
-        lines += [f"{k} = {_toml_string(str(v))}" for k, v in e.options.items()]
+        lines += [f"{k} = {_toml_string(v) if isinstance(v, str) else json.dumps(v)}" for k, v in e.options.items()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

@@ -153,7 +153,7 @@ def survey_copy(
         _problem(result, ProblemKind.unreadable, None, exc.message)
         return Survey(result, [])
     if not present:
-        _problem(result, ProblemKind.missing_copy, None)
+        _problem(result, ProblemKind.missing_copy, None, "此位置没有已提交的副本 (no committed copy here)")
         return Survey(result, [])
     record = {e.path: e for e in expected}
     for path in sorted(set(record) - set(actual)):

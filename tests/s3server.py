@@ -203,12 +203,26 @@ class WeedServer:
             return
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            _signal_group(proc.pid, signal.SIGCONT)  # a frozen server must run to act on SIGTERM
             try:
                 proc.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
         self._remove_sockets()
+
+    def freeze(self) -> None:
+        """Stop the server with SIGSTOP, as a hung server: the kernel still accepts connections, nothing answers.
+
+        Whoever freezes it must :meth:`thaw` it (or :meth:`stop` it) in a ``finally``.
+        """
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server go on (SIGCONT)."""
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGCONT)
 
     def restart(self, *, graceful: bool = False) -> None:
         """Stop and start again on the same ports with the same data, as after a crash or a reboot."""

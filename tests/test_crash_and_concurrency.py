@@ -7,6 +7,7 @@ is missing, duplicates nothing, and the 件号 run 0001…N without a gap.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -128,5 +129,32 @@ def test_two_processes_allocate_gap_free_unique_numbers(home, tmp_path):
     try:
         numbers = sorted(r["item_number"] for r in cat.list())
         assert numbers == list(range(1, 13))
+    finally:
+        cat.close()
+
+
+def test_audit_repair_killed_mid_rebuild_leaves_staging_the_next_repair_clears(home, tmp_path):
+    """A repair killed while it stages a copy leaves debris in that location's staging; the next repair,
+    not only the next ingest, clears it (and finishes the rebuild)."""
+    copy2 = home.path / "copy2"
+    batch = make_batch(tmp_path / "batch", 6, seed=4)
+    home.catalogue.close()
+    assert dangan_process(home.path, "ingest", str(batch), *CLASS_ARGS, stdout=open(os.devnull, "wb")).wait() == 0
+    for bag in committed(copy2):
+        shutil.rmtree(bag)
+    proc = dangan_process(home.path, "audit", "--all", "--repair", stdout=open(os.devnull, "wb"))
+    try:
+        reached = wait_for(lambda: any(f.is_file() for p in staging_leftovers(copy2) for f in p.rglob("*")))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert reached, "the repair finished before the kill point was reached"
+    assert staging_leftovers(copy2)
+    cat = Catalogue(home.settings.catalogue_path)
+    try:
+        report = audit(home.settings, cat, open_locations(home.settings), AuditOptions(all=True, repair=True))
+        assert report.exit_code == 0 and all(p.repaired for p in report.problems)
+        assert not staging_leftovers(copy2), "a killed repair's staging is left behind"
+        assert [p.name for p in committed(copy2)] == [p.name for p in committed(home.store)]
     finally:
         cat.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,179 @@ def _wait(predicate, timeout: float = 120) -> bool:
             pass
         time.sleep(0.05)
     return False
+
+
+# --- a hung server (SIGSTOP: connections accepted, nothing answers) ---------------------------------------
+
+
+def s3_waits(home: S3Home, **limits: float) -> None:
+    """Set the S3 location's wait limits in dangan.toml (options of its [[storage]] entry)."""
+    config = home.path / "dangan.toml"
+    out = []
+    for line in config.read_text(encoding="utf-8").splitlines():
+        out.append(line)
+        if line.startswith("bucket = "):
+            out += [f"{k} = {v}" for k, v in limits.items()]
+    config.write_text("\n".join(out) + "\n", encoding="utf-8")
+    home.settings = load_settings(home.path)
+
+
+@contextmanager
+def frozen(server):
+    """The S3 server stopped by SIGSTOP for the block, and always let go again."""
+    server.freeze()
+    try:
+        yield
+    finally:
+        server.thaw()
+
+
+def test_audit_of_a_hung_server_keeps_to_its_budget_and_says_unreadable(s3_home, tmp_path):
+    """The default waits are long; --max-seconds must still bound the run, probe included, and never look clean."""
+    home = s3_home
+    ingest(home, make_scan_batch(tmp_path / "b", 2))
+    with frozen(home.server):
+        started = time.monotonic()
+        options = AuditOptions(max_seconds=4, location="offsite", all=True)
+        report = audit(home.settings, home.catalogue, home.locations(), options)
+        elapsed = time.monotonic() - started
+    assert elapsed < 12, elapsed
+    assert [(p.location, p.archival_code, str(p.kind)) for p in report.problems] == [("offsite", None, "unreadable")]
+    assert "无法访问 S3 存储位置 offsite" in report.problems[0].detail
+    assert report.exit_code == 4 and report.remaining == 2 and report.checked_copies == 0
+    assert report.object_lock["offsite"] == "unknown"
+
+
+def test_audit_command_against_a_hung_server_exits_4_and_names_it(s3_home, tmp_path):
+    home = s3_home
+    ingest(home, make_scan_batch(tmp_path / "b", 2))
+    home.catalogue.close()
+    with frozen(home.server):
+        started = time.monotonic()
+        proc = dangan_process(home.path, "audit", "--max-seconds", "3", "--location", "offsite", stdout=subprocess.PIPE)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+        elapsed = time.monotonic() - started
+    text = out.decode()
+    assert proc.returncode == 4 and elapsed < 15, (proc.returncode, elapsed, text)
+    assert "未修复 BC-3-2 无法读取 (整个位置) @ offsite" in text and "无法访问 S3 存储位置 offsite" in text
+
+
+def test_audit_all_of_a_hung_server_ends_within_its_configured_waits(s3_home, tmp_path):
+    home = s3_home
+    ingest(home, make_scan_batch(tmp_path / "b", 3))
+    s3_waits(home, connect_timeout=1, read_timeout=1, max_attempts=1)
+    with frozen(home.server):
+        started = time.monotonic()
+        report = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True, repair=True))
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed
+    assert [(p.location, str(p.kind)) for p in report.problems] == [("offsite", "unreadable")]
+    assert report.exit_code == 4 and report.checked_copies == 3  # the local copies were still checked
+    home.reopen()
+    assert audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True)).problems == []
+
+
+def test_ingest_against_a_hung_server_waits_once_not_per_request(s3_home, tmp_path):
+    home = s3_home
+    s3_waits(home, connect_timeout=2, read_timeout=2, max_attempts=1)
+    with frozen(home.server):
+        started = time.monotonic()
+        result = ingest(home, make_scan_batch(tmp_path / "b", 3))
+        elapsed = time.monotonic() - started
+    assert [r.status for r in result.items] == ["incomplete"] * 3 and result.exit_code == 4
+    assert elapsed < 9, elapsed  # one wait of 2 s (each request alone: recovery + 3 items, twice that)
+    again = ingest(home, make_scan_batch(tmp_path / "b", 3))
+    assert [r.status for r in again.items] == ["duplicate"] * 3
+    assert sorted(home.s3().list_keys()) == [f"J012/J012-WS·2023-D30-000{n}" for n in (1, 2, 3)]
+
+
+def test_s3_wait_limits_are_checked_and_kept_in_a_new_home(tmp_path):
+    from archive.errors import ConfigError
+    from archive.storage.s3 import S3Location
+
+    base = {"endpoint_url": "http://127.0.0.1:9", "bucket": "b"}
+    loc = S3Location.from_options("x", {**base, "read_timeout": 1.5, "max_attempts": 3})
+    assert (loc.limits.read_timeout, loc.limits.max_attempts, loc.limits.connect_timeout) == (1.5, 3, 5)
+    assert loc.client.meta.config.read_timeout == 1.5
+    loc.limit_waits(2)
+    assert loc.client.meta.config.read_timeout <= 0.5 and loc.client.meta.config.connect_timeout <= 0.5
+    for bad in ({"read_timeout": 0}, {"max_attempts": 1.5}, {"connect_timeout": "5"}, {"max_attempts": True}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            S3Location.from_options("x", {**base, **bad})
+    town = StorageConfig("town", "s3", {**base, "read_timeout": 7})
+    init_home(tmp_path / "h", Fonds("J012", "振兴社区居民委员会"), storage=(StorageConfig("local", "fs"), town))
+    assert load_settings(tmp_path / "h").storage[1].options["read_timeout"] == 7
+
+
+# --- repair after a dead writer ---------------------------------------------------------------------------
+
+
+def big_item(root: Path) -> Path:
+    make_image(root / "件.tif", size=(2400, 3400), pages=3, seed=5)  # ~24 MB: multipart, seconds to upload
+    return root
+
+
+def pending_notes(s3) -> list[str]:
+    answer = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{s3.prefix}pending/")
+    return [o["Key"] for o in answer.get("Contents", [])]
+
+
+def repaired_whole(home: S3Home) -> None:
+    """The next audit --repair rebuilds the S3 copy, and a later audit finds nothing."""
+    home.reopen()
+    report = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True, repair=True))
+    found = [(p.location, str(p.kind), p.repaired) for p in report.problems]
+    assert found == [("offsite", "missing_copy", True)], [p.to_dict() for p in report.problems]
+    assert report.exit_code == 0 and pending_notes(home.s3()) == []
+    assert audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True)).problems == []
+
+
+def test_server_killed_during_ingest_then_audit_repair_rebuilds_the_copy(s3_home, tmp_path):
+    home = s3_home
+    home.catalogue.close()
+    proc = dangan_process(home.path, "ingest", str(big_item(tmp_path / "b")), *CLASS_ARGS, stdout=subprocess.DEVNULL)
+    try:
+        uploading = _wait(lambda: pending_notes(home.s3()) != [])
+    finally:
+        home.server.stop()
+    assert proc.wait(timeout=120) == 4
+    assert uploading, "the kill point (an upload in progress) was not reached"
+    home.server.start()
+    assert pending_notes(home.s3()) != []  # the dead writer's note is still there
+    repaired_whole(home)
+
+
+def test_audit_repair_killed_mid_rebuild_is_finished_by_the_next(s3_home, tmp_path):
+    home = s3_home
+    ingest(home, big_item(tmp_path / "b"))
+    s3 = home.s3()
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"{s3.prefix}committed/J012/J012-WS·2023-D30-0001")
+    home.catalogue.close()
+    proc = dangan_process(home.path, "audit", "--all", "--repair", stdout=subprocess.DEVNULL)
+    try:
+        rebuilding = _wait(lambda: pending_notes(s3) != [])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert rebuilding, "the kill point (a rebuild in progress) was not reached"
+    repaired_whole(home)
+
+
+def test_a_rebuild_blocked_by_a_live_writer_says_why(s3_home, tmp_path):
+    from archive.storage.s3 import _writer_note
+
+    home = s3_home
+    ingest(home, make_scan_batch(tmp_path / "b", 1))
+    s3 = home.s3()
+    key = "J012/J012-WS·2023-D30-0001"
+    s3.client.delete_object(Bucket=s3.bucket, Key=s3._marker(key))
+    s3._create(s3._pending(key), _writer_note("commit", None))  # this process: a writer still at work
+    report = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True, repair=True))
+    [problem] = report.problems
+    assert (str(problem.kind), problem.repaired) == ("missing_copy", False)
+    assert "修复失败" in problem.detail and "另一进程正在写入" in problem.detail
+    assert report.exit_code == 1

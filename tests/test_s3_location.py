@@ -506,7 +506,7 @@ def test_from_options_reads_toml_options_but_never_credentials() -> None:
 def test_timestamps_are_parsed_without_dateutil_and_agree_with_botocore() -> None:
     from botocore.utils import parse_timestamp
 
-    from archive.storage.s3 import _parse_time
+    from archive.storage.s3client import parse_time as _parse_time
 
     for text in ("2025-11-22T07:16:08.123Z", "2025-11-22T07:16:08Z", "Sat, 22 Nov 2025 07:16:08 GMT", "1763795768"):
         assert _parse_time(text) == parse_timestamp(text)

@@ -155,6 +155,13 @@ class Location(ABC):
     def prepare(self) -> None:
         """Create the location's directory or bucket (``dangan init``); harmless when it exists."""
 
+    def limit_waits(self, seconds: float) -> None:
+        """Let no single request wait much longer than ``seconds`` for an answer (a bounded run's budget).
+
+        Only a location behind a network has anything to narrow; a local one ignores this.
+        """
+        return None
+
     # --- whole AIPs -------------------------------------------------------------------
 
     @abstractmethod

@@ -43,25 +43,20 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from email.utils import parsedate_to_datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3
-import botocore
-import botocore.session
 import psutil
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.utils import parse_timestamp
 from s3transfer.utils import ChunksizeAdjuster
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from archive.config import S3_SETTINGS
 from archive.errors import AIPExistsError, ConfigError, LockedError, RecordExistsError, StorageError
 from archive.storage.base import Location, ObjectLock
+from archive.storage.s3client import UNANSWERED, ClientLimits, make_client
 
 PART_SIZE = 16 << 20  # multipart threshold and part size: bounded memory, few parts for a 2 GB scan
 MAX_CONCURRENCY = 4
@@ -70,7 +65,7 @@ READ_BLOCK = 1 << 20
 STALE_AFTER = timedelta(hours=24)  # a writer on another host silent this long is taken as dead
 LOCK_MODE = "GOVERNANCE"
 MARKER_FORMAT = "dangan-s3-commit/1"
-OPTIONS = {"endpoint_url", "bucket", "prefix", "region"}
+OPTIONS = {"endpoint_url", "bucket", "prefix", "region", *(s.name for s in S3_SETTINGS)}
 NO_RETENTION_CODES = {
     "NoSuchObjectLockConfiguration",
     "ObjectLockConfigurationNotFoundError",
@@ -209,48 +204,6 @@ class _ObjectReader(io.RawIOBase):
         super().close()
 
 
-def _client_config() -> Config:
-    # A stopped or unreachable server must be reported in seconds: short connect
-    # timeout, one retry. Reads get longer because big parts take time.
-    # Downloads are not checked against the server's checksum by botocore: every read
-    # of an AIP file is hashed by the archive itself against the catalogue's record
-    # (audit, repair, replication), which an error on the wire cannot pass either, and
-    # a second SHA-256 of every byte would cost client CPU on every download.
-    # A fixed User-Agent: botocore otherwise builds it from a dozen parts twice for
-    # each request, about a sixth of a small GET's CPU time here.
-    return Config(
-        connect_timeout=3,
-        read_timeout=60,
-        retries={"max_attempts": 2, "mode": "standard"},
-        s3={"addressing_style": "path"},
-        response_checksum_validation="when_required",
-        user_agent=f"dangan botocore/{botocore.__version__}",
-    )
-
-
-def _parse_time(value: str) -> datetime:
-    """A timestamp from S3: ISO 8601 in XML bodies, the HTTP date format in headers.
-
-    botocore hands every timestamp (each GET's Last-Modified, each object of a listing)
-    to dateutil, which costs about a tenth of a small request's CPU time; the standard
-    library parses these two formats at a fraction of that. Anything else goes to botocore.
-    """
-    try:
-        if value[:4].isdigit():
-            return datetime.fromisoformat(value)
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return parse_timestamp(value)
-
-
-@cache
-def _session() -> boto3.Session:
-    """The boto3 session of every S3 location: the default one, but for :func:`_parse_time`."""
-    core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_parse_time)
-    return boto3.Session(botocore_session=core)
-
-
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -333,16 +286,18 @@ class S3Location(Location):
         prefix: str = "",
         region: str = "us-east-1",
         client: Any = None,
+        limits: ClientLimits | None = None,
     ):
         self.name = name
         self.endpoint_url = endpoint_url
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.region = region
-        self.client = client or _session().client(
-            "s3", endpoint_url=endpoint_url, region_name=region, config=_client_config()
-        )
+        self.limits = limits or ClientLimits()
+        self.client = client or make_client(endpoint_url, region, self.limits)
+        self._own_client = client is None
         self._lock_state: ObjectLock | None = None
+        self._unanswered: str | None = None  # why the server is taken as down for the rest of this run
 
     @classmethod
     def from_options(cls, name: str, options: dict[str, Any]) -> S3Location:
@@ -367,11 +322,18 @@ class S3Location(Location):
             bucket=str(options["bucket"]),
             prefix=str(options.get("prefix", "")),
             region=str(options.get("region", "us-east-1")),
+            limits=ClientLimits.from_options(options),
         )
 
     def describe(self) -> str:
         where = f"{self.endpoint_url.rstrip('/')}/{self.bucket}/{self.prefix}".rstrip("/")
         return f"{self.name} (s3: {where})"
+
+    def limit_waits(self, seconds: float) -> None:
+        """No request waits much longer than ``seconds`` for an answer (a bounded run's budget)."""
+        narrowed = self.limits.within(seconds)
+        if self._own_client and narrowed != self.limits:
+            self.limits, self.client = narrowed, make_client(self.endpoint_url, self.region, narrowed)
 
     def prepare(self) -> None:
         """Create the bucket for ``dangan init``, with Object Lock: an archive wants WORM where it can have it."""
@@ -393,7 +355,14 @@ class S3Location(Location):
 
     @contextmanager
     def _errors(self, action: str, path: str) -> Iterator[None]:
-        """Turn client and connection failures into :class:`StorageError` naming the key."""
+        """Turn client and connection failures into :class:`StorageError` naming the key.
+
+        A server that did not answer in time (after the client's retries) is taken as
+        down for the rest of this run: each later call fails at once with the same
+        reason, so a frozen server costs one wait, not one per request.
+        """
+        if self._unanswered is not None:
+            raise StorageError(self._unanswered, path=path)
         try:
             yield
         except ClientError as exc:
@@ -402,9 +371,10 @@ class S3Location(Location):
                 raise StorageError(f"S3 对象不存在 (no such object; {action})", path=path) from exc
             raise StorageError(f"S3 操作失败 ({action} failed: {code} {exc})", path=path) from exc
         except (BotoCoreError, Boto3Error, Urllib3Error) as exc:
-            raise StorageError(
-                f"无法访问 S3 存储位置 {self.name} (cannot reach {self.endpoint_url}; {action}): {exc}", path=path
-            ) from exc
+            message = f"无法访问 S3 存储位置 {self.name} (cannot reach {self.endpoint_url}; {action}): {exc}"
+            if isinstance(exc, UNANSWERED):
+                self._unanswered = f"{message}; 本次运行不再访问 (not asked again in this run)"
+            raise StorageError(message, path=path) from exc
 
     def _head(self, obj: str) -> dict[str, Any] | None:
         """The object's headers, or None when it does not exist."""
@@ -527,6 +497,8 @@ class S3Location(Location):
 
     def _release(self, key: str) -> None:
         """Drop the writer note. The work is done; if the server has just gone, :meth:`recover` drops it."""
+        if self._unanswered is not None:
+            return
         try:
             self._delete_versions(self._pending(key), exact=True)
         except S3_FAILURES:
@@ -560,6 +532,8 @@ class S3Location(Location):
 
     def _abandon(self, key: str) -> None:
         """Best effort after a failed write: a dead server leaves the cleanup to :meth:`recover`."""
+        if self._unanswered is not None:
+            return
         try:
             if self._head(self._marker(key)) is None:
                 self._purge_uncommitted(key)
