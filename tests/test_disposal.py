@@ -18,7 +18,6 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from archive.catalogue import Catalogue
-from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
 from archive.errors import LockedError, NotFoundError, UsageError
 from archive.indexing import open_search
@@ -27,12 +26,13 @@ from archive.reindex import rebuild
 from archive.replicas import complete_copies
 from archive.storage import open_locations, prepare_locations
 from archive.storage.base import ObjectLock
+from dangan.cli import main as cli_main
+from dangan.cli_disposal import destroy_group, retention_group
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from retention import Approval, Role, disposal, load_schedule
 from retention._home import now
 from retention._ledger import Ledger
-from retention.commands import destroy_group, retention_group
 from retention.errors import (
     InvalidBatchError,
     InvalidDecisionError,

@@ -22,19 +22,19 @@ from openpyxl import load_workbook
 
 from archive.audit import AuditOptions, audit
 from archive.catalogue import Catalogue
-from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
 from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
 from archive.storage import open_locations, prepare_locations
+from dangan.cli import main as cli_main
+from dangan.cli_disposal import destroy_group, retention_group
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from retention import Role, disposal
 from retention._home import now
 from retention._ledger import Ledger
 from retention.appraisal import Action
-from retention.commands import destroy_group, retention_group
 from retention.errors import InvalidDecisionError, SenderCopyKeptError, TooFewApproversError
 from retention.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE, destroyed_notice
 from retention.transfer import confirm_transfer, prepare_transfer, receive_transfer, sender_copies_due
@@ -100,7 +100,7 @@ def home(template: Path, tmp_path: Path) -> Home:
 @pytest.fixture
 def dangan(home: Home):
     runner = CliRunner()
-    cli_main.add_command(retention_group)  # as archive/cli.py loads them; adding twice is harmless
+    cli_main.add_command(retention_group)  # as dangan/cli.py loads them; adding twice is harmless
     cli_main.add_command(destroy_group)
 
     def invoke(*args: str) -> tuple[int, str, dict | None]:
