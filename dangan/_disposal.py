@@ -1,6 +1,6 @@
 """鉴定、冻结与销毁 on an :class:`~dangan.api.Archive`: ``arc.disposal.due()``, ``.decide()``, ….
 
-Each method calls one function of :mod:`retention.disposal` with the home's settings and
+Each method calls one function of :mod:`disposition.disposal` with the home's settings and
 catalogue, and returns what it returns or a small view with ``to_json()``.
 """
 
@@ -12,7 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import UsageError
-from retention import disposal
+from disposition import disposal
 from retention.appraisal import Decision, Hold
 from retention.destruction import DestructionBatch
 from retention.rules import DueReport

@@ -1,6 +1,6 @@
 """移交与接收 on an :class:`~dangan.api.Archive`: ``arc.transfers.prepare()``, ``.receive()``, ``.confirm()``.
 
-Thin calls into :mod:`retention.transfer`, with the home's settings and catalogue.
+Thin calls into :mod:`disposition.transfer`, with the home's settings and catalogue.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retention.rules import DueReport
-from retention.transfer import (
+from disposition.transfer import (
     ConfirmResult,
     PrepareOptions,
     PrepareResult,
@@ -22,6 +21,7 @@ from retention.transfer import (
     prepare_transfer,
     receive_transfer,
 )
+from retention.rules import DueReport
 
 if TYPE_CHECKING:
     from .api import Archive

@@ -16,10 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from archive.audit import AuditOptions, AuditReport
-from archive.audit import audit as run_audit
 from archive.catalogue import Catalogue, ListFilter
 from archive.config import (
+    CONFIG_NAME,
     DEFAULT_COPIES,
     Fonds,
     Settings,
@@ -28,8 +27,10 @@ from archive.config import (
     load_settings,
     resolve_home,
 )
-from archive.errors import NotFoundError
+from archive.errors import NotFoundError, UsageError
 from archive.storage import Location, open_locations, prepare_locations
+from preservation.audit import AuditOptions, AuditReport
+from preservation.audit import audit as run_audit
 
 from . import parsing
 from .results import CatalogFile, Export, Found, RecordList, RecordView, Reindex, Validation
@@ -94,7 +95,14 @@ class Archive:
         copies: Mapping[str, int] = MappingProxyType({}),
     ) -> Archive:
         """创建档案库: write ``dangan.toml``, create the catalogue and every storage location."""
+        from metadata_profiles import load_profiles, validate_fonds
+
         path = Path(home)
+        if (path / CONFIG_NAME).exists():  # said before the fonds is judged, as init_home would say it
+            raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {path / CONFIG_NAME}")
+        problems = [f for f in validate_fonds(fonds_code, fonds_name, load_profiles()) if f.failed]
+        if problems:
+            raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")
         init_home(path, Fonds(fonds_code, fonds_name), rule, storage, ingest=ingest, copies=copies)
         arc = cls(path)
         prepare_locations(arc.settings)
@@ -149,14 +157,20 @@ class Archive:
         from ingest.metadata import ClassDefaults
         from ingest.pipeline import Ingestor
 
+        log.info("ingest of %s started (item list: %s)", source, catalog or "none")
         with Ingestor.open(self.settings, self.catalogue) as ingestor:
-            return ingestor.run(source, catalog, ClassDefaults(**defaults), on_item=on_item)
+            result = ingestor.run(source, catalog, ClassDefaults(**defaults), on_item=on_item)
+        log.info(
+            "ingest of %s done: %d archived, %d rejected, %d duplicate, %d copies incomplete", source,
+            result.count("archived"), result.count("rejected"), result.count("duplicate"), result.count("incomplete"),
+        )  # fmt: skip
+        return result
 
     # --- 查阅 ----------------------------------------------------------------------------
 
     def show(self, archival_code: str) -> RecordView:
         """一件档案 with its files, copies, PREMIS events and retention dates."""
-        from retention.disposal import record_dates
+        from disposition.disposal import record_dates
 
         cat = self.catalogue
         row = cat.get(archival_code)
@@ -200,11 +214,10 @@ class Archive:
         page: int = 1,
     ) -> Found:
         """全文检索 over metadata and text; an index found empty or damaged is refilled from the catalogue."""
-        from archive.errors import UsageError
-        from archive.indexing import has_searchable, open_search
-        from archive.indexing import sync as sync_index
         from metadata_profiles import class_codes
         from search import Query
+        from search.indexing import has_searchable, open_search
+        from search.indexing import sync as sync_index
 
         if page < 1:
             raise UsageError(f"页码从 1 开始 (pages start at 1): {page}")
@@ -239,7 +252,7 @@ class Archive:
     def export(self, archival_code: str, dest: Path) -> Export:
         """导出 DIP: the originals, metadata and a summary, each file checked against the catalogue."""
         from archive.export import export_dip
-        from retention.tombstone import destroyed_notice
+        from archive.tombstone import destroyed_notice
 
         if notice := destroyed_notice(self.catalogue, archival_code):
             raise NotFoundError(notice, path=archival_code)
@@ -259,10 +272,10 @@ class Archive:
 
     def reindex(self) -> Reindex:
         """从存储重建: the catalogue from the AIPs in storage, then the search index from the catalogue."""
-        from archive.indexing import open_search
-        from archive.indexing import rebuild as rebuild_index
-        from archive.indexing import sync as sync_index
         from archive.reindex import ReadProblem, rebuild
+        from search.indexing import open_search
+        from search.indexing import rebuild as rebuild_index
+        from search.indexing import sync as sync_index
 
         problems: list[ReadProblem] = []
         self.close()
@@ -285,4 +298,9 @@ class Archive:
     ) -> AuditReport:
         """定期检测: verify the copies due (or every copy), repairing from a good copy when asked."""
         options = AuditOptions(max_seconds, parsing.size(max_bytes), check_all, location, repair)
-        return run_audit(self.settings, self.catalogue, self.locations(), options)
+        report = run_audit(self.settings, self.catalogue, self.locations(), options)
+        log.info(
+            "audit checked %d copies of %d AIPs: %d problems, %d unrepaired, %d copies still due",
+            report.checked_copies, report.checked_aips, len(report.problems), len(report.unrepaired), report.remaining,
+        )  # fmt: skip
+        return report

@@ -23,7 +23,8 @@ from archive import __version__
 from archive.config import CONFIG_NAME, OCR_ENGINES, StorageConfig, resolve_home
 from archive.errors import UsageError
 
-from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, on_archive, out
+from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
+from ._logging import configure as configure_logging
 from .api import Archive
 
 
@@ -55,10 +56,21 @@ class _Commands(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)",
 )
+@click.option("-v", "--verbose", count=True, help="运行日志: -v 进度, -vv 细节 (operator log on stderr)")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="把运行日志追加到此文件 (append the operator log to this file)",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context, home: Path | None, verbose: int, log_file: Path | None) -> None:
     """dangan 档案: 社区电子档案归档、保存与利用 (electronic records archive)."""
+    try:
+        configure_logging(verbose, log_file)
+    except UsageError as exc:
+        error_line(str(exc))
+        sys.exit(int(exc.exit_code))
     ctx.obj = Archive(resolve_home(home))
 
 
@@ -350,8 +362,8 @@ _KIND = {
 
 
 def _print_audit(report: Any) -> None:
-    from archive.audit import NO_GOOD_COPY
     from archive.copycheck import PROBLEM_CODES
+    from preservation.audit import NO_GOOD_COPY
 
     for p in report.problems:
         code = PROBLEM_CODES[p.kind][0]

@@ -99,7 +99,7 @@ _RECEIVED = {
 
 def _print_receive(result: Any) -> None:
     from archive.model import Verdict
-    from retention.transfer import CHECKS
+    from disposition.transfer import CHECKS
 
     for f in [*result.report.findings, *result.failures]:
         if f.verdict is Verdict.passed:

@@ -9,6 +9,8 @@ them and how atomically. All of them are pure: the same rows give the same bytes
   and for the receiver :func:`read_transfer_list`
 - 交接登记表 (handover record): :func:`handover_xml`, and for the receiver :func:`read_handover`;
   说明文件: :func:`transfer_readme`
+- the receiver's cross-checks of those papers: :func:`handover_findings`, :func:`sheet_findings`,
+  :func:`readme_findings`
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ._destruction_register import (
 )
 from ._handover import CHECKS, AipDigest, Handover, handover_xml, read_handover, transfer_readme
 from ._pdf import find_cjk_font
+from ._register_checks import handover_findings, readme_findings, sheet_findings
 from ._transfer_list import (
     TRANSFER_COLUMNS,
     TransferRow,
@@ -44,8 +47,11 @@ __all__ = [
     "destruction_register_pdf",
     "destruction_register_xlsx",
     "find_cjk_font",
+    "handover_findings",
     "handover_xml",
     "read_handover",
+    "readme_findings",
+    "sheet_findings",
     "read_transfer_list",
     "record_name_for",
     "transfer_list_xlsx",

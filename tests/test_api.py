@@ -100,3 +100,20 @@ def test_bad_input_is_a_typed_error_naming_the_rule(arc, call, error, words):
 def test_open_a_home_that_does_not_exist(tmp_path):
     with pytest.raises(UsageError):
         Archive.open(tmp_path / "nowhere").list()
+
+
+def test_operator_log_on_stderr_and_in_a_file(arc, tmp_path):
+    log_file = tmp_path / "dangan.log"
+    batch = make_scan_batch(tmp_path / "batch", 1)
+    args = ["--home", str(arc.home), "-v", "--log-file", str(log_file), "ingest", str(batch), *CLASS_ARGS]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "INFO dangan.api: ingest of" in result.stderr and "1 archived" in result.stderr
+    assert "1 archived" in log_file.read_text(encoding="utf-8")
+    quiet = CliRunner().invoke(main, ["--home", str(arc.home), "list"], catch_exceptions=False)
+    assert quiet.exit_code == 0 and "INFO" not in quiet.stderr
+
+
+def test_a_log_file_that_cannot_be_written_is_a_usage_error(arc, tmp_path):
+    result = CliRunner().invoke(main, ["--home", str(arc.home), "--log-file", str(tmp_path / "no" / "x.log"), "list"])
+    assert result.exit_code == 2 and "无法写入日志文件" in result.stderr

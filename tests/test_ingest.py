@@ -14,12 +14,12 @@ from openpyxl import load_workbook
 from archive.aip import ITEM_XML, PREMIS_XML, REPORT_XML
 from archive.bagcheck import validate_bag
 from archive.catalogue import ListFilter
+from archive.itemxml import item_from_xml
 from archive.reindex import rebuild
 from archive.storage import open_locations
 from archive.xmlsafe import parse_xml
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
-from metadata_profiles import item_from_xml
 
 from .conftest import CORPORA, make_image, make_scan_batch, staging_leftovers
 

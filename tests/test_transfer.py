@@ -22,7 +22,6 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from archive.audit import AuditOptions, audit
 from archive.bag import write_bag
 from archive.catalogue import Catalogue
 from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings
@@ -31,9 +30,7 @@ from archive.storage import open_locations, prepare_locations
 from archive.storage.s3 import S3Location
 from dangan.cli import main
 from dangan.cli_transfer import transfer_group
-from ingest.metadata import ClassDefaults
-from ingest.pipeline import Ingestor
-from retention.transfer import (
+from disposition.transfer import (
     HANDOVER_XML,
     LIST_XLSX,
     LIST_XML,
@@ -48,6 +45,9 @@ from retention.transfer import (
     receive_transfer,
     sender_copies_due,
 )
+from ingest.metadata import ClassDefaults
+from ingest.pipeline import Ingestor
+from preservation.audit import AuditOptions, audit
 
 from .conftest import make_scan_batch
 
