@@ -1,6 +1,6 @@
 """dangan 档案: an OAIS-style electronic records archive for community archives.
 
-The library API lives in the submodules; the CLI (:mod:`archive.cli`) is a thin layer over it.
+The storage, catalogue, bag and fixity layer; the application (:mod:`dangan`) sits on top of it.
 """
 
 from __future__ import annotations

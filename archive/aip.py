@@ -5,7 +5,7 @@ Bag layout::
     bagit.txt  bag-info.txt
     manifest-sha256.txt  manifest-sm3.txt  tagmanifest-sha256.txt  tagmanifest-sm3.txt
     data/original/<original names>     the files as received, byte-exact
-    metadata/item.xml                  DA/T 46 metadata (metadata_profiles/dat46-item.xsd)
+    metadata/item.xml                  DA/T 46 metadata (archive/dat46-item.xsd)
     metadata/check-report.xml          the 四性检测 report at 归档
     metadata/premis.xml                PREMIS events of ingest
 
@@ -25,10 +25,10 @@ from archive.bagcheck import parse_manifest
 from archive.catalogue import IndexedAIP
 from archive.errors import BagError
 from archive.fixity import ALGORITHMS, hash_stream
+from archive.itemxml import item_from_xml
 from archive.model import Item
 from archive.premis import INGESTION, events_from_xml
 from archive.storage.base import Location
-from metadata_profiles import item_from_xml
 
 ORIGINAL_DIR = "data/original"
 ITEM_XML = "metadata/item.xml"

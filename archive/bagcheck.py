@@ -19,7 +19,7 @@ Design
     * **No silent gaps.** An algorithm hashlib lacks (``manifest-foo.txt``, or
       sm3 without OpenSSL support) is an ``unsupported_algorithm`` error, never
       skipped; a *required* algorithm that is unavailable refuses to start.
-    * **Parsing is pure.** ``archive._bagparse`` holds the byte-level parsers and
+    * **Parsing is pure.** ``archive.bagparse`` holds the byte-level parsers and
       path rules, re-exported here for other modules.
 
 Verdicts on Linux where bagit-python 1.9 and the LoC conformance suite disagree
@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from archive._bagparse import (
+from archive.bagparse import (
     SUPPORTED_ALGORITHMS,
     BagFinding,
     FetchEntry,

@@ -235,17 +235,13 @@ def init_home(
 ) -> Path:
     """Create an archive home with its ``dangan.toml`` (see :func:`render_config`); refuse to overwrite one.
 
-    A fonds no item could be archived under, or settings the home could not load, are refused
-    before anything is written.
+    Settings the home could not load are refused before anything is written. Whether an item
+    could be archived under the fonds is a rule of the metadata profiles, checked by the caller
+    (``dangan.Archive.init``) first.
     """
-    from metadata_profiles import load_profiles, validate_fonds
-
     config = home / CONFIG_NAME
     if config.exists():
         raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
-    problems = [f for f in validate_fonds(fonds.code, fonds.name, load_profiles()) if f.failed]
-    if problems:
-        raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")
     text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
     try:  # what a later load would refuse is refused now, with nothing written
         _settings_from(home, tomllib.loads(text), config)

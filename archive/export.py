@@ -28,10 +28,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.worksheet.page import PageMargins
-
 from archive.aip import ITEM_XML, ORIGINAL_DIR, REPORT_XML
 from archive.catalogue import Catalogue
 from archive.errors import DanganError, NotFoundError, StorageError, UsageError
@@ -39,8 +35,6 @@ from archive.fixity import BLOCK_SIZE, fsync_dir, make_tree_durable
 from archive.storage.base import Location
 
 #: DA/T 22-2015 归档文件目录 columns
-CATALOG_COLUMNS = ("序号", "档号", "文号", "责任者", "题名", "日期", "密级", "页数", "备注")
-CATALOG_WIDTHS = (6, 24, 18, 18, 48, 10, 6, 6, 14)
 
 #: tag files of the AIP the DIP carries, and their names in the DIP
 DIP_METADATA = ((ITEM_XML, "元数据.xml"), (REPORT_XML, "检测报告.xml"))
@@ -247,53 +241,19 @@ def dip_summary(row: sqlite3.Row, files: list[sqlite3.Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: What ``catalog --out`` writes, by the output's extension.
-CATALOG_FORMATS = (".xlsx", ".pdf")
-
-
-def write_catalog(rows: list[sqlite3.Row], out: Path, title: str = "归档文件目录") -> None:
-    """The 归档文件目录 in the format ``out``'s extension names (:data:`CATALOG_FORMATS`), atomically.
-
-    Raises:
-        UsageError: Another extension (nothing is written), or ``out`` cannot be written.
-        MissingDependencyError: A PDF is asked for and no CJK font is installed.
-        StorageError: The disk failed while writing; nothing is left behind.
-    """
-    suffix = out.suffix.lower()
-    if suffix not in CATALOG_FORMATS:
-        raise UsageError(
-            f"不支持的目录格式“{out.suffix or '（无扩展名）'}”，输出文件须以 {' 或 '.join(CATALOG_FORMATS)} 结尾, "
-            f"未写出任何文件 (the catalogue is written as {' or '.join(CATALOG_FORMATS)} only; nothing written)",
-            path=str(out),
-        )
-    if suffix == ".pdf":
-        _require_folder(out)
-        data = _catalog_pdf(rows, title)
-        _save_atomically(out, lambda partial: partial.write_bytes(data))
-    else:
-        write_catalog_xlsx(rows, out, title)
-
-
-def _catalog_row(n: int, r: sqlite3.Row) -> list[object]:
-    pages = r["page_count"] if r["page_count"] is not None else ""
-    return [n, r["archival_code"], r["doc_number"], r["author"], r["title"], r["date"], r["classification"], pages,
-            r["remarks"]]  # fmt: skip
-
-
-def _catalog_pdf(rows: list[sqlite3.Row], title: str) -> bytes:
-    from retention.registers import register_pdf  # the printed registers' one A4 table writer (CJK font embedded)
-
-    table = [_catalog_row(n, r) for n, r in enumerate(rows, 1)]
-    return register_pdf(title, [f"共 {len(rows)} 件"], CATALOG_COLUMNS, CATALOG_WIDTHS, table)
-
-
-def _require_folder(out: Path) -> None:
+def require_folder(out: Path) -> None:
+    """Refuse an output file whose folder does not exist (nothing is created on a typo)."""
     if not out.parent.is_dir():
         raise UsageError(f"输出目录不存在 (output folder does not exist): {out.parent}", path=str(out))
 
 
-def _save_atomically(out: Path, save: Callable[[Path], object]) -> None:
-    """Write through a hidden partial file renamed over ``out``: a failure leaves nothing behind."""
+def save_atomically(out: Path, save: Callable[[Path], object]) -> None:
+    """Write through a hidden partial file renamed over ``out``: a failure leaves nothing behind.
+
+    Raises:
+        UsageError: ``out`` cannot be written there.
+        StorageError: The disk failed while writing (full, I/O error).
+    """
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         save(partial)
@@ -302,30 +262,3 @@ def _save_atomically(out: Path, save: Callable[[Path], object]) -> None:
         with suppress(OSError):
             partial.unlink(missing_ok=True)
         raise _dest_error(exc, out) from exc
-
-
-def write_catalog_xlsx(rows: list[sqlite3.Row], out: Path, title: str = "归档文件目录") -> None:
-    """The 归档文件目录 (DA/T 22-2015 columns), A4 landscape, written atomically.
-
-    Raises:
-        UsageError: ``out``'s folder does not exist, or ``out`` cannot be written there.
-        StorageError: the disk failed while writing (full, I/O error); nothing is left behind.
-    """
-    _require_folder(out)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "归档文件目录"
-    ws.append([title])
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(CATALOG_COLUMNS))
-    ws["A1"].font = Font(size=16, bold=True)
-    ws["A1"].alignment = Alignment(horizontal="center")
-    ws.append(list(CATALOG_COLUMNS))
-    for n, r in enumerate(rows, 1):
-        ws.append(_catalog_row(n, r))
-    for i, width in enumerate(CATALOG_WIDTHS):
-        ws.column_dimensions[chr(ord("A") + i)].width = width
-    ws.print_title_rows = "2:2"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.6, bottom=0.6)
-    _save_atomically(out, wb.save)

@@ -3,7 +3,7 @@
 Every location is read: an AIP's own bag gives its metadata, files and ingest events
 (from the first location whose copy can be read); each location's records give the
 later events and so when each copy was last proven intact. A destroyed item has no bag
-left, only records: its tombstone (:mod:`retention.tombstone`) gives its row back, so
+left, only records: its tombstone (:mod:`archive.tombstone`) gives its row back, so
 its 档号 stays taken and its history stays visible.
 """
 
@@ -18,7 +18,7 @@ from archive.config import Settings
 from archive.errors import DanganError
 from archive.evidence import copy_from_events, events_in, status_from_events
 from archive.storage import Location, open_locations
-from retention.tombstone import DESTROYING, find_tombstones, tombstone_aip
+from archive.tombstone import DESTROYING, find_tombstones, tombstone_aip
 
 
 @dataclass(frozen=True)

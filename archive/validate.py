@@ -17,8 +17,8 @@ from archive.catalogue import Catalogue
 from archive.config import load_settings
 from archive.errors import NotFoundError
 from archive.fixity import ALGORITHMS
+from archive.itemxml import validate_item_xml
 from archive.storage import open_locations
-from metadata_profiles import validate_item_xml
 
 
 @dataclass
@@ -71,7 +71,7 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     path = Path(target)
     if path.is_dir():
         return validate_path(path)
-    from retention.tombstone import destroyed_notice  # retention imports archive: load it late
+    from archive.tombstone import destroyed_notice  # retention imports archive: load it late
 
     settings = load_settings(home)
     catalogue = Catalogue(settings.catalogue_path, create=False)

@@ -55,11 +55,11 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # before bench/ itself, whose ingest.py would shadow the ingest package
 
-from archive.audit import AuditOptions, audit  # noqa: E402
 from archive.catalogue import Catalogue  # noqa: E402
 from archive.config import Fonds, StorageConfig, init_home, load_settings  # noqa: E402
 from archive.storage import FsLocation, Location, open_locations, prepare_locations  # noqa: E402
 from bench.ingest import jpeg_bytes, pdf_bytes, wav_bytes  # noqa: E402
+from preservation.audit import AuditOptions, audit  # noqa: E402
 
 MB = 1024 * 1024
 OUT = REPO / "bench" / "out" / "audit"

@@ -111,7 +111,7 @@ def timed(cmd: list[str]) -> tuple[float, int, float]:
 
 
 def dangan(home: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "archive", "--home", str(home), *args]
+    return [sys.executable, "-m", "dangan", "--home", str(home), *args]
 
 
 def ingest_cmd(home: Path, src: Path, category: str) -> list[str]:

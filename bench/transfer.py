@@ -7,10 +7,10 @@ of 年度 2020, 定期30年 (so due for transfer), by a real in-process ingest o
 process, timing wall clock and CPU and reading the peak RSS of the process and of its
 worker processes:
 
-- ``prepare``: :func:`retention.transfer.prepare_transfer` of every due record into a new
+- ``prepare``: :func:`disposition.transfer.prepare_transfer` of every due record into a new
   package (every AIP file streamed from storage, checked against the catalogue and digested
   with SHA-256 and SM3 in one read, each file fsync'ed; registers; manifests).
-- ``receive``: :func:`retention.transfer.receive_transfer` of that package into a fresh town
+- ``receive``: :func:`disposition.transfer.receive_transfer` of that package into a fresh town
   home with one local location and a copy policy of one copy, the same one copy the peer
   makes. Its phases are timed apart: the checks (both digests of every byte, every AIP's
   bag and metadata, every payload file decoded in 2 worker processes) and the store (copy,
@@ -88,7 +88,7 @@ def _usage() -> dict[str, float]:
 
 
 def child_prepare(args: argparse.Namespace) -> dict[str, Any]:
-    from retention.transfer import prepare_transfer
+    from disposition.transfer import prepare_transfer
 
     settings = load_settings(args.home)
     catalogue = Catalogue(settings.catalogue_path)
@@ -100,7 +100,7 @@ def child_prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_receive(args: argparse.Namespace) -> dict[str, Any]:
-    from retention.transfer import receive_transfer
+    from disposition.transfer import receive_transfer
 
     settings = load_settings(args.home)
     catalogue = Catalogue(settings.catalogue_path)

@@ -22,17 +22,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from archive._bagparse import unsafe_reason
 from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
+from archive.bagparse import unsafe_reason
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
 from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
 from archive.fixity import copy_and_hash, hash_file, require_algorithms
-from archive.indexing import open_search, search_doc, text_path
-from archive.indexing import sync as sync_index
+from archive.itemxml import item_to_xml, validate_item_xml
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.premis import (
     DIGEST_CALCULATION,
@@ -44,7 +43,6 @@ from archive.premis import (
     events_to_xml,
     now_iso,
 )
-from archive.replicas import complete_copies, replicate, retain_until
 from archive.storage import Location, aip_key, open_locations
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file, preload
@@ -52,11 +50,12 @@ from ingest.metadata import ClassDefaults, build_metadata
 from ingest.ocr import OcrEngine, get_engine
 from ingest.sources import SourceItem, read_batch
 from ingest.text import ExtractedText, extract_text
-from metadata_profiles import Profiles, item_to_xml, load_profiles, validate_item_xml, validate_metadata
+from metadata_profiles import Profiles, load_profiles, validate_metadata
+from preservation.replicas import complete_copies, replicate, retain_until
+from retention.rules import Schedule, home_schedule
 from search import SearchDoc, SearchIndex
-
-if TYPE_CHECKING:
-    from retention.rules import Schedule
+from search.indexing import open_search, search_doc, text_path
+from search.indexing import sync as sync_index
 
 
 @dataclass
@@ -314,8 +313,6 @@ class Ingestor:
     def _schedule_findings(self, meta: ItemMetadata) -> list[Finding]:
         """GD-1-4: the 保管期限 is one the home's schedule accepts for the 门类, and not below its legal
         minimum (a 会计凭证 coded D10): the 档号 carries the code for good, so it is judged at 归档."""
-        from retention._home import home_schedule  # retention imports archive and ingest: load it late
-
         if self._schedule is None:
             self._schedule = home_schedule(self.settings)
         try:

@@ -33,7 +33,17 @@ from .registers import (
     transfer_readme,
     transfer_rows,
 )
-from .rules import CountsFrom, Due, DueReport, RecordDates, RetentionRule, Schedule, Status, load_schedule
+from .rules import (
+    CountsFrom,
+    Due,
+    DueReport,
+    RecordDates,
+    RetentionRule,
+    Schedule,
+    Status,
+    home_schedule,
+    load_schedule,
+)
 
 __all__ = [
     "PERMANENT",
@@ -66,6 +76,7 @@ __all__ = [
     "is_held",
     "is_longer",
     "latest_decisions",
+    "home_schedule",
     "load_schedule",
     "period_years",
     "read_transfer_list",

@@ -1,6 +1,6 @@
 """交接材料的相互核对: the registers of a transfer package checked against each other and the package.
 
-The receive checks (:mod:`retention._receive`) work from 文件目录.XML, the 移交清册 as data.
+The receive checks (:mod:`disposition._receive`) work from 文件目录.XML, the 移交清册 as data.
 The other registers are what people read and sign: 移交清册.xlsx is printed and signed by
 both sides, the 交接登记表 says who hands over what, and the 说明文件 describes the package
 for whoever opens it later. A package whose papers say something other than what it holds

@@ -16,8 +16,9 @@ from typing import Any
 
 from archive.errors import ConfigError
 
-# Private helpers of the profile loader, reused so both data files report alike.
-from metadata_profiles._toml import check_keys, read_file
+# The profile loader's readers, so both kinds of data file report alike.
+from metadata_profiles import check_toml_keys as check_keys
+from metadata_profiles import read_toml_file as read_file
 
 BUNDLED = "retention/schedule.toml"
 SCHEDULE_KEYS = {

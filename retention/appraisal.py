@@ -233,7 +233,7 @@ class Hold:
     ``category`` (``ZY`` also covers ``ZY·DB``), ``retention`` and an inclusive 年度 range.
     The class codes are kept normalised (:func:`normalise_code`), so they compare with the
     catalogue's; whether they are codes at all is checked against the code lists by
-    :func:`retention.disposal.place_hold`, which knows the archive's lists.
+    :func:`disposition.disposal.place_hold`, which knows the archive's lists.
     """
 
     hold_id: str

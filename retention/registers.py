@@ -10,6 +10,8 @@ them and how atomically. All of them are pure: the same rows give the same bytes
 - 交接登记表 (handover record): :func:`handover_xml`, and for the receiver :func:`read_handover`;
   说明文件: :func:`transfer_readme`
 - any other A4 register table as PDF (the 归档文件目录): :func:`register_pdf`
+- the receiver's cross-checks of those papers: :func:`handover_findings`, :func:`sheet_findings`,
+  :func:`readme_findings`
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._destruction_register import (
 )
 from ._handover import CHECKS, AipDigest, Handover, handover_xml, read_handover, transfer_readme
 from ._pdf import find_cjk_font, register_pdf
+from ._register_checks import handover_findings, readme_findings, sheet_findings
 from ._transfer_list import (
     TRANSFER_COLUMNS,
     TransferRow,
@@ -45,8 +48,11 @@ __all__ = [
     "destruction_register_pdf",
     "destruction_register_xlsx",
     "find_cjk_font",
+    "handover_findings",
     "handover_xml",
     "read_handover",
+    "readme_findings",
+    "sheet_findings",
     "read_transfer_list",
     "record_name_for",
     "register_pdf",

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from archive.archival_code import DEFAULT_PATTERNS, MIDDLE_DOT
+from archive.config import Settings
 from archive.errors import ConfigError, RetentionError
 from archive.model import ItemMetadata
 
@@ -344,6 +345,16 @@ def load_schedule(overrides: Mapping[str, Any] | None = None, extra_file: Path |
     if overrides:
         layers.append((overrides, "dangan.toml [retention]", OVERRIDE_KEYS))
     return _build(merge_layers(layers))
+
+
+def home_schedule(settings: Settings) -> Schedule:
+    """The 保管期限表 of a home: the bundled one, its rules file (``[retention] file``), then ``[retention]``.
+
+    Built from the settings loaded once per command, never by reading ``dangan.toml``
+    again, so every step of one command counts with the same schedule.
+    """
+    extra = settings.retention.get("file")
+    return load_schedule(settings.retention, settings.home / str(extra) if extra else None)
 
 
 def _build(data: Mapping[str, Any]) -> Schedule:

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from archive.catalogue import Catalogue
-from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
 from archive.storage import prepare_locations
+from dangan.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -135,4 +135,4 @@ def cli(home: Home):
 def dangan_process(home: Path, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
     """The real CLI in its own process (for kill and concurrency tests)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "archive", "--home", str(home), *args], env=env, cwd=REPO, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "dangan", "--home", str(home), *args], env=env, cwd=REPO, **kwargs)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from archive.audit import AuditOptions, audit
 from archive.copycheck import ProblemKind
 from archive.fixity import hash_file
 from archive.premis import FIXITY_CHECK, REPAIR, REPLICATION
 from archive.reindex import rebuild
 from archive.storage import open_locations
 from ingest.metadata import ClassDefaults
+from preservation.audit import AuditOptions, audit
 
 from .conftest import make_scan_batch
 from .test_ingest import ingest

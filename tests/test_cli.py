@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archive.cli import main
 from archive.config import OCR_ENGINES, Fonds, init_home, load_settings
 from archive.errors import UsageError
+from dangan.cli import main
 from ingest.ocr import ENGINES
 
 from .conftest import CORPORA, make_image, make_scan_batch
@@ -218,7 +218,7 @@ def test_list_and_search_filters_are_normalised_or_refused(cli, tmp_path):
 
 
 def test_list_never_cuts_the_code_and_speaks_chinese(cli, tmp_path, monkeypatch):
-    from archive import cli as cli_module
+    from dangan import _cli_base as cli_module
 
     monkeypatch.setattr(cli_module.out, "width", 80)  # a plain terminal, or output piped on
     batch = tmp_path / "batch"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from archive.audit import AuditOptions, audit
 from archive.bagcheck import validate_bag
 from archive.catalogue import Catalogue
 from archive.reindex import rebuild
 from archive.storage import open_locations
+from preservation.audit import AuditOptions, audit
 
 from .conftest import dangan_process, make_image, staging_leftovers
 

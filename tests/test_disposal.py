@@ -18,21 +18,22 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from archive.catalogue import Catalogue
-from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
 from archive.errors import LockedError, NotFoundError, UsageError
-from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
-from archive.replicas import complete_copies
 from archive.storage import open_locations, prepare_locations
 from archive.storage.base import ObjectLock
+from archive.tombstone import DESTROYING, TOMBSTONE, destroyed_notice
+from dangan.cli import main as cli_main
+from dangan.cli_disposal import destroy_group, retention_group
+from disposition import disposal
+from disposition._home import now
+from disposition._ledger import Ledger
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
-from retention import Approval, Role, disposal, load_schedule
-from retention._home import now
-from retention._ledger import Ledger
-from retention.commands import destroy_group, retention_group
+from preservation.replicas import complete_copies
+from retention import Approval, Role, load_schedule
 from retention.errors import (
     InvalidBatchError,
     InvalidDecisionError,
@@ -42,7 +43,7 @@ from retention.errors import (
     SelfApprovalError,
     TooFewApproversError,
 )
-from retention.tombstone import DESTROYING, TOMBSTONE, destroyed_notice
+from search.indexing import open_search
 
 from .conftest import make_image, make_scan_batch
 

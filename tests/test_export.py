@@ -14,8 +14,9 @@ from openpyxl import load_workbook
 import archive.export as export_module
 from archive.aip import ITEM_XML
 from archive.errors import MissingDependencyError, StorageError, UsageError
-from archive.export import export_dip, write_catalog_xlsx
+from archive.export import export_dip
 from archive.storage import open_locations
+from dangan.catalog_list import write_catalog_xlsx
 from retention.registers import find_cjk_font
 
 from .conftest import make_scan_batch

@@ -14,12 +14,12 @@ from openpyxl import load_workbook
 from archive.aip import ITEM_XML, PREMIS_XML, REPORT_XML
 from archive.bagcheck import validate_bag
 from archive.catalogue import ListFilter
+from archive.itemxml import item_from_xml
 from archive.reindex import rebuild
 from archive.storage import open_locations
 from archive.xmlsafe import parse_xml
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
-from metadata_profiles import item_from_xml
 
 from .conftest import CORPORA, make_image, make_scan_batch, staging_leftovers
 
@@ -234,7 +234,7 @@ def test_export_dip_checks_and_copies(home, tmp_path):
 
 def test_catalog_xlsx_has_dat22_columns(home, tmp_path):
     ingest(home, make_scan_batch(tmp_path / "batch", 2))
-    from archive.export import CATALOG_COLUMNS, write_catalog_xlsx
+    from dangan.catalog_list import CATALOG_COLUMNS, write_catalog_xlsx
 
     out = tmp_path / "目录.xlsx"
     write_catalog_xlsx(home.catalogue.list(), out)

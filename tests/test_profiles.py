@@ -12,17 +12,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from archive.errors import ConfigError, MetadataError, UnsafeXMLError
+from archive.itemxml import NAMESPACE, item_from_xml, item_to_xml, validate_item_xml
 from archive.model import FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.xmlsafe import parse_xml
-from metadata_profiles import (
-    NAMESPACE,
-    Profiles,
-    item_from_xml,
-    item_to_xml,
-    load_profiles,
-    validate_item_xml,
-    validate_metadata,
-)
+from metadata_profiles import Profiles, load_profiles, validate_metadata
 
 TODAY = dt.date(2025, 6, 1)
 PROFILES = load_profiles()
@@ -475,7 +468,7 @@ def test_cjk_and_edge_text_survive_in_utf8() -> None:
 
 def test_every_written_element_is_declared_in_schema() -> None:
     # Keep the schema in step with the writer: every element the writer emits is declared.
-    xsd = (Path(__file__).resolve().parents[1] / "metadata_profiles" / "dat46-item.xsd").read_text(encoding="utf-8")
+    xsd = (Path(__file__).resolve().parents[1] / "archive" / "dat46-item.xsd").read_text(encoding="utf-8")
     text = item_to_xml(full_item()).decode()
     for tag in set(re.findall(r"<([^/?!\s>]+)", text)):
         assert f'name="{tag}"' in xsd, tag

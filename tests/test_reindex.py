@@ -84,7 +84,7 @@ def test_cli_reindex_says_what_it_left_out_and_exits_4(home, cli):
 
 @pytest.mark.usefixtures("archived")
 def test_a_copy_found_damaged_stays_due_and_reindex_agrees(home):
-    from archive.audit import AuditOptions
+    from preservation.audit import AuditOptions
 
     time.sleep(1.1)  # event times are to the second: the failure must come after the copy was stored
     page = copy_dir(home, "copy2") / "data/original/扫描件001.tif"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from archive.audit import AuditOptions, audit
 from archive.catalogue import Catalogue
 from archive.config import Fonds, StorageConfig, init_home, load_settings
 from archive.reindex import rebuild
 from archive.storage import open_locations, prepare_locations
+from preservation.audit import AuditOptions, audit
 
 from .conftest import dangan_process, make_image, make_scan_batch
 from .test_ingest import ingest

@@ -64,7 +64,7 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     assert cli("search", '"')[0] in (0, 2)  # a bare quote: results or a clear message, never a crash
 
     # a crash between store and index: the next run puts the item back
-    from archive.indexing import open_search
+    from search.indexing import open_search
 
     with open_search(home.settings) as index:
         index.delete([notice])

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import archive.storage.fs as fs
-from archive.audit import AuditOptions, audit
 from archive.premis import REPAIR
 from archive.storage import open_locations
+from preservation.audit import AuditOptions, audit
 
 from .conftest import make_scan_batch, staging_leftovers
 from .test_ingest import ingest

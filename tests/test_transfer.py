@@ -23,18 +23,16 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from archive.audit import AuditOptions, audit
 from archive.bag import write_bag
 from archive.catalogue import Catalogue
-from archive.cli import main
 from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings
 from archive.errors import UsageError
 from archive.fixity import hash_file
 from archive.storage import open_locations, prepare_locations
 from archive.storage.s3 import S3Location
-from ingest.metadata import ClassDefaults
-from ingest.pipeline import Ingestor
-from retention.transfer import (
+from dangan.cli import main
+from dangan.cli_transfer import transfer_group
+from disposition.transfer import (
     HANDOVER_XML,
     LIST_XLSX,
     LIST_XML,
@@ -50,7 +48,9 @@ from retention.transfer import (
     receive_transfer,
     sender_copies_due,
 )
-from retention.transfer_commands import transfer_group
+from ingest.metadata import ClassDefaults
+from ingest.pipeline import Ingestor
+from preservation.audit import AuditOptions, audit
 
 from .conftest import make_scan_batch
 
@@ -137,7 +137,7 @@ def package(sent, tmp_path) -> Path:
 
 @pytest.fixture
 def run_cli():
-    main.add_command(transfer_group)  # as archive/cli.py registers it; adding twice is harmless
+    main.add_command(transfer_group)  # as dangan/cli.py registers it; adding twice is harmless
 
     def run(home: Home, *args: str) -> tuple[int, Any]:
         result = CliRunner().invoke(main, ["--home", str(home.path), *args], catch_exceptions=False)

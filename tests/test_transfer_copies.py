@@ -20,24 +20,25 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from archive.audit import AuditOptions, audit
 from archive.catalogue import Catalogue
-from archive.cli import main as cli_main
 from archive.config import Fonds, Settings, init_home, load_settings
-from archive.indexing import open_search
 from archive.premis import DELETION
 from archive.reindex import rebuild
 from archive.storage import open_locations, prepare_locations
+from archive.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE, destroyed_notice
+from dangan.cli import main as cli_main
+from dangan.cli_disposal import destroy_group, retention_group
+from disposition import disposal
+from disposition._home import now
+from disposition._ledger import Ledger
+from disposition.transfer import confirm_transfer, prepare_transfer, receive_transfer, sender_copies_due
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
-from retention import Role, disposal
-from retention._home import now
-from retention._ledger import Ledger
+from preservation.audit import AuditOptions, audit
+from retention import Role
 from retention.appraisal import Action
-from retention.commands import destroy_group, retention_group
 from retention.errors import InvalidDecisionError, SenderCopyKeptError, TooFewApproversError
-from retention.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE, destroyed_notice
-from retention.transfer import confirm_transfer, prepare_transfer, receive_transfer, sender_copies_due
+from search.indexing import open_search
 
 from .conftest import make_scan_batch
 
@@ -100,7 +101,7 @@ def home(template: Path, tmp_path: Path) -> Home:
 @pytest.fixture
 def dangan(home: Home):
     runner = CliRunner()
-    cli_main.add_command(retention_group)  # as archive/cli.py loads them; adding twice is harmless
+    cli_main.add_command(retention_group)  # as dangan/cli.py loads them; adding twice is harmless
     cli_main.add_command(destroy_group)
 
     def invoke(*args: str) -> tuple[int, str, dict | None]:
@@ -254,7 +255,7 @@ def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(hom
         raise RuntimeError("simulated crash")
 
     with monkeypatch.context() as patched:
-        patched.setattr("retention._destroy_run._record_deletion", crash)
+        patched.setattr("disposition._destroy_run._record_deletion", crash)
         with pytest.raises(RuntimeError):
             disposal.run_batch(home.settings, home.catalogue, batch_id, as_of=until)
     assert not any((home.path / f / "J012" / SENT[0]).exists() for f in FOLDERS)

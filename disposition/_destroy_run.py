@@ -35,21 +35,21 @@ from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import DanganError, ExitCode, LockedError, RecordExistsError, StorageError
 from archive.evidence import events_in, record_event
-from archive.indexing import open_search
 from archive.premis import DELETION, Event, events_from_xml
 from archive.storage import Location, open_locations
 from archive.storage.base import ObjectLock
+from archive.tombstone import COPY_REMOVED, DESTROYED, DESTROYING, TOMBSTONE, Tombstone, read_tombstone
+from retention.appraisal import Decision
+from retention.destruction import DestructionBatch, check_approved
+from retention.errors import InvalidBatchError
+from retention.periods import PERMANENT
+from retention.registers import DestructionRegister, destruction_register_pdf, destruction_register_xlsx, find_cjk_font
+from retention.rules import Schedule, SenderCopy, home_schedule
+from search.indexing import open_search
 
-from ._home import BatchChangedError, home_schedule, metas_of, now, signed_batch
+from ._home import BatchChangedError, metas_of, now, signed_batch
 from ._ledger import Ledger, approval_to_dict, batch_digest, decision_to_dict
 from ._sender_copies import copy_to_dict, sender_copies
-from .appraisal import Decision
-from .destruction import DestructionBatch, check_approved
-from .errors import InvalidBatchError
-from .periods import PERMANENT
-from .registers import DestructionRegister, destruction_register_pdf, destruction_register_xlsx, find_cjk_font
-from .rules import Schedule, SenderCopy
-from .tombstone import COPY_REMOVED, DESTROYED, DESTROYING, TOMBSTONE, Tombstone, read_tombstone
 
 #: Statuses a run may act on or find done; a transferred item only as a sender copy (batch_problems).
 RUNNABLE = ("archived", "transferred", DESTROYING, "destroyed")

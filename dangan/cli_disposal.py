@@ -1,7 +1,8 @@
 """``dangan retention …`` and ``dangan destroy …``: 鉴定、冻结与销毁 on the command line.
 
-Each command parses, calls one function of :mod:`retention.disposal` and prints Chinese
-text or, with ``--json``, JSON. ``archive/cli.py`` loads the two groups when one is named.
+Each command parses, calls one method of ``Archive.disposal`` and prints Chinese text or,
+with ``--json``, the result's ``to_json()``. :mod:`dangan.cli` loads the two groups when one
+is named.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import click
 from rich.markup import escape
 from rich.table import Column, Table
 
-from archive.cli import ITEM_STATES, Home, _emit_json, _year_range, err, out
 from archive.errors import DestructionRefusedError
+from retention.appraisal import Action
+from retention.destruction import Role
 
-from . import disposal
-from ._cli import AS_JSON, AS_OF, BY, on_home
-from ._home import now
-from .appraisal import Action
-from .destruction import Role
+from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, on_archive, out
+from .api import Archive
 
 
 @click.group(name="retention")
@@ -52,12 +51,12 @@ def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def on_batch(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """:func:`on_home` for the destroy commands, printing every problem of a refused batch."""
-    return on_home(shows_every_problem(fn))
+    """:func:`on_archive` for the destroy commands, printing every problem of a refused batch."""
+    return on_archive(shows_every_problem(fn))
 
 
-def _day(value: datetime | None) -> date:
-    return value.date() if value else now().date()
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
 
 
 # --- retention -----------------------------------------------------------------------------
@@ -69,13 +68,12 @@ _KIND = {"expired": "期满", "transferred_copy": "已移交副本"}  # what mad
 @retention_group.command(name="due")
 @AS_OF
 @AS_JSON
-@on_home
-def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
+@on_archive
+def due_cmd(arc: Archive, as_of: datetime | None, as_json: bool) -> None:
     """到期鉴定: 保管期限已满的档案, 及保留期满的已移交副本 (expired records; transferred copies due for removal)."""
-    day = _day(as_of)
-    data = disposal.due_to_dict(disposal.due(home.settings, home.catalogue, day), day)
+    data = arc.disposal.due(_day(as_of)).to_json()
     if as_json:
-        _emit_json(data)
+        emit_json(data)
     else:
         table = Table(Column("档号", no_wrap=True), "题名", "年度", "保管期限", "类别", "到期日", "冻结", "鉴定意见")
         for d in data["items"]:
@@ -103,16 +101,16 @@ def due_cmd(home: Home, as_of: datetime | None, as_json: bool) -> None:
 @click.option("--reason", required=True, help="鉴定理由")
 @BY
 @AS_JSON
-@on_home
+@on_archive
 def decide(
-    home: Home, codes: tuple[str, ...], action: str, period: str | None, reason: str, by: str, as_json: bool
+    arc: Archive, codes: tuple[str, ...], action: str, period: str | None, reason: str, by: str, as_json: bool
 ) -> None:
     """鉴定意见: 销毁、延长保管期限或改为永久 (record an appraisal decision)."""
-    made = disposal.decide(home.settings, home.catalogue, codes, action, reason, by, period=period)
+    made = arc.disposal.decide(codes, action, reason, by, period=period)
     if as_json:
-        _emit_json({"decisions": [disposal.decision_to_dict(d) for d in made]})
+        emit_json(made.to_json())
         return
-    for d in made:
+    for d in made.decisions:
         extra = f"（{d.new_period}）" if d.new_period else ""
         out.print(f"已记录鉴定意见 {d.archival_code}: {d.action.label}{extra}, 鉴定人 {d.decided_by} (recorded)")
 
@@ -126,9 +124,9 @@ def decide(
 @click.option("--reason", required=True, help="冻结理由, 如诉讼、审计")
 @BY
 @AS_JSON
-@on_home
+@on_archive
 def hold(
-    home: Home,
+    arc: Archive,
     code: str | None,
     fonds: str | None,
     category: str | None,
@@ -139,19 +137,13 @@ def hold(
     as_json: bool,
 ) -> None:
     """冻结 (法律冻结): 一件档案或一类档案在解除前不得销毁 (place a disposal hold)."""
-    year_from, year_to = _year_range(year)
-    if not code and not any((fonds, category, retention, year)):
-        raise click.UsageError("请给出 --code 或类别 (--fonds/--category/--retention/--year)")
-    if not code:
-        fonds = fonds or home.settings.fonds[0].code
-    placed = disposal.place_hold(
-        home.settings, home.catalogue, reason=reason, by=by, code=code, fonds=fonds, category=category,
-        retention=retention, year_from=year_from, year_to=year_to,
-    )  # fmt: skip
+    placed = arc.disposal.hold(
+        reason=reason, by=by, code=code, fonds=fonds, category=category, retention=retention, year=year
+    )
     if as_json:
-        _emit_json(disposal.hold_to_dict(placed))
+        emit_json(placed.to_json())
     else:
-        out.print(f"已冻结 {placed.hold_id}: {_scope(placed)} (hold placed)")
+        out.print(f"已冻结 {placed.hold.hold_id}: {_scope(placed.hold)} (hold placed)")
 
 
 def _scope(h: Any) -> str:
@@ -166,24 +158,24 @@ def _scope(h: Any) -> str:
 @retention_group.command()
 @click.argument("hold_id")
 @BY
-@on_home
-def lift(home: Home, hold_id: str, by: str) -> None:
+@on_archive
+def lift(arc: Archive, hold_id: str, by: str) -> None:
     """解除冻结 (lift a disposal hold)."""
-    lifted = disposal.lift_hold(home.settings, hold_id, by)
+    lifted = arc.disposal.lift(hold_id, by)
     out.print(f"已解除冻结 {lifted.hold_id}, 解除人 {lifted.lifted_by} (hold lifted)")
 
 
 @retention_group.command()
 @AS_JSON
-@on_home
-def holds(home: Home, as_json: bool) -> None:
+@on_archive
+def holds(arc: Archive, as_json: bool) -> None:
     """列出冻结 (list disposal holds, in force and lifted)."""
-    found = disposal.list_holds(home.settings)
+    found = arc.disposal.holds()
     if as_json:
-        _emit_json({"holds": [{**disposal.hold_to_dict(h), "active": h.active} for h in found]})
+        emit_json(found.to_json())
         return
     table = Table(Column("编号", no_wrap=True), "范围", "理由", "冻结人", "冻结时间", "状态")
-    for h in found:
+    for h in found.holds:
         state = "生效" if h.active else f"已解除 ({h.lifted_by})"
         table.add_row(h.hold_id, _scope(h), h.reason, h.placed_by, h.placed_at.isoformat(timespec="minutes"), state)
     out.print(table)
@@ -197,13 +189,14 @@ def holds(home: Home, as_json: bool) -> None:
 @BY
 @AS_JSON
 @on_batch
-def propose(home: Home, codes: tuple[str, ...], by: str, as_json: bool) -> None:
+def propose(arc: Archive, codes: tuple[str, ...], by: str, as_json: bool) -> None:
     """提出销毁批次: 鉴定为销毁的档案, 或保留期满的已移交副本 (propose a batch: items decided for destruction,
     or transferred copies whose keep period has ended)."""
-    batch = disposal.propose(home.settings, home.catalogue, codes, by)
+    proposal = arc.disposal.propose(codes, by)
     if as_json:
-        _emit_json({"batch_id": batch.batch_id, "archival_codes": list(batch.archival_codes)})
+        emit_json(proposal.to_json())
         return
+    batch = proposal.batch
     out.print(f"已提出销毁批次 {batch.batch_id}: {len(batch.decisions)} 件, 提出人 {batch.proposer} (batch proposed)")
     out.print("须经鉴定小组、单位负责人和两位监销人签署后方可执行 (needs panel, head and two witnesses)")
 
@@ -213,9 +206,9 @@ def propose(home: Home, codes: tuple[str, ...], by: str, as_json: bool) -> None:
 @BY
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="审批角色")
 @on_batch
-def approve(home: Home, batch_id: str, by: str, role: str) -> None:
+def approve(arc: Archive, batch_id: str, by: str, role: str) -> None:
     """签署销毁批次 (approve a batch in one role)."""
-    batch = disposal.approve(home.settings, batch_id, by, role)
+    batch = arc.disposal.approve(batch_id, by, role)
     out.print(f"{by} 已以{role}身份签署批次 {batch_id}, 共 {len(batch.approvals)} 人签署 (approved)")
 
 
@@ -223,11 +216,11 @@ def approve(home: Home, batch_id: str, by: str, role: str) -> None:
 @click.argument("batch_id")
 @AS_JSON
 @on_batch
-def run(home: Home, batch_id: str, as_json: bool) -> None:
+def run(arc: Archive, batch_id: str, as_json: bool) -> None:
     """执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册 (carry out an approved batch)."""
-    result = disposal.run_batch(home.settings, home.catalogue, batch_id)
+    result = arc.disposal.run(batch_id)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         for i in result.items:
             state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
@@ -244,12 +237,12 @@ def run(home: Home, batch_id: str, as_json: bool) -> None:
 @destroy_group.command()
 @click.argument("batch_id")
 @AS_JSON
-@on_home
-def show(home: Home, batch_id: str, as_json: bool) -> None:
+@on_archive
+def show(arc: Archive, batch_id: str, as_json: bool) -> None:
     """查看销毁批次: 档案、签署与尚待解决的问题 (show a batch)."""
-    data = disposal.batch_report(home.settings, home.catalogue, batch_id)
+    data = arc.disposal.batch(batch_id).to_json()
     if as_json:
-        _emit_json(data)
+        emit_json(data)
         return
     out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {data['proposed_at']}")
     for i in data["items"]:

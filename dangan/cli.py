@@ -1,5 +1,6 @@
-"""dangan 命令行: a thin layer over the library. Each command parses, calls one library
-function and renders the result as Chinese text or, with ``--json``, as JSON.
+"""dangan 命令行: a thin layer over :class:`dangan.Archive`. Each command parses its options,
+calls one ``Archive`` method and renders the result as Chinese text or, with ``--json``,
+as the result's ``to_json()``.
 
 Exit codes: 0 all well; 1 some item or check failed; 2 usage error; others per
 :class:`archive.errors.ExitCode`.
@@ -8,108 +9,34 @@ Exit codes: 0 all well; 1 some item or check failed; 2 usage error; others per
 from __future__ import annotations
 
 import importlib
-import json
-import re
-import sqlite3
 import sys
-import unicodedata
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from archive import __version__
-from archive.catalogue import Catalogue, ListFilter
-from archive.config import (
-    DEFAULT_COPIES,
-    OCR_ENGINES,
-    Fonds,
-    Settings,
-    StorageConfig,
-    init_home,
-    load_settings,
-    resolve_home,
-)
-from archive.errors import DanganError, ExitCode, NotFoundError, UsageError
-from archive.sqlitefile import is_damage
+from archive.config import CONFIG_NAME, OCR_ENGINES, StorageConfig, resolve_home
+from archive.errors import UsageError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DanganError into one line on stderr and its exit code."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DanganError as exc:
-            err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
-            sys.exit(int(exc.exit_code))
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
-                raise
-            # damage found after opening: the catalogue is a cache (the index repairs itself)
-            message = (
-                f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
-            )
-            err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
-            sys.exit(int(ExitCode.storage))
-
-    return wrapper
-
-
-class Home:
-    """The archive home a command works on, opened lazily."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._settings: Settings | None = None
-        self._catalogue: Catalogue | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.path)
-        return self._settings
-
-    def use_catalogue(self, catalogue: Catalogue) -> None:
-        self._catalogue = catalogue
-
-    @property
-    def catalogue(self) -> Catalogue:
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self.settings.catalogue_path, create=False)
-        return self._catalogue
-
-
-pass_home = click.make_pass_decorator(Home)
+from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
+from ._logging import configure as configure_logging
+from .api import Archive
 
 
 class _Commands(click.Group):
-    """The top-level commands; the retention, destruction and transfer groups are imported when
+    """The top-level commands; the retention, destroy and transfer groups are imported when
     named, so that ingest, audit and search do not pay for the spreadsheet and PDF libraries.
-
-    (They import this module for Home, pass_home and the JSON helpers, which also rules out
-    importing them at the top.)
     """
 
     LAZY = {
-        "retention": ("retention.commands", "retention_group"),
-        "destroy": ("retention.commands", "destroy_group"),
-        "transfer": ("retention.transfer_commands", "transfer_group"),
+        "retention": ("dangan.cli_disposal", "retention_group"),
+        "destroy": ("dangan.cli_disposal", "destroy_group"),
+        "transfer": ("dangan.cli_transfer", "transfer_group"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -129,11 +56,22 @@ class _Commands(click.Group):
     type=click.Path(file_okay=False, path_type=Path),
     help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)",
 )
+@click.option("-v", "--verbose", count=True, help="运行日志: -v 进度, -vv 细节 (operator log on stderr)")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="把运行日志追加到此文件 (append the operator log to this file)",
+)
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context, home: Path | None, verbose: int, log_file: Path | None) -> None:
     """dangan 档案: 社区电子档案归档、保存与利用 (electronic records archive)."""
-    ctx.obj = Home(resolve_home(home))
+    try:
+        configure_logging(verbose, log_file)
+    except UsageError as exc:
+        error_line(str(exc))
+        sys.exit(int(exc.exit_code))
+    ctx.obj = Archive(resolve_home(home))
 
 
 @main.command()
@@ -159,26 +97,24 @@ def main(ctx: click.Context, home: Path | None) -> None:
     type=click.Choice(OCR_ENGINES),
     help="扫描件文字识别引擎, 默认 auto; 没有 Tesseract chi_tra 时用 rapidocr (OCR engine; default auto)",
 )
-@pass_home
-@handles_errors
-def init(home: Home, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...], ocr: str | None) -> None:
+@on_archive
+def init(arc: Archive, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...], ocr: str | None) -> None:
     """创建档案库 (create an archive home with dangan.toml)."""
     entries = tuple(parse_storage_spec(spec) for spec in storage) or None
-    config = init_home(home.path, Fonds(fonds_code, fonds_name), rule, entries, ingest={"ocr": ocr} if ocr else {})
-    settings = load_settings(home.path)
-    Catalogue(settings.catalogue_path).close()
-    from archive.storage import prepare_locations
-
-    for loc in prepare_locations(settings):
-        note = _LOCK_NOTES.get(str(loc.object_lock()), "")
-        out.print(f"存储位置 (storage location): {escape(loc.describe())} {note}".rstrip())
-    for retention, n in DEFAULT_COPIES.items():
-        if settings.copies[retention] < n:
+    created = Archive.init(
+        arc.home, fonds_code=fonds_code, fonds_name=fonds_name, rule=rule, storage=entries,
+        ingest={"ocr": ocr} if ocr else {},
+    )  # fmt: skip
+    with created:
+        for loc in created.storage_state():
+            note = _LOCK_NOTES.get(loc.object_lock, "")
+            out.print(f"存储位置 (storage location): {escape(loc.description)} {note}".rstrip())
+        for retention, (kept, default) in created.copy_shortfall().items():
             err.print(
-                f"[yellow]注意: 复制策略 {retention} 只能保存 {settings.copies[retention]} 份 (默认 {n} 份), "
+                f"[yellow]注意: 复制策略 {retention} 只能保存 {kept} 份 (默认 {default} 份), "
                 f"请增加存储位置 (fewer copies than the default policy: add locations)[/yellow]"
             )
-    out.print(f"已创建档案库 (archive home created): {config}", markup=False)
+        out.print(f"已创建档案库 (archive home created): {created.home / CONFIG_NAME}", markup=False)
 
 
 _LOCK_NOTES = {
@@ -204,12 +140,6 @@ def parse_storage_spec(spec: str) -> StorageConfig:
     return StorageConfig(name, "s3", options)
 
 
-def _locations(settings: Settings) -> list[Any]:
-    from archive.storage import open_locations
-
-    return open_locations(settings)
-
-
 @main.command()
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
@@ -225,33 +155,21 @@ def _locations(settings: Settings) -> list[Any]:
 @click.option("--org", "org_code", help="机构(问题)代码")
 @click.option("--author", help="责任者, for items whose list gives none")
 @click.option("--date", help="日期 YYYYMMDD, for items whose list gives none")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def ingest(home: Home, source: Path, catalog: Path | None, as_json: bool, **class_fields: Any) -> None:
+@AS_JSON
+@on_archive
+def ingest(arc: Archive, source: Path, catalog: Path | None, as_json: bool, **class_fields: Any) -> None:
     """归档: 把一批文件检测后封装为 AIP (ingest a folder of records)."""
-    from ingest.metadata import ClassDefaults
-    from ingest.pipeline import Ingestor
-
-    defaults = ClassDefaults(**class_fields)
     show_bar = not as_json and sys.stderr.isatty()
-    with (
-        Ingestor.open(home.settings, home.catalogue) as ingestor,
-        Progress(
-            TextColumn("归档"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not show_bar,
-        ) as bar,
-    ):
+    with Progress(
+        TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+        disable=not show_bar,
+    ) as bar:  # fmt: skip
         task = bar.add_task("ingest", total=None)
-        result = ingestor.run(
-            source, catalog, defaults, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total)
+        result = arc.ingest(
+            source, catalog, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total), **class_fields
         )
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         _print_ingest(result)
     sys.exit(result.exit_code)
@@ -269,10 +187,6 @@ def _finding(f: Any) -> str:
     """A finding's file and message, as text (a file name may hold brackets rich would read as markup);
     the file is named once, also where the message names it itself."""
     return escape(f"{f.path}: {f.message}" if f.path and f.path not in f.message else f.message)
-
-
-#: catalogue statuses as archivists read them
-ITEM_STATES = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销毁", "transferred": "已移交"}
 
 
 def _print_ingest(result: Any) -> None:
@@ -301,24 +215,15 @@ SHOW_FIELDS = (
 
 @main.command()
 @click.argument("archival_code")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def show(home: Home, archival_code: str, as_json: bool) -> None:
+@AS_JSON
+@on_archive
+def show(arc: Archive, archival_code: str, as_json: bool) -> None:
     """查看一件档案的著录项、文件与保管事件 (show one record)."""
-    cat = home.catalogue
-    row = cat.get(archival_code)
-    if row is None:
-        raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
-    files = [dict(f) for f in cat.files(archival_code)]
-    events = [dict(e) for e in cat.events(archival_code)]
-    copies = [vars(c) for c in cat.copies(archival_code).values()]
-    from retention.disposal import record_dates
-
-    dates = record_dates(home.settings, row)
+    view = arc.show(archival_code)
     if as_json:
-        _emit_json({"item": dict(row), "dates": dates, "files": files, "copies": copies, "events": events})
+        emit_json(view.to_json())
         return
+    row, dates = view.item, view.dates
     for label, key in SHOW_FIELDS:
         value = row[key] if row[key] is not None else ""
         out.print(f"{label}: {ITEM_STATES.get(value, value) if key == 'status' else value}", markup=False)
@@ -330,37 +235,21 @@ def show(home: Home, archival_code: str, as_json: bool) -> None:
             f"移交 (transfer): {dates['transfer_due'] or '-'}  开放 (opening): {dates['opening']}"
         )
     out.print("文件 (files):")
-    for f in files:
+    for f in view.files:
         if f["kind"] == "payload":
             out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…", markup=False)
     out.print("副本 (copies):")
-    for c in copies:
+    for c in view.copies:
         sm3 = c["sm3_verified_at"] or "尚未"
         verified = c["verified_at"] or "[red]最近一次检测未通过或尚未核验 (last check failed, or none yet)[/red]"
         out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {verified}  SM3 核验 {sm3}")
     out.print("保管事件 (PREMIS events):")
-    for e in events:
+    for e in view.events:
         fields = (e["time"], e["type"], e["outcome"], e["detail"], e["outcome_detail"], e["location"])
         out.print("  " + "  ".join(f for f in fields if f), markup=False)
 
 
-def _year_range(value: str | None) -> tuple[int | None, int | None]:
-    """``2023``, ``2015-2023``, or open-ended ``2015-`` / ``-2023`` (full-width digits too)."""
-    if not value:
-        return None, None
-    first, dash, last = unicodedata.normalize("NFKC", value).strip().partition("-")
-    years = (first, last if dash else first)
-    if not all(re.fullmatch(r"[0-9]{4}", y) or (dash and not y) for y in years) or years == ("", ""):
-        raise UsageError(
-            f"年度应为 2023、2015-2023、2015- 或 -2023 (year must be YYYY, YYYY-YYYY or open-ended): {value}"
-        )
-    low, high = (int(y) if y else None for y in years)
-    if low is not None and high is not None and low > high:
-        raise UsageError(f"起始年度晚于结束年度 (the range runs backwards): {value}")
-    return low, high
-
-
-def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def filter_options(fn: Any) -> Any:
     """The 全宗/年度/门类/保管期限 filters shared by list and catalog."""
     for opt in reversed((
         click.option("--fonds", help="全宗号"),
@@ -372,84 +261,56 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _filter(
-    settings: Settings, fonds: str | None, year: str | None, category: str | None, retention: str | None
-) -> ListFilter:
-    from metadata_profiles import class_codes
-
-    y0, y1 = _year_range(year)
-    fonds, category, retention = class_codes(settings, fonds, category, retention)
-    return ListFilter(fonds=fonds, year_from=y0, year_to=y1, category=category, retention=retention)
-
-
 @main.command(name="list")
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def list_(home: Home, as_json: bool, **flt: Any) -> None:
+@AS_JSON
+@on_archive
+def list_(arc: Archive, as_json: bool, **flt: Any) -> None:
     """列出档案 (list records, filtered by 全宗/年度/门类/保管期限)."""
-    rows = home.catalogue.list(_filter(home.settings, **flt))
+    found = arc.list(**flt)
     if as_json:
-        _emit_json({"total": len(rows), "items": [dict(r) for r in rows]})
+        emit_json(found.to_json())
         return
     table = Table("档号", "题名", "年度", "保管期限", "页数", "状态")
     table.columns[0].no_wrap = True  # the code is what gets copied into show and export: never cut
-    for r in rows:
+    for r in found.items:
         table.add_row(
             escape(r["archival_code"]), escape(r["title"]), str(r["year"]), r["retention"],
             str(r["page_count"] or ""), ITEM_STATES.get(r["status"], r["status"]),
         )  # fmt: skip
     out.print(table)
-    out.print(f"共 {len(rows)} 件 (items)")
+    out.print(f"共 {len(found.items)} 件 (items)")
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def validate(home: Home, paths: tuple[str, ...], as_json: bool) -> None:
+@AS_JSON
+@on_archive
+def validate(arc: Archive, paths: tuple[str, ...], as_json: bool) -> None:
     """校验 BagIt 包 (validate bags: a directory, or the 档号 of an archived record)."""
-    from archive.validate import validate_target
-
-    reports = [validate_target(p, home.path) for p in paths]
+    result = arc.validate(*paths)
     if as_json:
-        _emit_json(
-            {
-                "bags": [r.to_dict() for r in reports],
-                "valid": sum(r.valid for r in reports),
-                "invalid": sum(not r.valid for r in reports),
-            }
-        )
+        emit_json(result.to_json())
     else:
-        for r in reports:
+        for r in result.reports:
             out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {escape(str(r.target))}")
             for line in r.lines():
                 out.print(f"    {line}", soft_wrap=True, markup=False)
-    sys.exit(0 if all(r.valid for r in reports) else 1)
+    sys.exit(result.exit_code)
 
 
 @main.command()
 @click.argument("archival_code")
 @click.argument("dest", type=click.Path(path_type=Path))
-@pass_home
-@handles_errors
-def export(home: Home, archival_code: str, dest: Path) -> None:
+@on_archive
+def export(arc: Archive, archival_code: str, dest: Path) -> None:
     """导出利用文件 DIP: 原始文件、元数据与说明 (export a DIP)."""
-    from archive.export import export_dip
-    from archive.storage import open_locations
-    from retention.tombstone import destroyed_notice
-
-    if notice := destroyed_notice(home.catalogue, archival_code):
-        raise NotFoundError(notice, path=archival_code)
-    passed_over: list[str] = []
-    written = export_dip(home.catalogue, open_locations(home.settings), archival_code, dest, notes=passed_over)
-    for note in passed_over:
+    done = arc.export(archival_code, dest)
+    for note in done.passed_over:
         err.print(
             f"[yellow]注意[/yellow] {escape(note)}; 请运行 dangan audit --repair (run audit --repair)", soft_wrap=True
         )
-    out.print(f"已导出 {len(written)} 个文件到 {dest} (exported)", markup=False)
+    out.print(f"已导出 {len(done.written)} 个文件到 {dest} (exported)", markup=False)
 
 
 @main.command()
@@ -461,54 +322,23 @@ def export(home: Home, archival_code: str, dest: Path) -> None:
     help="输出文件, 格式由扩展名决定: .xlsx 或 .pdf (format from the extension)",
 )
 @filter_options
-@pass_home
-@handles_errors
-def catalog(home: Home, out_path: Path, **flt: Any) -> None:
+@on_archive
+def catalog(arc: Archive, out_path: Path, **flt: Any) -> None:
     """生成归档文件目录 XLSX 或 PDF (DA/T 22 item list)."""
-    from archive.export import write_catalog
-
-    rows = home.catalogue.list(_filter(home.settings, **flt))
-    write_catalog(rows, out_path)
-    out.print(f"已写出归档文件目录 {len(rows)} 条: {out_path} (catalogue written)")
+    written = arc.catalog(out_path, **flt)
+    out.print(f"已写出归档文件目录 {written.count} 条: {written.path} (catalogue written)")
 
 
 @main.command()
-@pass_home
-@handles_errors
-def reindex(home: Home) -> None:
+@on_archive
+def reindex(arc: Archive) -> None:
     """从存储中的 AIP 重建目录数据库 (rebuild the catalogue from storage)."""
-    from archive.indexing import open_search
-    from archive.indexing import rebuild as rebuild_index
-    from archive.indexing import sync as sync_index
-    from archive.reindex import ReadProblem, rebuild
-
-    problems: list[ReadProblem] = []
-    home.use_catalogue(Catalogue(home.settings.catalogue_path, replace_damaged=True))
-    count = rebuild(home.settings, home.catalogue, problems)
-    for problem in problems:
+    done = arc.reindex()
+    for problem in done.problems:
         err.print(f"[{'red' if problem.left_out else 'yellow'}]注意[/] {escape(str(problem))}", soft_wrap=True)
-    out.print(f"已从存储重建目录: {count} 件 (catalogue rebuilt from storage)")
-    locations = _locations(home.settings)
-    with open_search(home.settings) as index:
-        indexed = rebuild_index(home.catalogue, index, locations)
-        sync_index(home.catalogue, index, locations)  # what was archived while the index was being rebuilt
-    out.print(f"已重建检索索引: {indexed} 件 (search index rebuilt)")
-    if any(p.left_out for p in problems):
-        sys.exit(ExitCode.storage)
-
-
-def _size(value: str | None) -> int | None:
-    """``500M``, ``10G``, ``1T`` or plain bytes."""
-    if value is None:
-        return None
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    text = value.strip().upper().removesuffix("B")
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError:
-        raise UsageError(f"无法识别的大小 (bad size): {value}; 例如 500M, 10G") from None
+    out.print(f"已从存储重建目录: {done.records} 件 (catalogue rebuilt from storage)")
+    out.print(f"已重建检索索引: {done.indexed} 件 (search index rebuilt)")
+    sys.exit(done.exit_code)
 
 
 @main.command()
@@ -517,26 +347,13 @@ def _size(value: str | None) -> int | None:
 @click.option("--all", "check_all", is_flag=True, help="检测全部副本, 含 SM3 (check every copy, both digests)")
 @click.option("--location", help="只检测这个存储位置 (only this location)")
 @click.option("--repair", is_flag=True, help="用完好副本修复损坏或缺失的副本 (repair from a good copy)")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def audit(
-    home: Home,
-    max_seconds: float | None,
-    max_bytes: str | None,
-    check_all: bool,
-    location: str | None,
-    repair: bool,
-    as_json: bool,
-) -> None:
+@AS_JSON
+@on_archive
+def audit(arc: Archive, as_json: bool, **options: Any) -> None:
     """定期检测: 逐份核验各存储位置中的 AIP (fixity audit of every copy)."""
-    from archive.audit import AuditOptions
-    from archive.audit import audit as run_audit
-
-    options = AuditOptions(max_seconds, _size(max_bytes), check_all, location, repair)
-    report = run_audit(home.settings, home.catalogue, _locations(home.settings), options)
+    report = arc.audit(**options)
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         _print_audit(report)
     sys.exit(report.exit_code)
@@ -549,8 +366,8 @@ _KIND = {
 
 
 def _print_audit(report: Any) -> None:
-    from archive.audit import NO_GOOD_COPY
     from archive.copycheck import PROBLEM_CODES
+    from preservation.audit import NO_GOOD_COPY
 
     for p in report.problems:
         code = PROBLEM_CODES[p.kind][0]
@@ -578,55 +395,19 @@ def _print_audit(report: Any) -> None:
 @click.option("--date", "dates", help="日期范围 YYYYMMDD-YYYYMMDD")
 @click.option("--limit", type=int, default=20, show_default=True, help="每页条数")
 @click.option("--page", type=int, default=1, show_default=True, help="第几页")
-@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-@pass_home
-@handles_errors
-def search(
-    home: Home,
-    query: str,
-    fonds: str | None,
-    year: str | None,
-    category: str | None,
-    retention: str | None,
-    dates: str | None,
-    limit: int,
-    page: int,
-    as_json: bool,
-) -> None:
+@AS_JSON
+@on_archive
+def search(arc: Archive, query: str, as_json: bool, **options: Any) -> None:
     """全文检索 (full-text search over metadata and the text of every record)."""
-    from archive.indexing import has_searchable, open_search
-    from archive.indexing import sync as sync_index
-    from metadata_profiles import class_codes
-    from search import Query
-
-    if page < 1:
-        raise UsageError(f"页码从 1 开始 (pages start at 1): {page}")
-    year_from, year_to = _year_range(year)
-    fonds, category, retention = class_codes(home.settings, fonds, category, retention)
-    date_from, dash, date_to = unicodedata.normalize("NFKC", dates or "").strip().partition("-")
-    if not dash:
-        date_to = date_from  # one day
-    visible = frozenset(f.code for f in home.settings.fonds)
-    q = Query(
-        text=query, visible_fonds=visible, fonds=fonds, year_from=year_from, year_to=year_to, category=category,
-        retention=retention, date_from=date_from or None, date_to=date_to or None, limit=limit,
-        offset=(page - 1) * limit,
-    )  # fmt: skip
-    with open_search(home.settings) as index:
-        result = index.search(q)
-        # The index is a cache: one found damaged (set aside) or lost is filled again from the catalogue.
-        if index.damaged_copy is not None or (
-            result.total == 0 and has_searchable(home.catalogue) and not index.codes()
-        ):
-            moved = f", 损坏的文件已移到 {index.damaged_copy}" if index.damaged_copy else ""
-            err.print(f"检索索引为空或已损坏, 正在从目录重建{escape(moved)} (rebuilding the index)", soft_wrap=True)
-            added, _ = sync_index(home.catalogue, index, _locations(home.settings))
-            if added:
-                result = index.search(q)
+    found = arc.search(query, **options)
+    if found.refilled:
+        moved = f", 损坏的文件已移到 {found.damaged_copy}" if found.damaged_copy else ""
+        err.print(f"检索索引为空或已损坏, 正在从目录重建{escape(moved)} (rebuilding the index)", soft_wrap=True)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(found.to_json())
         return
-    out.print(f"共 {result.total} 件 (hits), 第 {page} 页")
+    result = found.result
+    out.print(f"共 {result.total} 件 (hits), 第 {found.page} 页")
     for hit in result.hits:
         out.print(f"[bold]{hit.archival_code}[/bold]  {escape(hit.title)}")
         if hit.snippet:
@@ -635,3 +416,6 @@ def search(
         counts = result.facets.get(name, {})
         if counts:
             out.print(f"{label}: " + "  ".join(f"{k} ({n})" for k, n in counts.items()))
+
+
+__all__ = ["main", "parse_storage_spec"]

@@ -35,9 +35,9 @@ from typing import Any
 from archive.catalogue import Catalogue, IndexedAIP
 from archive.errors import DanganError, StorageError
 from archive.evidence import events_in
+from archive.itemxml import item_from_xml
 from archive.premis import DELETION, Event
 from archive.storage.base import Location
-from metadata_profiles import item_from_xml
 
 __all__ = [
     "COPY_REMOVED",
@@ -180,7 +180,7 @@ def _first_readable(key: str, holders: list[Location]) -> Tombstone:
 
 # --- telling people ---------------------------------------------------------------------------------
 
-#: What the deletion events of a run say (retention._destroy_run._record_deletion).
+#: What the deletion events of a run say (disposition._destroy_run._record_deletion).
 _BATCH = re.compile(r"批次 ([^\s:：,，]+)")
 _TRANSFERRED = re.compile(r"档案已移交(.+?) \(移交编号 ([^)\s]+)\)")
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import date
 from functools import cache
-from typing import TYPE_CHECKING
 
 from archive.catalogue import Catalogue, Copy
 from archive.copycheck import CopyCheck, Expected, Problem, ProblemKind, check_copy
@@ -21,9 +20,7 @@ from archive.fixity import ALGORITHMS
 from archive.model import ItemMetadata
 from archive.premis import REPLICATION, Event, now_iso
 from archive.storage.base import Location
-
-if TYPE_CHECKING:
-    from retention.rules import Schedule
+from retention.rules import Schedule, load_schedule
 
 
 def retain_until(retention: str, year: int, category: str = "WS") -> date:
@@ -41,8 +38,6 @@ def retain_until(retention: str, year: int, category: str = "WS") -> date:
 
 @cache
 def _schedule() -> Schedule:
-    from retention.rules import load_schedule  # retention imports archive: load it only when first needed
-
     return load_schedule()
 
 

@@ -1,6 +1,6 @@
-"""What appraisal and destruction read from an archive home: its schedule, items and signed batches.
+"""What appraisal and destruction read from an archive home: its items and signed batches.
 
-Shared by :mod:`retention.disposal` (the API) and :mod:`retention._destroy_run` (the run).
+Shared by :mod:`disposition.disposal` (the API) and :mod:`disposition._destroy_run` (the run).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from archive.catalogue import Catalogue, row_to_metadata
-from archive.config import Settings
 from archive.errors import DestructionRefusedError, NotFoundError
 from archive.model import ItemMetadata
+from archive.tombstone import DESTROYING
+from retention.appraisal import latest_decisions
+from retention.destruction import DestructionBatch
+from retention.rules import Status
 
 from ._ledger import Ledger, batch_digest
-from .appraisal import latest_decisions
-from .destruction import DestructionBatch
-from .rules import Schedule, Status, load_schedule
-from .tombstone import DESTROYING
 
 #: Catalogue status → the retention layer's status (what the due-date helpers understand).
 STATUS = {
@@ -36,16 +35,6 @@ class BatchChangedError(DestructionRefusedError):
 def now() -> datetime:
     """The local time with its zone, to the second: registers are evidence and name their zone."""
     return datetime.now().astimezone().replace(microsecond=0)
-
-
-def home_schedule(settings: Settings) -> Schedule:
-    """The 保管期限表 of a home: the bundled one, its rules file (``[retention] file``), then ``[retention]``.
-
-    Built from the settings loaded once per command, never by reading ``dangan.toml``
-    again, so every step of one command counts with the same schedule.
-    """
-    extra = settings.retention.get("file")
-    return load_schedule(settings.retention, settings.home / str(extra) if extra else None)
 
 
 def status_of(row: sqlite3.Row) -> Status:

@@ -136,7 +136,7 @@ def _write_file(node: etree._Element, number: int, entry: FileEntry) -> None:
 
 @lru_cache(maxsize=1)
 def _schema() -> etree.XMLSchema:
-    raw = resources.files("metadata_profiles").joinpath(XSD_NAME).read_bytes()
+    raw = resources.files("archive").joinpath(XSD_NAME).read_bytes()
     return etree.XMLSchema(parse_xml(raw, name=XSD_NAME))
 
 

@@ -3,7 +3,7 @@
 ``dangan transfer confirm`` records a PREMIS ``transfer`` event beside every copy (its
 outcome detail is the 移交编号) and marks the record transferred. The 居委会 keeps its
 copy ``keep_copy_years`` (5) from that day (the 2012 rule, standards.md §8); after that
-the copy may be removed through the approved destruction path of :mod:`retention.disposal`:
+the copy may be removed through the approved destruction path of :mod:`disposition.disposal`:
 proposed, signed by the same roles, tombstoned and listed in the 销毁清册, but without a
 鉴定, because the record itself lives on at the 镇馆.
 
@@ -24,9 +24,8 @@ from typing import Any
 from archive.catalogue import Catalogue, row_to_metadata
 from archive.errors import RetentionError
 from archive.premis import TRANSFER
-
-from .appraisal import Action, Decision, Hold, is_held, latest_decisions
-from .rules import Due, DueReport, Schedule, SenderCopy
+from retention.appraisal import Action, Decision, Hold, is_held, latest_decisions
+from retention.rules import Due, DueReport, Schedule, SenderCopy
 
 REGISTERS_DIR = "registers"
 SENT_DIR = "transfers"  # the sender's record of each transfer: registers/transfers/<id>/

@@ -1,4 +1,4 @@
-"""接收 (receipt) machinery behind :func:`retention.transfer.receive_transfer`.
+"""接收 (receipt) machinery behind :func:`disposition.transfer.receive_transfer`.
 
 Two halves, kept apart so nothing is written before everything is known:
 
@@ -8,7 +8,7 @@ Two halves, kept apart so nothing is written before everything is known:
   (no symlink is ever followed) and parses every XML with the hardened parser.
 * :func:`store_package` writes the AIPs of a package that passed into the home's
   locations, indexes them and records an event beside each; it is resumable (see the
-  module docstring of :mod:`retention.transfer` for why).
+  module docstring of :mod:`disposition.transfer` for why).
 
 Checks run cheap to costly and all of them run, so one report lists every problem:
 the package's bag structure, completeness and Payload-Oxum → the registers → each
@@ -40,16 +40,24 @@ from archive.config import Settings
 from archive.errors import AIPExistsError, ConfigError, DanganError, StorageError, TransferListError, UnsafeXMLError
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS, hash_file, hash_stream
+from archive.itemxml import item_from_xml, validate_item_xml
 from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
-from archive.replicas import replicate, retain_until
 from archive.storage import Location, aip_key
 from archive.storage.base import os_failure, stage_stream
 from ingest.formats import inspect_file
-from metadata_profiles import item_from_xml, load_profiles, validate_item_xml, validate_metadata
-
-from ._register_checks import handover_findings, readme_findings, sheet_findings
-from .registers import AipDigest, Handover, TransferRow, read_handover, read_transfer_list
+from metadata_profiles import load_profiles, validate_metadata
+from preservation.replicas import replicate, retain_until
+from retention.registers import (
+    AipDigest,
+    Handover,
+    TransferRow,
+    handover_findings,
+    read_handover,
+    read_transfer_list,
+    readme_findings,
+    sheet_findings,
+)
 
 #: code -> (性, 检测项名称). Numbering follows the DA/T 70 pattern of ingest/checks.py; the
 #: public sources leave the 移交与接收 numbering unverified, so these are this project's assignment.

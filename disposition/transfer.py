@@ -74,14 +74,24 @@ from archive.config import Settings
 from archive.errors import DanganError, ExitCode, UsageError
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms, write_durably
-from archive.indexing import open_search
-from archive.indexing import sync as sync_search
 from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import TRANSFER, Event, default_agent, now_iso
 from archive.storage import Location, open_locations
 from archive.xmlsafe import parse_xml
+from retention.registers import (
+    AipDigest,
+    Handover,
+    handover_xml,
+    record_name_for,
+    transfer_list_xlsx,
+    transfer_list_xml,
+    transfer_readme,
+    transfer_rows,
+)
+from retention.rules import DueReport, Status, home_schedule
+from search.indexing import open_search
+from search.indexing import sync as sync_search
 
-from ._home import home_schedule
 from ._receipt import PASSED, Receipt, ReceiptError, load_sent, read_receipt, receipt_mismatches, sidecars
 from ._receive import (
     CHECKS,
@@ -97,17 +107,6 @@ from ._receive import (
     sync_folder,
 )
 from ._sender_copies import REGISTERS_DIR, SENT_DIR, SENT_RECORD, removable_copies
-from .registers import (
-    AipDigest,
-    Handover,
-    handover_xml,
-    record_name_for,
-    transfer_list_xlsx,
-    transfer_list_xml,
-    transfer_readme,
-    transfer_rows,
-)
-from .rules import DueReport, Status
 
 __all__ = [
     "CHECKS",
@@ -242,7 +241,7 @@ def sender_copies_due(settings: Settings, catalogue: Catalogue, as_of: date | No
 
     Each as (档号, the day the keep period ended). These copies may then be removed, through
     the same approved destruction path as any record (``dangan retention due`` lists them,
-    ``dangan destroy propose`` takes them; see :mod:`retention._sender_copies`).
+    ``dangan destroy propose`` takes them; see :mod:`disposition._sender_copies`).
     """
     report = removable_copies(settings.home, catalogue, home_schedule(settings), as_of or date.today())
     return [(d.meta.archival_code, d.due) for d in report.items]

@@ -2,14 +2,14 @@
 
 The pure rules are in :mod:`retention.rules`, :mod:`retention.appraisal` and
 :mod:`retention.destruction`; this module applies them to a home's catalogue and storage
-and keeps what people decide in the home's ``registers/`` (:mod:`retention._ledger`),
+and keeps what people decide in the home's ``registers/`` (:mod:`disposition._ledger`),
 never only in the catalogue, which ``dangan reindex`` rebuilds from storage.
 
 - 鉴定 (appraisal): :func:`due`, :func:`decide`; :func:`record_dates` for ``dangan show``.
 - 冻结 (disposal holds): :func:`place_hold`, :func:`lift_hold`, :func:`list_holds`.
 - 销毁 (destruction): :func:`propose`, :func:`approve`, :func:`batch_report`, :func:`run_batch`.
 
-已移交副本 (the copies of transferred records, :mod:`retention._sender_copies`) take the same
+已移交副本 (the copies of transferred records, :mod:`disposition._sender_copies`) take the same
 path once their keep period has ended: :func:`due` lists them, and :func:`propose` takes
 them without a 鉴定, recording a ``remove_copy`` decision that names the transfer.
 
@@ -34,14 +34,9 @@ from archive.evidence import record_event
 from archive.premis import Event
 from archive.storage import open_locations
 from metadata_profiles import class_codes
-
-from ._destroy_run import ItemOutcome, RunResult, run_batch
-from ._home import BatchChangedError, home_schedule, item_row, metas_of, now, signed_batch, status_of
-from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
-from ._sender_copies import copy_to_dict, removable_copies, removal_reason, sender_copies
-from .appraisal import Action, Decision, Hold, failing, latest_decisions, require_person
-from .destruction import Approval, DestructionBatch, Role, batch_problems, person_key
-from .errors import (
+from retention.appraisal import Action, Decision, Hold, failing, latest_decisions, require_person
+from retention.destruction import Approval, DestructionBatch, Role, batch_problems, person_key
+from retention.errors import (
     ApprovalTimeError,
     InvalidBatchError,
     InvalidDecisionError,
@@ -53,8 +48,13 @@ from .errors import (
     TooFewApproversError,
     UnknownItemError,
 )
-from .periods import retention_label
-from .rules import DueReport, Schedule, SenderCopy, Status
+from retention.periods import retention_label
+from retention.rules import DueReport, Schedule, SenderCopy, Status, home_schedule
+
+from ._destroy_run import ItemOutcome, RunResult, run_batch
+from ._home import BatchChangedError, item_row, metas_of, now, signed_batch, status_of
+from ._ledger import Ledger, LedgerError, approval_to_dict, batch_digest, decision_to_dict, hold_to_dict
+from ._sender_copies import copy_to_dict, removable_copies, removal_reason, sender_copies
 
 __all__ = [
     "APPRAISAL",

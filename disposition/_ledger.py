@@ -29,9 +29,8 @@ from typing import Any
 
 from archive.errors import DanganError, ExitCode, NotFoundError
 from archive.fixity import fsync_dir, write_durably
-
-from .appraisal import Action, Decision, Hold
-from .destruction import Approval, DestructionBatch, Role
+from retention.appraisal import Action, Decision, Hold
+from retention.destruction import Approval, DestructionBatch, Role
 
 REGISTERS = "registers"
 BATCH_FORMAT = "dangan-destruction-batch/1"

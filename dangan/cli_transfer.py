@@ -1,7 +1,6 @@
-"""``dangan transfer``: 移交与接收 commands, a thin layer over :mod:`retention.transfer`.
+"""``dangan transfer``: 移交与接收 commands, a thin layer over ``Archive.transfers``.
 
-``archive/cli.py`` loads this group when ``transfer`` is named; the library is imported
-only by the command that runs.
+:mod:`dangan.cli` loads this group when ``transfer`` is named.
 
 Exit codes: 0 done (or already done); 1 the package failed a check or a receipt does not
 match; 2 usage (nothing due, bad arguments); 4 a location failed while storing.
@@ -17,9 +16,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from archive.cli import _emit_json, out
-
-from ._cli import AS_JSON, AS_OF, on_home
+from ._cli_base import AS_JSON, AS_OF, emit_json, on_archive, out
+from .api import Archive
 
 
 def _print(text: str) -> None:
@@ -35,23 +33,14 @@ def transfer_group() -> None:
 @AS_OF
 @click.option("--fonds", help="只列出此全宗 (only this fonds)")
 @AS_JSON
-@on_home
-def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
+@on_archive
+def due(arc: Archive, as_of: Any, fonds: str | None, as_json: bool) -> None:
     """列出到期移交的档案 (list records due for transfer)."""
-    from .transfer import due_for_transfer
-
-    report = due_for_transfer(home.settings, home.catalogue, _day(as_of), fonds)
+    due_now = arc.transfers.due(_day(as_of), fonds)
     if as_json:
-        items = [
-            {"archival_code": d.meta.archival_code, "title": d.meta.title, "fonds_code": d.meta.fonds_code,
-             "year": d.meta.year, "category": d.meta.category, "retention": d.meta.retention,
-             "transfer_due": d.due.isoformat()}
-            for d in report.items
-        ]  # fmt: skip
-        problems = [str(p) for p in report.problems]
-        _emit_json({"as_of": str(_day(as_of) or date.today()), "total": len(items), "items": items,
-                           "problems": problems})  # fmt: skip
+        emit_json(due_now.to_json())
         return
+    report = due_now.report
     for d in report.items:
         _print(escape(f"{d.meta.archival_code}  {d.meta.title}  {d.meta.year}  {d.meta.retention}  到期 {d.due}"))
     for p in report.problems:
@@ -68,15 +57,14 @@ def due(home: Any, as_of: Any, fonds: str | None, as_json: bool) -> None:
 @click.option("--receiver", default="镇档案馆", show_default=True, help="接收单位 (receiving archive)")
 @click.option("--sent-by", default="", help="移交人, 默认当前用户 (person handing over)")
 @AS_JSON
-@on_home
-def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str, sent_by: str, as_json: bool) -> None:
+@on_archive
+def prepare(
+    arc: Archive, dest: Path, as_of: Any, fonds: str | None, receiver: str, sent_by: str, as_json: bool
+) -> None:
     """生成移交包: 到期档案的 AIP、移交清册、交接登记表与说明文件 (write the transfer package)."""
-    from .transfer import PrepareOptions, prepare_transfer
-
-    options = PrepareOptions(as_of=_day(as_of), fonds=fonds, receiver=receiver, sent_by=sent_by)
-    result = prepare_transfer(home.settings, home.catalogue, dest, options)
+    result = arc.transfers.prepare(dest, as_of=_day(as_of), fonds=fonds, receiver=receiver, sent_by=sent_by)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
         return
     _print(f"已生成移交包 {result.transfer_id}: {result.package} (package written)")
     _print(f"  {len(result.items)} 件, {result.files} 个文件, {result.bytes} 字节")
@@ -92,14 +80,12 @@ def prepare(home: Any, dest: Path, as_of: Any, fonds: str | None, receiver: str,
 )
 @click.option("--received-by", default="", help="接收人, 默认当前用户 (person receiving)")
 @AS_JSON
-@on_home
-def receive(home: Any, package: Path, receiver: str, received_by: str, as_json: bool) -> None:
+@on_archive
+def receive(arc: Archive, package: Path, receiver: str, received_by: str, as_json: bool) -> None:
     """接收移交包: 移交与接收检测, 全部通过才入库 (check a package; store it only if all checks pass)."""
-    from .transfer import ReceiveOptions, receive_transfer
-
-    result = receive_transfer(home.settings, home.catalogue, package, ReceiveOptions(receiver, received_by))
+    result = arc.transfers.receive(package, receiver=receiver, received_by=received_by)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         _print_receive(result)
     sys.exit(result.exit_code)
@@ -115,8 +101,7 @@ _RECEIVED = {
 
 def _print_receive(result: Any) -> None:
     from archive.model import Verdict
-
-    from .transfer import CHECKS
+    from disposition.transfer import CHECKS
 
     for f in [*result.report.findings, *result.failures]:
         if f.verdict is Verdict.passed:
@@ -138,14 +123,12 @@ def _print_receive(result: Any) -> None:
 @transfer_group.command()
 @click.argument("receipt", type=click.Path(path_type=Path))
 @AS_JSON
-@on_home
-def confirm(home: Any, receipt: Path, as_json: bool) -> None:
+@on_archive
+def confirm(arc: Archive, receipt: Path, as_json: bool) -> None:
     """确认接收回执: 核对后将档案标为已移交 (verify a receipt and mark the records transferred)."""
-    from .transfer import confirm_transfer
-
-    result = confirm_transfer(home.settings, home.catalogue, receipt)
+    result = arc.transfers.confirm(receipt)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
         return
     state = "已确认" if result.status == "confirmed" else "此前已确认, 未做任何改动 (already confirmed)"
     _print(f"{state} {result.transfer_id}: {len(result.items)} 件已移交至 {result.receiver} (transferred)")

@@ -29,8 +29,8 @@ from archive.errors import ExitCode, StorageError, UsageError
 from archive.evidence import SM3_MARK, record_event, store_records
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
-from archive.replicas import expected_files, retain_until
 from archive.storage.base import Location, ObjectLock, stage_stream
+from preservation.replicas import expected_files, retain_until
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
 IN_FLIGHT = 8 * WORKERS  # copies under way at once: the hashing threads never wait while this thread records

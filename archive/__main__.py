@@ -1,5 +1,0 @@
-"""``python -m archive`` runs the dangan CLI."""
-
-from archive.cli import main
-
-main()

@@ -1,0 +1,73 @@
+"""What every ``dangan`` command shares: the consoles, JSON output, the error-to-exit-code
+edge, the archive passed to each command, and the options several commands take.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from archive.errors import DanganError, ExitCode
+from archive.sqlitefile import is_damage
+
+from .api import Archive
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+pass_archive = click.make_pass_decorator(Archive)
+
+#: catalogue statuses as archivists read them
+ITEM_STATES = {"archived": "在档", "destroying": "销毁中", "destroyed": "已销毁", "transferred": "已移交"}
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def error_line(message: str) -> None:
+    err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a DanganError into one line on stderr and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DanganError as exc:
+            error_line(str(exc))
+            sys.exit(int(exc.exit_code))
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            # damage found after opening: the catalogue is a cache (the index repairs itself)
+            error_line(
+                f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
+            )
+            sys.exit(int(ExitCode.storage))
+
+    return wrapper
+
+
+def on_archive(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The archive as first argument, and errors reported the CLI's way."""
+    return pass_archive(handles_errors(fn))
+
+
+AS_OF = click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="按此日期计算是否到期, 如 2026-01-01, 默认今天 (count as of this day; default: today)",
+)
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+BY = click.option("--by", required=True, help="经办人姓名 (the named person acting)")
