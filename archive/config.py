@@ -49,10 +49,22 @@ class Setting:
 
 
 OCR_ENGINES = ("auto", "rapidocr", "tesseract", "off")  # ingest.ocr.ENGINES, and off
+ACTIVE_CONTENT = ("warn", "refuse")  # ingest._active.ACTIVE_POLICIES
 
 INGEST_SETTINGS = (
     Setting("min_scan_dpi", 200, "扫描件最低分辨率 (DA/T 31: at least 200 dpi for scans)"),
     Setting("max_pixels", 200_000_000, "单页像素上限, 超过视为解压缩炸弹 (decompression-bomb ceiling per page)"),
+    Setting("max_pages", 3000, "每件页数上限, 超过则拒收, 不做解码与 OCR (pages per item; more are refused, GD-3-4)"),
+    Setting(
+        "ocr_time_limit",
+        1800,
+        "每个文件 OCR 用时上限 (秒), 到时停止识别并保留已识别的页, 照常归档 (seconds of OCR per file, then OCR stops)",
+    ),
+    Setting(
+        "active_content",
+        "warn",
+        "PDF 脚本、启动动作、嵌入文件与 Office 宏: warn 记录警告 / refuse 拒收 (active content, GD-3-8)",
+    ),
     Setting("workers", 2, "并行接收文件的进程数 (worker processes copying, hashing, decoding and OCR'ing files)"),
     Setting(
         "ocr",
@@ -282,6 +294,14 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
     search = _table(data, "search", SEARCH_SETTINGS, path)
     if ingest["ocr"] not in OCR_ENGINES:
         raise ConfigError(f"[ingest] ocr 只能是 {' / '.join(OCR_ENGINES)}: {ingest['ocr']}", path=str(path))
+    if ingest["active_content"] not in ACTIVE_CONTENT:
+        raise ConfigError(
+            f"[ingest] active_content 只能是 {' / '.join(ACTIVE_CONTENT)}: {ingest['active_content']}", path=str(path)
+        )
+    for name in ("max_pages", "ocr_time_limit"):  # a ceiling of 0 or less would refuse or stop everything
+        value = ingest[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"[ingest] {name} 必须是正数 (must be a positive number): {value}", path=str(path))
     if search["backend"] not in ("sqlite", "elasticsearch"):
         raise ConfigError(f"[search] backend 只能是 sqlite 或 elasticsearch: {search['backend']}", path=str(path))
     if search["backend"] == "elasticsearch" and not search["url"]:

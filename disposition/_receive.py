@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from archive.aip import ITEM_XML, read_aip
 from archive.bagcheck import BagReport, DirectorySource, validate_bag
@@ -45,7 +46,7 @@ from archive.model import CheckReport, Finding, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
 from archive.storage import Location, aip_key
 from archive.storage.base import os_failure, stage_stream
-from ingest.formats import inspect_file
+from ingest.formats import INSPECT_SETTINGS, inspect_file
 from metadata_profiles import load_profiles, validate_metadata
 from preservation.replicas import replicate, retain_until
 from retention.registers import (
@@ -502,13 +503,13 @@ class _Checker:
         jobs = [
             (str(self.package.root / a.base / p), a.base + p) for a in self.package.aips if a.meta for p in a.payload
         ]
-        max_pixels = int(self.settings.ingest["max_pixels"])
+        limits = {name: self.settings.ingest[name] for name in INSPECT_SETTINGS}
         # The first file here: it loads fido's signatures (seconds), which the forked workers then inherit.
-        results = [(jobs[0], _inspect(jobs[0], max_pixels))] if jobs else []
+        results = [(jobs[0], _inspect(jobs[0], limits))] if jobs else []
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
             # With fork the first submit starts every worker, before this process does anything else.
-            pending = [(job, pool.submit(_inspect, job, max_pixels)) for job in jobs[1:]]
+            pending = [(job, pool.submit(_inspect, job, limits)) for job in jobs[1:]]
             full = validate_bag(DirectorySource(self.package.root), algorithms=ALGORITHMS)
             results += [(job, future.result()) for job, future in pending]
         self.outer = bag_findings(full, "", "YJ-1-1")
@@ -559,9 +560,9 @@ def _name_key(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).split())
 
 
-def _inspect(job: tuple[str, str], max_pixels: int) -> list[Finding]:
-    """Failures and warnings of one payload file (in a worker process)."""
-    return inspect_file(Path(job[0]), job[1], max_pixels=max_pixels).findings
+def _inspect(job: tuple[str, str], limits: dict[str, Any]) -> list[Finding]:
+    """Failures and warnings of one payload file (in a worker process), under the [ingest] ceilings."""
+    return inspect_file(Path(job[0]), job[1], **limits).findings
 
 
 def bag_findings(report: BagReport, prefix: str, corrupt_code: str) -> list[Finding]:

@@ -66,6 +66,34 @@ class Notes:
         self.add(Verdict.warning, code, zh, en, reason)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one file is inspected under ([ingest] settings of the same names).
+
+    ``max_pixels`` caps each image or frame, and a file's frames together at
+    FILE_PIXELS_FACTOR times that; ``max_pages`` caps a file's pages (TIFF frames, PDF and
+    OFD pages), counted no further than that; ``active_content`` is ``warn`` or ``refuse``.
+    """
+
+    max_pixels: int = 200_000_000
+    max_pages: int = 3000
+    active_content: str = "warn"
+
+
+#: A file's frames together may hold this many times ``max_pixels`` (a 300-page A4 scan at
+#: 600 dpi is 10 gigapixels, 50 times the default): beyond it decoding is a bomb of frames.
+FILE_PIXELS_FACTOR = 100
+
+
+def pages_refused(notes: Notes, found: int, limits: Limits) -> bool:
+    """GD-3-4: more pages than ``[ingest] max_pages``; the file is not decoded further."""
+    if found <= limits.max_pages:
+        return False
+    zh = f"页数超过设置 [ingest] max_pages = {limits.max_pages}，不再解码和识别；请拆分该件或调高此设置"
+    notes.fail("GD-3-4", zh, "too many pages", f"more than {limits.max_pages} pages")
+    return True
+
+
 @dataclass
 class Decoded:
     """What a decoder learned about the file beyond its findings."""
@@ -248,8 +276,8 @@ class _PdfScan:
     forms: int = 0  # form XObjects walked: a budget against self-drawing or exploding forms
 
 
-def check_pdf(path: Path, notes: Notes, max_pixels: int) -> Decoded:
-    """Open, check syntax, parse every page and decode every image of a PDF."""
+def check_pdf(path: Path, notes: Notes, limits: Limits) -> Decoded:
+    """Open, check syntax, look for active content, parse every page and decode every image of a PDF."""
     try:
         pdf = pikepdf.open(path)
     except pikepdf.PasswordError:
@@ -259,10 +287,12 @@ def check_pdf(path: Path, notes: Notes, max_pixels: int) -> Decoded:
         notes.fail("GD-3-4", "PDF 无法解析", "PDF cannot be parsed", describe(exc))
         return Decoded()
     with pdf:
-        return _check_open_pdf(pdf, notes, max_pixels)
+        return _check_open_pdf(pdf, notes, limits)
 
 
-def _check_open_pdf(pdf: pikepdf.Pdf, notes: Notes, max_pixels: int) -> Decoded:
+def _check_open_pdf(pdf: pikepdf.Pdf, notes: Notes, limits: Limits) -> Decoded:
+    from ingest._active import pdf_active_content  # _active builds on this module's Notes
+
     if pdf.is_encrypted:  # opened with the empty user password: still encrypted
         notes.fail("GD-3-8", "加密或受密码保护的 PDF 不能归档", "encrypted PDF")
     syntax = _syntax_messages(pdf)
@@ -271,9 +301,12 @@ def _check_open_pdf(pdf: pikepdf.Pdf, notes: Notes, max_pixels: int) -> Decoded:
     except DECODE_ERRORS as exc:
         notes.fail("GD-3-4", "PDF 页面树损坏", "PDF page tree is damaged", describe(exc))
         return Decoded()
+    pdf_active_content(pdf, notes, limits.active_content)
     if pages == 0:
         notes.fail("GD-3-4", "PDF 没有任何页面", "PDF has zero pages")
-    scan = _PdfScan(notes, max_pixels)
+    if pages_refused(notes, pages, limits):
+        return Decoded()
+    scan = _PdfScan(notes, limits.max_pixels)
     reported: set[str] = set()
     for scan.page_no, page in enumerate(pdf.pages, 1):
         reported |= _scan_page(pdf, page, scan)
@@ -415,9 +448,11 @@ def _decode_image(image: Any, scan: _PdfScan) -> None:
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def check_ole(path: Path, notes: Notes) -> Decoded:
-    """Legacy Office/WPS: the compound-file header and directory must read; no encryption."""
+def check_ole(path: Path, notes: Notes, limits: Limits) -> Decoded:
+    """Legacy Office/WPS: the compound-file header and directory must read; no encryption; macros noted."""
     import olefile  # fido's own dependency, only needed here
+
+    from ingest._active import office_macros, report_active  # _active builds on this module's Notes
 
     with path.open("rb") as fh:
         if fh.read(8) != OLE_MAGIC:
@@ -432,6 +467,7 @@ def check_ole(path: Path, notes: Notes) -> Decoded:
         return Decoded()
     if encrypted:
         notes.fail("GD-3-8", "加密或受密码保护的文档不能归档", "encrypted document")
+    report_active(notes, office_macros(streams), limits.active_content)
     return Decoded()
 
 

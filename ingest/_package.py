@@ -17,7 +17,8 @@ from lxml import etree
 
 from archive.errors import UnsafeXMLError
 from archive.xmlsafe import parse_xml
-from ingest._decode import DECODE_ERRORS, Decoded, Notes, describe
+from ingest._active import office_macros, report_active
+from ingest._decode import DECODE_ERRORS, Decoded, Limits, Notes, describe, pages_refused
 
 # --- limits ----------------------------------------------------------------
 
@@ -59,8 +60,8 @@ def check_xml(path: Path, notes: Notes) -> Decoded:
     return Decoded()
 
 
-def check_zip(path: Path, notes: Notes) -> Decoded:
-    """Zip integrity with bomb guards, then the package rules of OOXML, ODF or OFD."""
+def check_zip(path: Path, notes: Notes, limits: Limits) -> Decoded:
+    """Zip integrity with bomb guards, then the package rules of OOXML, ODF or OFD; macros noted (GD-3-8)."""
     try:
         archive = zipfile.ZipFile(path)
     except DECODE_ERRORS + (zipfile.BadZipFile,) as exc:
@@ -72,11 +73,15 @@ def check_zip(path: Path, notes: Notes) -> Decoded:
             return Decoded()
         names = {info.filename for info in infos}
         decoded = _package_kind(names)
+        if "[Content_Types].xml" in names or "mimetype" in names:  # OOXML or ODF: where macros live
+            report_active(notes, office_macros(names), limits.active_content)
         # OFD pages are read before the members, so a broken page part is named by its page.
         ofd = _ofd_layout(archive) if decoded.mime == OFD_MIME else None
         failed = _check_members(archive, infos, notes, ofd.roles() if ofd else {})
         if ofd:
             decoded.pages = _ofd_findings(ofd, names, failed, notes)
+            if decoded.pages is not None and pages_refused(notes, decoded.pages, limits):
+                decoded.pages = None
         return decoded
 
 

@@ -31,7 +31,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "GD-3-3": ("可用性", "内容数据格式为通用或归档格式 (PRONOM)"),
     "GD-3-4": ("可用性", "内容数据可完整解码"),
     "GD-3-5": ("可用性", "扫描分辨率不低于规定 (DA/T 31)"),
-    "GD-3-8": ("可用性", "无加密或口令保护"),
+    "GD-3-8": ("可用性", "无加密或口令保护, 无活动内容 (脚本、宏、启动动作、嵌入文件)"),
     "GD-4-7": ("安全性", "归档过程安全可控 (路径与符号链接)"),
 }
 
@@ -63,6 +63,18 @@ def page_count_findings(meta: ItemMetadata, files: list[FileEntry]) -> list[Find
             found=str(found),
         )
     ]
+
+
+def page_limit_findings(pages: int | None, max_pages: int) -> list[Finding]:
+    """GD-3-4: an item of at most ``max_pages`` pages ([ingest] max_pages), whether the item list
+    states them (judged before any file is decoded or OCR'd) or its files were counted."""
+    if pages is None or pages <= max_pages:
+        return []
+    message = (
+        f"该件共 {pages} 页, 超过设置 [ingest] max_pages = {max_pages}, 不予归档; 请拆分该件或调高此设置"
+        " (item has more pages than [ingest] max_pages)"
+    )
+    return [fail("GD-3-4", message, expected=f"≤{max_pages}", found=str(pages))]
 
 
 def scan_resolution_findings(

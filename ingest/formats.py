@@ -9,7 +9,8 @@ load; qpdf repairs a damaged PDF silently.
 
 Nothing here raises for a bad file. Each problem becomes a :class:`~archive.model.Finding`
 with its DA/T 70 code: ``GD-3-3`` (format not identified / not an archival format),
-``GD-3-4`` (cannot be decoded, damaged, hostile) and ``GD-3-8`` (encrypted).
+``GD-3-4`` (cannot be decoded, damaged, hostile, more pages than ``max_pages``) and
+``GD-3-8`` (encrypted; active content, see :mod:`ingest._active`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from ingest._decode import (
     BOMB_EN,
     BOMB_ZH,
     DECODE_ERRORS,
+    FILE_PIXELS_FACTOR,
     Decoded,
+    Limits,
     Notes,
     check_isobmff,
     check_mp3,
@@ -42,13 +45,17 @@ from ingest._decode import (
     check_wav,
     colour_mode,
     describe,
+    pages_refused,
     pillow_headers_only,
     pillow_scope,
     richest,
 )
 from ingest._package import check_xml, check_zip
 
-__all__ = ["Inspection", "identify", "inspect_file"]
+__all__ = ["INSPECT_SETTINGS", "Inspection", "identify", "inspect_file"]
+
+#: The [ingest] settings that are :func:`inspect_file`'s keyword arguments.
+INSPECT_SETTINGS = ("max_pixels", "max_pages", "active_content")
 
 
 @dataclass
@@ -344,10 +351,10 @@ def _archival(kind: str | None, mime: str | None, decoded: Decoded) -> bool:
     return kind in _ARCHIVAL_KINDS
 
 
-_CHECKERS: dict[str, Callable[[Path, Notes, int], Decoded]] = {
+_CHECKERS: dict[str, Callable[[Path, Notes, Limits], Decoded]] = {
     "pdf": check_pdf,
-    "zip": lambda path, notes, _: check_zip(path, notes),
-    "ole": lambda path, notes, _: check_ole(path, notes),
+    "zip": check_zip,
+    "ole": check_ole,
     "text": lambda path, notes, _: check_text(path, notes),
     "xml": lambda path, notes, _: check_xml(path, notes),
     "wav": lambda path, notes, _: check_wav(path, notes),
@@ -356,7 +363,14 @@ _CHECKERS: dict[str, Callable[[Path, Notes, int], Decoded]] = {
 }
 
 
-def inspect_file(path: Path, display_name: str, *, max_pixels: int = 200_000_000) -> Inspection:
+def inspect_file(
+    path: Path,
+    display_name: str,
+    *,
+    max_pixels: int = Limits.max_pixels,
+    max_pages: int = Limits.max_pages,
+    active_content: str = Limits.active_content,
+) -> Inspection:
     """Identify one file and decode it completely, collecting every problem as a finding.
 
     Args:
@@ -364,7 +378,12 @@ def inspect_file(path: Path, display_name: str, *, max_pixels: int = 200_000_000
         display_name: The name people know the file by (its original name); every
             message names the file this way.
         max_pixels: Pixel ceiling for every image, TIFF frame and PDF image; larger ones
-            are refused as decompression bombs before any pixel is decoded.
+            are refused as decompression bombs before any pixel is decoded, as are
+            multi-frame images whose frames together exceed FILE_PIXELS_FACTOR times it.
+        max_pages: Page ceiling (TIFF frames, PDF and OFD pages); a file with more is
+            refused (GD-3-4) and frames past it are not even counted.
+        active_content: ``warn`` or ``refuse`` for JavaScript, launch actions, embedded
+            files and macros (GD-3-8).
 
     Returns:
         The inspection; it never raises for a bad file.
@@ -386,7 +405,7 @@ def inspect_file(path: Path, display_name: str, *, max_pixels: int = 200_000_000
         return Inspection(None, None, None, None, None, None, False, notes.findings)
     identity = _identifier().identify(path)
     kind = _kind(head, identity)
-    decoded = _decode(kind, path, notes, max_pixels)
+    decoded = _decode(kind, path, notes, Limits(max_pixels, max_pages, active_content))
     _format_findings(identity, kind, decoded, notes)
     return Inspection(
         puid=identity.puid,
@@ -400,12 +419,12 @@ def inspect_file(path: Path, display_name: str, *, max_pixels: int = 200_000_000
     )
 
 
-def _decode(kind: str | None, path: Path, notes: Notes, max_pixels: int) -> Decoded:
+def _decode(kind: str | None, path: Path, notes: Notes, limits: Limits) -> Decoded:
     try:
         if kind in _PIL_FORMATS:
-            return _check_image(path, kind, notes, max_pixels)
+            return _check_image(path, kind, notes, limits)
         if kind in _CHECKERS:
-            return _CHECKERS[kind](path, notes, max_pixels)
+            return _CHECKERS[kind](path, notes, limits)
     # The last net: hostile input can trip any library in ways no list foresees, and one
     # file must never sink a batch.
     except Exception as exc:  # noqa: BLE001
@@ -447,27 +466,30 @@ class _Frame:
     dpi: list[tuple[float, float]]  # every resolution this frame states, converted to dpi
 
 
-def _check_image(path: Path, kind: str, notes: Notes, max_pixels: int) -> Decoded:
+def _check_image(path: Path, kind: str, notes: Notes, limits: Limits) -> Decoded:
     """Read every frame's header, then decode every frame with the format's own Pillow plugin.
 
     What the headers state (pages, resolution, colour mode) is reported even when the pixels
     fail to decode or exceed the ceiling: a damaged scan still states its dpi, and reporting
-    it as stating none would add a false reason to the real one.
+    it as stating none would add a false reason to the real one. A file with more frames
+    than ``max_pages`` is refused before any pixel is decoded.
     """
     out = Decoded(is_scan=kind in _SCAN_KINDS)
     frames: list[_Frame] = []
-    with pillow_scope(max_pixels, notes):
+    with pillow_scope(limits.max_pixels, notes):
         try:
             with Image.open(path, formats=_PIL_FORMATS[kind]) as im:
-                frames = _frames(im, kind, notes)
-                loaded = _load_frames(im, frames, notes, max_pixels)
+                frames = _frames(im, kind, notes, limits.max_pages)
+                loaded = len(frames) <= limits.max_pages and _load_frames(im, frames, notes, limits.max_pixels)
             if loaded and kind == "png":
                 _verify_png(path)
         except Image.DecompressionBombError as exc:
             notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, describe(exc))
-            frames = frames or _refused_frames(path, kind, notes)
+            frames = frames or _refused_frames(path, kind, notes, limits.max_pages)
         except DECODE_ERRORS as exc:
             notes.fail("GD-3-4", "图像无法完整解码", "image cannot be fully decoded", describe(exc))
+    if pages_refused(notes, len(frames), limits):
+        return out
     if frames:
         out.pages = len(frames) if kind == "tiff" else 1
         _summarise(frames, out, notes)
@@ -475,10 +497,15 @@ def _check_image(path: Path, kind: str, notes: Notes, max_pixels: int) -> Decode
 
 
 def _load_frames(im: Image.Image, frames: list[_Frame], notes: Notes, max_pixels: int) -> bool:
-    """Load every frame once all their sizes are checked; False when one is over the ceiling."""
+    """Load every frame once all their sizes are checked; False when one, or all together, are over the ceiling."""
     biggest = max(frame.pixels for frame in frames)
     if biggest > max_pixels:
         notes.fail("GD-3-4", BOMB_ZH, BOMB_EN, f"{biggest} > {max_pixels} pixels")
+        return False
+    total = sum(frame.pixels for frame in frames)
+    if total > FILE_PIXELS_FACTOR * max_pixels:  # many frames each under the ceiling: a bomb of frames
+        reason = f"{len(frames)} frames, {total} > {FILE_PIXELS_FACTOR} × {max_pixels} pixels"
+        notes.fail("GD-3-4", f"各页合计{BOMB_ZH}", f"{BOMB_EN} of frames", reason)
         return False
     for index in range(len(frames)):
         im.seek(index)
@@ -486,7 +513,7 @@ def _load_frames(im: Image.Image, frames: list[_Frame], notes: Notes, max_pixels
     return True
 
 
-def _refused_frames(path: Path, kind: str, notes: Notes) -> list[_Frame]:
+def _refused_frames(path: Path, kind: str, notes: Notes, max_pages: int) -> list[_Frame]:
     """The headers of an image Pillow refused to open as a bomb, read with its ceiling lifted.
 
     No pixel is decoded. Only TIFF goes past the first frame: its seek reads directories
@@ -495,7 +522,7 @@ def _refused_frames(path: Path, kind: str, notes: Notes) -> list[_Frame]:
     try:
         with pillow_headers_only(), Image.open(path, formats=_PIL_FORMATS[kind]) as im:
             if kind == "tiff":
-                return _frames(im, kind, notes)
+                return _frames(im, kind, notes, max_pages)
             return [_Frame(im.size[0] * im.size[1], im.mode, _stated_dpi(im, kind, notes))]
     except DECODE_ERRORS:
         return []  # the bomb is reported; a header that will not read adds nothing
@@ -511,11 +538,18 @@ def _verify_png(path: Path) -> None:
             raise SyntaxError("PNG does not end with its IEND chunk (truncated, or data after IEND)")
 
 
-def _frames(im: Image.Image, kind: str, notes: Notes) -> list[_Frame]:
-    """Size, mode and stated resolution of every frame, read before any pixel is."""
-    frames = []
-    for index in range(getattr(im, "n_frames", 1)):  # Pillow stops TIFF IFD loops itself
-        im.seek(index)
+def _frames(im: Image.Image, kind: str, notes: Notes, max_pages: int) -> list[_Frame]:
+    """Size, mode and stated resolution of every frame, read before any pixel is.
+
+    At most ``max_pages + 1`` frames are read: ``n_frames`` would walk every TIFF directory,
+    and a small file can hold hundreds of thousands of them.
+    """
+    frames: list[_Frame] = []
+    for index in range(max_pages + 1):
+        try:
+            im.seek(index)  # Pillow stops TIFF IFD loops itself
+        except EOFError:
+            break
         width, height = im.size
         frames.append(_Frame(width * height, im.mode, _stated_dpi(im, kind, notes)))
     return frames

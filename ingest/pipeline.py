@@ -44,8 +44,15 @@ from archive.premis import (
     now_iso,
 )
 from archive.storage import Location, aip_key, open_locations
-from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
-from ingest.formats import inspect_file, preload
+from ingest.checks import (
+    complete_report,
+    fail,
+    page_count_findings,
+    page_limit_findings,
+    report_to_xml,
+    scan_resolution_findings,
+)
+from ingest.formats import INSPECT_SETTINGS, inspect_file, preload
 from ingest.metadata import ClassDefaults, build_metadata
 from ingest.ocr import OcrEngine, get_engine
 from ingest.sources import SourceItem, read_batch
@@ -283,14 +290,16 @@ class Ingestor:
         if not src.files:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
         findings += _unbaggable_names(src)
+        findings += page_limit_findings(meta.page_count, int(self.settings.ingest["max_pages"]))  # before any OCR
         if any(f.failed for f in findings):
             return _rejected(src, findings)
         stack = ExitStack()
         bag_dir = stack.enter_context(self.location.staging())
-        max_pixels = int(self.settings.ingest["max_pixels"])
+        options = self.settings.ingest
+        limits = {name: options[name] for name in INSPECT_SETTINGS}
         dest = bag_dir / ORIGINAL_DIR
-        ocr = _Ocr(self.settings.ingest["ocr"], self.settings.ingest["tesseract_languages"], meta.carrier != "电子")
-        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
+        ocr = _Ocr(options["ocr"], options["tesseract_languages"], meta.carrier != "电子", options["ocr_time_limit"])
+        jobs = [self._pool.submit(_receive_file, name, path, dest, limits, ocr) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -346,6 +355,7 @@ class Ingestor:
         if not meta.carrier:
             findings += _judge_carrier(meta, scan_names)
         findings += page_count_findings(meta, entries)
+        findings += page_limit_findings(sum(e.pages or 0 for e in entries), int(self.settings.ingest["max_pages"]))
         findings += scan_resolution_findings(meta, entries, scan_names, int(self.settings.ingest["min_scan_dpi"]))
         findings += self._duplicate_file_warnings(entries)
         report = CheckReport("归档", findings)
@@ -470,14 +480,14 @@ def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
 def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
     """An event per OCR engine used (its name, version and settings, and the pages each reader read),
     and one for text read from the files."""
-    by_engine: dict[str, tuple[int, Counter[str]]] = {}
+    by_engine: dict[str, tuple[int, Counter[str], int]] = {}
     read = 0
     for t in texts.values():
         if t.engine:
             key = json.dumps(vars(t.engine), sort_keys=True, ensure_ascii=False)
-            files, readers = by_engine.get(key, (0, Counter()))
+            files, readers, blank = by_engine.get(key, (0, Counter(), 0))
             readers.update(p.reader for p in t.pages if p.reader)
-            by_engine[key] = (files + 1, readers)
+            by_engine[key] = (files + 1, readers, blank + t.blank_pages)
         elif t.pages:
             read += 1
     events = [
@@ -485,10 +495,12 @@ def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
             EXTRACTION,
             f"OCR 全文识别 (OCR) {engine}",
             "success",
-            f"{files} 个文件" + "".join(f"; {reader} 识别 {n} 页" for reader, n in sorted(readers.items())),
+            f"{files} 个文件"
+            + "".join(f"; {reader} 识别 {n} 页" for reader, n in sorted(readers.items()))
+            + (f"; 空白或过小页 {blank} 页未送识别 (blank or tiny pages skipped)" if blank else ""),
             time=when,
         )
-        for engine, (files, readers) in sorted(by_engine.items())
+        for engine, (files, readers, blank) in sorted(by_engine.items())
     ]
     if read:
         events.append(
@@ -563,6 +575,7 @@ class _Ocr:
     engine: str
     tesseract_languages: str
     scans: bool
+    time_limit: float  # seconds of OCR per file ([ingest] ocr_time_limit)
 
     def get_engine(self) -> OcrEngine | None:
         if self.engine == "off":
@@ -571,7 +584,7 @@ class _Ocr:
         return get_engine(self.engine, **options)
 
 
-def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr) -> _Received:
+def _receive_file(name: str, src: Path, dest: Path, limits: dict[str, Any], ocr: _Ocr) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
         return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
@@ -579,7 +592,7 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr) 
         size, digests = copy_and_hash(src, target)
     except OSError as exc:
         return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
-    found = inspect_file(target, name, max_pixels=max_pixels)
+    found = inspect_file(target, name, **limits)
     entry = FileEntry(
         name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
         format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
@@ -588,7 +601,14 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr) 
     findings = [f if f.path else replace(f, path=name) for f in found.findings]
     text = None
     if not any(f.failed for f in findings):
-        text = extract_text(target, found, engine=ocr.get_engine(), display_name=name, ocr_images=ocr.scans)
+        text = extract_text(
+            target,
+            found,
+            engine=ocr.get_engine(),
+            display_name=name,
+            ocr_images=ocr.scans,
+            ocr_time_limit=ocr.time_limit,
+        )
         # only what went wrong: "not applicable" notes (audio, OCR off) would clutter the 四性 report
         findings += [f if f.path else replace(f, path=name) for f in text.findings if f.verdict is Verdict.warning]
     # GD-1-1: the written copy, read back, against the digests taken on receipt

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,10 @@ PDF_RENDER_DPI = 300
 #: Larger page images are scaled down before OCR: A4 at 600 dpi is 35 million pixels, and
 #: neither engine reads better above 300 dpi.
 OCR_MAX_PIXELS = 40_000_000
+#: A page narrower or lower than this many pixels holds no legible text and is not OCR'd.
+MIN_OCR_SIDE = 16
+#: A page whose every channel spans at most this many levels is blank (one colour) and is not OCR'd.
+BLANK_SPREAD = 2
 _DOCX_PART_LIMIT = 64 * 1024**2
 # A page with an image and fewer visible characters than this is OCR'd: its text is a stamp, not the page.
 _FEW_CHARS = 10
@@ -77,12 +82,14 @@ class ExtractedText:
     """提取的全文: the pages of one file, the OCR engine if one was used, and what went wrong.
 
     ``pages`` are in order, numbered from 1; a page whose OCR failed is missing from it
-    and named in ``findings``. ``engine`` is set when OCR was attempted on any page.
+    and named in ``findings``. ``engine`` is set when OCR was attempted on any page;
+    ``blank_pages`` counts the pages that were not sent to it as blank or tiny.
     """
 
     pages: list[PageText] = field(default_factory=list)
     engine: EngineInfo | None = None
     findings: list[Finding] = field(default_factory=list)
+    blank_pages: int = 0  # blank or tiny pages not sent to the OCR engine
 
     @property
     def text(self) -> str:
@@ -90,16 +97,25 @@ class ExtractedText:
         return "\n\n".join(page.text for page in self.pages)
 
 
-class _Run:
-    """One file's extraction: its OCR engine, its findings and its character budget."""
+class _OcrTimeSpent(Exception):
+    """The file's OCR time ([ingest] ocr_time_limit) is spent: reading stops, the pages so far are kept."""
 
-    def __init__(self, name: str, path: Path, engine: OcrEngine | None, max_chars: int, pdf_dpi: int) -> None:
+
+class _Run:
+    """One file's extraction: its OCR engine, its findings and its character and OCR-time budgets."""
+
+    def __init__(
+        self, name: str, path: Path, engine: OcrEngine | None, max_chars: int, pdf_dpi: int, ocr_seconds: float | None
+    ) -> None:
         self.notes = Notes(name, path)  # libraries quote the staging path; messages use the name
         self.engine = engine
         self.engine_info: EngineInfo | None = None
         self.remaining = max_chars
         self.pdf_dpi = pdf_dpi
         self.full = False  # the character budget is spent: stop reading
+        self.ocr_seconds = ocr_seconds
+        self.ocr_deadline: float | None = None  # set at the first OCR'd page: decoding is not OCR time
+        self.blank_pages = 0
 
     def page(
         self, number: int, text: str, source: str, confidence: float | None = None, reader: str | None = None
@@ -119,6 +135,10 @@ class _Run:
             return None
         if self.engine_info is None:
             self.engine_info = self.engine.info()
+        if _blank_or_tiny(image):
+            self.blank_pages += 1
+            return None
+        self._check_time()
         try:
             found = self.engine.recognize(_ocr_ready(image))
         except MissingDependencyError:
@@ -135,11 +155,33 @@ class _Run:
             return None
         return self.page(number, found.text, found.source, found.confidence, found.reader)
 
+    def _check_time(self) -> None:
+        if self.ocr_seconds is None:
+            return
+        now = time.monotonic()
+        if self.ocr_deadline is None:
+            self.ocr_deadline = now + self.ocr_seconds
+        elif now >= self.ocr_deadline:
+            raise _OcrTimeSpent
+
     def no_engine(self) -> None:
         """Say once per file that scanned pages were left without OCR."""
         if not any(f.code == TEXT_NO_ENGINE for f in self.notes.findings):
             zh, en = "未启用 OCR，扫描页未提取文本", "no OCR engine: scanned pages not read"
             self.notes.add(Verdict.not_applicable, TEXT_NO_ENGINE, zh, en, None)
+
+
+def _blank_or_tiny(image: Image.Image) -> bool:
+    """A page too small to hold legible text, or of one colour (a blank frame, a separator sheet).
+
+    Only a page without any variation is blank: a faint page with a few strokes still goes to
+    the engine. getextrema reads the pixels once in C, far cheaper than recognition.
+    """
+    if image.width < MIN_OCR_SIDE or image.height < MIN_OCR_SIDE:
+        return True
+    extrema = image.getextrema()
+    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    return all(high - low <= BLANK_SPREAD for low, high in bands)  # type: ignore[operator]
 
 
 def _ocr_ready(image: Image.Image) -> Image.Image:
@@ -204,6 +246,7 @@ def extract_text(
     max_chars: int = 10_000_000,
     pdf_dpi: int = PDF_RENDER_DPI,
     ocr_images: bool = True,
+    ocr_time_limit: float | None = None,
 ) -> ExtractedText:
     """Extract the text of one validated file, page by page (全文提取).
 
@@ -220,6 +263,9 @@ def extract_text(
         ocr_images: Whether an image file is a scanned page to read. A born-digital
             photograph (载体 not 纸质) is described by its metadata, not OCR'd; an image-only
             PDF is OCR'd either way.
+        ocr_time_limit: Seconds of OCR for this file, counted from its first OCR'd page
+            ([ingest] ocr_time_limit); when spent, OCR stops with a warning and the pages
+            read so far are kept. None: no limit beyond each engine's per-page timeout.
 
     Returns:
         The pages, the engine used, and findings (warnings; never a raise for bad content).
@@ -228,7 +274,7 @@ def extract_text(
         MissingDependencyError: OCR was needed and the engine is not installed.
     """
     path = Path(path)
-    run = _Run(display_name or path.name, path, engine, max_chars, pdf_dpi)
+    run = _Run(display_name or path.name, path, engine, max_chars, pdf_dpi, ocr_time_limit)
     kind = _kind(inspection)
     pages: list[PageText] = []
     if kind == "image" and not ocr_images:
@@ -238,7 +284,7 @@ def extract_text(
         _not_extracted(run, kind, inspection)
     else:
         _collect(_EXTRACTORS[kind](path, run), pages, run)
-    return ExtractedText(pages, run.engine_info, run.notes.findings)
+    return ExtractedText(pages, run.engine_info, run.notes.findings, run.blank_pages)
 
 
 def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: _Run) -> None:
@@ -249,6 +295,9 @@ def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: _Run) 
                 break
     except MissingDependencyError:
         raise
+    except _OcrTimeSpent:
+        zh = f"OCR 用时已达设置 [ingest] ocr_time_limit = {run.ocr_seconds:g} 秒, 其后的页面未提取文本"
+        run.notes.warn(TEXT_OCR_TIMEOUT, zh, "OCR time limit reached; later pages not read", f"{len(pages)} pages kept")
     # The last net: the file passed validation, yet a library may still trip on it, and
     # text extraction must never sink an ingest.
     except Exception as exc:  # noqa: BLE001

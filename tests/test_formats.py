@@ -109,7 +109,7 @@ def warnings_of(result: Inspection) -> list[str]:
     return [f.code for f in result.findings if f.verdict is Verdict.warning]
 
 
-def inspect(path: Path, **kwargs: int) -> Inspection:
+def inspect(path: Path, **kwargs: int | str) -> Inspection:
     return inspect_file(path, path.name, **kwargs)
 
 
@@ -858,3 +858,60 @@ def test_every_literal_read_from_a_regex_is_in_each_of_its_matches(data: st.Data
         buffer = before + match + (after if re.search(regex, before + match + after) else b"")
     for need in needs:
         assert _pronom._passes(_pronom._test(need, position), buffer, buffer), (regex, need, buffer)
+
+
+# --- page ceilings ([ingest] max_pages) and bombs of frames ------------------------------------
+
+
+def _frames_tiff(path: Path, frames: int, size: tuple[int, int] = (1, 1)) -> Path:
+    images = [Image.new("L", size, 255) for _ in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], dpi=(300, 300))
+    return path
+
+
+def test_tiff_over_max_pages_is_refused_before_its_frames_are_counted_or_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _frames_tiff(tmp_path / "万帧.tif", 40)
+    seeks: list[int] = []
+    real_seek = TiffImagePlugin.TiffImageFile.seek
+    monkeypatch.setattr(
+        TiffImagePlugin.TiffImageFile, "seek", lambda im, frame: (seeks.append(frame), real_seek(im, frame))[1]
+    )
+    result = inspect(path, max_pages=10)
+    assert failures(result) == ["GD-3-4"] and "max_pages = 10" in result.findings[0].message
+    assert result.pages is None  # not the first 11: the count is unknown
+    assert max(seeks) <= 10  # the directories past the ceiling were never walked
+
+
+def test_ordinary_multipage_scan_within_max_pages_passes(tmp_path: Path) -> None:
+    path = _frames_tiff(tmp_path / "三页.tif", 3, size=(40, 60))
+    result = inspect(path, max_pages=3)
+    assert result.findings == [] and result.pages == 3
+
+
+def test_frames_each_under_the_ceiling_but_together_over_it_are_a_bomb(tmp_path: Path) -> None:
+    frames = formats.FILE_PIXELS_FACTOR + 1
+    path = _frames_tiff(tmp_path / "frames.tif", frames, size=(4, 4))
+    result = inspect(path, max_pixels=16)
+    assert failures(result) == ["GD-3-4"] and "炸弹" in result.findings[0].message
+    assert f"{frames} frames" in (result.findings[0].found or "")
+    assert failures(inspect(path, max_pixels=17)) == []
+
+
+def test_pdf_over_max_pages_is_refused_unwalked(tmp_path: Path) -> None:
+    pdf = pikepdf.new()
+    for _ in range(5):
+        pdf.add_blank_page()
+    pdf.save(tmp_path / "五页.pdf")
+    result = inspect(tmp_path / "五页.pdf", max_pages=4)
+    assert failures(result) == ["GD-3-4"] and "max_pages = 4" in result.findings[0].message and result.pages is None
+    within = inspect(tmp_path / "五页.pdf", max_pages=5)
+    assert within.findings == [] and within.pages == 5
+
+
+def test_ofd_over_max_pages_is_refused(tmp_path: Path) -> None:
+    path = _ofd(tmp_path / "两页.ofd", pages=TWO_PAGES)
+    result = inspect(path, max_pages=1)
+    assert failures(result) == ["GD-3-4"] and "max_pages = 1" in result.findings[0].message and result.pages is None
+    assert inspect(path, max_pages=2).pages == 2

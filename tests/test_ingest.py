@@ -291,3 +291,94 @@ def test_a_period_below_the_schedules_legal_minimum_is_refused_at_ingest(home, t
     assert aip_dirs(home) == []
     (ok,) = ingest(home, batch, defaults=replace(vouchers, retention="D30")).items
     assert ok.status == "archived" and ok.archival_code == "J012-KU·PZ·2016-D30-0001"
+
+
+# --- ceilings and active content ([ingest] max_pages, active_content, ocr_time_limit) ---------
+
+
+def ingest_with(home, root: Path, catalog: Path | None = None, defaults: ClassDefaults = WS_2023, **options):
+    settings = replace(home.settings, ingest={**home.settings.ingest, **options})
+    return Ingestor.open(settings, home.catalogue).run(root, catalog, defaults)
+
+
+def test_items_over_max_pages_are_rejected_naming_the_setting(home, tmp_path):
+    src = tmp_path / "batch"
+    make_image(src / "长卷.tif", pages=4, seed=1)
+    make_image(src / "上.tif", pages=2, seed=2)
+    make_image(src / "下.tif", pages=2, seed=3)
+    make_image(src / "列明.tif", seed=4)
+    make_image(src / "三页.tif", pages=3, seed=5)
+    rows = [
+        row("一个文件超过上限", "长卷.tif", pages="4"),
+        row("两个文件合计超过上限", "上.tif;下.tif", pages="4"),
+        row("目录所记页数超过上限", "列明.tif", pages="9"),
+        row("普通的三页扫描件", "三页.tif", pages="3"),
+    ]
+    catalog = write_catalog(tmp_path / "目录.csv", rows)
+    one, both, listed, ordinary = ingest_with(
+        home, src, catalog, ClassDefaults(category="WS", year=2023), max_pages=3
+    ).items
+    for r in (one, both, listed):
+        assert r.status == "rejected" and {e.code for e in r.errors} == {"GD-3-4"}, r.to_dict()
+        assert any("max_pages = 3" in e.message for e in r.errors)
+    assert "GD-1-10" not in {e.code for e in listed.errors}  # refused before its files were even read
+    assert ordinary.status == "archived", ordinary.to_dict()
+
+
+def _javascript_pdf(path: Path) -> Path:
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.Root.OpenAction = pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert(1)"))
+    pdf.save(path)
+    return path
+
+
+def test_active_content_is_warned_in_the_report_or_refused_by_setting(home, tmp_path):
+    src = tmp_path / "batch"
+    src.mkdir()
+    _javascript_pdf(src / "带脚本.pdf")
+    born_digital = replace(WS_2023, carrier="电子")
+    (refused,) = ingest_with(home, src, defaults=born_digital, active_content="refuse").items
+    assert refused.status == "rejected" and [e.code for e in refused.errors] == ["GD-3-8"], refused.to_dict()
+    assert "active_content = refuse" in refused.errors[0].message
+    (warned,) = ingest_with(home, src, defaults=born_digital).items
+    assert warned.status == "archived" and [w.code for w in warned.warnings] == ["GD-3-8"]
+    (bag_dir,) = aip_dirs(home)
+    report = parse_xml((bag_dir / REPORT_XML).read_bytes(), name="report")
+    assert {el.get("代码"): el.get("结论") for el in report}["GD-3-8"] == "警告"
+
+
+def test_blank_frames_skipped_by_ocr_are_counted_in_premis(home, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "batch"
+    src.mkdir()
+    frames = [Image.new("L", (1, 1), 255) for _ in range(5)] + [Image.new("L", (200, 300), 255)]
+    frames[0].save(src / "空白.tif", save_all=True, append_images=frames[1:], dpi=(300, 300))
+    (result,) = ingest_with(home, src, ocr="tesseract").items
+    assert result.status == "archived", result.to_dict()
+    (bag_dir,) = aip_dirs(home)
+    premis = (bag_dir / PREMIS_XML).read_text(encoding="utf-8")
+    assert "空白或过小页 6 页未送识别" in premis
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("max_pages", 0, "必须是正数"),
+        ("ocr_time_limit", -1, "必须是正数"),
+        ("max_pages", "many", "必须是正数"),
+        ("active_content", "allow", "只能是 warn / refuse"),
+    ],
+)
+def test_ceiling_settings_are_validated(tmp_path, name, value, said):
+    from archive.config import Fonds, init_home, load_settings
+    from archive.errors import UsageError
+
+    fonds = Fonds("J012", "振兴社区居民委员会")
+    with pytest.raises(UsageError, match=f"{name}.*{said}|{said}.*{name}"):
+        init_home(tmp_path / "bad", fonds, ingest={name: value})
+    init_home(tmp_path / "good", fonds, ingest={"max_pages": 5, "ocr_time_limit": 0.5, "active_content": "refuse"})
+    assert load_settings(tmp_path / "good").ingest["max_pages"] == 5

@@ -8,6 +8,7 @@ small pages (``tests/test_ocr.py`` covers both engines and their thresholds).
 from __future__ import annotations
 
 import pickle
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 
 from archive.model import Verdict
 from ingest.formats import Inspection, inspect_file
-from ingest.ocr import OcrEngine, TesseractEngine, get_engine
+from ingest.ocr import OcrEngine, PageText, TesseractEngine, get_engine
 from ingest.text import (
     TEXT_NO_ENGINE,
     TEXT_NOT_EXTRACTED,
@@ -346,3 +347,59 @@ def test_result_pickles_for_worker_processes(tmp_path: Path, tesseract: OcrEngin
     result = extract(tmp_path / "扫描.tif", tesseract)
     copy = pickle.loads(pickle.dumps(result))
     assert copy == result and copy.engine is not None and copy.engine.settings["languages"] == "chi_sim"
+
+
+# --- blank pages and the OCR time ceiling ------------------------------------------------
+
+
+class CountingEngine(OcrEngine):
+    """Reads every page as 甲, taking ``seconds`` per page, and remembers the sizes it was given."""
+
+    name = "counting"
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.seen: list[tuple[int, int]] = []
+
+    @property
+    def settings(self) -> dict[str, object]:
+        return {}
+
+    def version(self) -> str:
+        return "1"
+
+    def recognize(self, image: Image.Image) -> PageText:
+        self.seen.append(image.size)
+        time.sleep(self.seconds)
+        return PageText(1, "甲", "ocr", 1.0, self.name)
+
+
+def _frames(path: Path, frames: list[Image.Image]) -> Path:
+    frames[0].save(path, save_all=True, append_images=frames[1:], dpi=(300, 300))
+    return path
+
+
+def test_blank_and_tiny_frames_are_counted_not_sent_to_the_engine(tmp_path: Path) -> None:
+    written = Image.new("L", (80, 60), 255)
+    written.paste(0, (10, 10, 70, 20))  # a stroke: not blank
+    faint = Image.new("L", (80, 60), 250)
+    faint.putpixel((40, 30), 200)  # one faint mark still goes to the engine
+    frames = [Image.new("L", (1, 1), 0), written, Image.new("L", (80, 60), 255), Image.new("L", (8, 400), 0), faint]
+    engine = CountingEngine()
+    result = extract(_frames(tmp_path / "帧.tif", frames), engine)
+    assert engine.seen == [(80, 60), (80, 60)]
+    assert [p.number for p in result.pages] == [2, 5] and result.blank_pages == 3
+    assert result.engine is not None and result.findings == []
+
+
+def test_ocr_stops_cleanly_when_its_time_is_spent(tmp_path: Path) -> None:
+    page = Image.new("L", (80, 60), 255)
+    page.paste(0, (10, 10, 70, 20))
+    engine = CountingEngine(seconds=0.05)
+    result = extract(_frames(tmp_path / "长卷.tif", [page] * 6), engine, ocr_time_limit=0.12)
+    assert 1 <= len(engine.seen) < 6  # stopped, after reading what fitted
+    assert [p.number for p in result.pages] == list(range(1, len(engine.seen) + 1))  # the pages read are kept
+    assert codes(result) == [TEXT_OCR_TIMEOUT] and result.findings[0].verdict is Verdict.warning
+    assert "ocr_time_limit = 0.12" in result.findings[0].message
+    unlimited = extract(tmp_path / "长卷.tif", CountingEngine())
+    assert len(unlimited.pages) == 6 and unlimited.findings == []
