@@ -291,3 +291,23 @@ def test_a_period_below_the_schedules_legal_minimum_is_refused_at_ingest(home, t
     assert aip_dirs(home) == []
     (ok,) = ingest(home, batch, defaults=replace(vouchers, retention="D30")).items
     assert ok.status == "archived" and ok.archival_code == "J012-KU·PZ·2016-D30-0001"
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("页数", "9" * 25), ("页数", "9" * 5000), ("年度", "2" * 25), ("页数", "+1")]
+)
+def test_a_number_in_the_item_list_is_bounded_before_it_is_converted(home, tmp_path, column, value):
+    """Past 18 digits (SQLite's INTEGER) or not plain ASCII digits, a 页数 or 年度 is a GD-1-3 finding on its
+    row (int() took "+1" and 25 digits, and refuses 5,000 with a message naming no rule); the batch goes on."""
+    src = make_scan_batch(tmp_path / "batch", 2)
+    cols = ["题名", "责任者", "日期", "页数", "年度", "文件"]
+    catalog = tmp_path / "目录.csv"
+    with open(catalog, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for n in (1, 2):
+            good = {"题名": f"第{n}件", "责任者": "居委会", "日期": "20230315", "页数": "1", "年度": "2023"}
+            w.writerow({**good, **({column: value} if n == 1 else {}), "文件": f"扫描件{n:03d}.tif"})
+    result = ingest(home, src, catalog)
+    assert [r.status for r in result.items] == ["rejected", "archived"], result.to_dict()
+    assert "GD-1-3" in {e.code for e in result.items[0].errors}
