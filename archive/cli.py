@@ -503,7 +503,7 @@ def _size(value: str | None) -> int | None:
         if text and text[-1] in units:
             return int(float(text[:-1]) * units[text[-1]])
         return int(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: int(float("1e400")), an infinite size
         raise UsageError(f"无法识别的大小 (bad size): {value}; 例如 500M, 10G") from None
 
 
