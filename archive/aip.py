@@ -16,21 +16,27 @@ catalogue be rebuilt from storage alone.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from archive import __version__
 from archive.bag import write_bag
-from archive.bagcheck import parse_manifest
+from archive.bagcheck import parse_manifest, parse_tag_file
 from archive.catalogue import IndexedAIP
 from archive.errors import BagError
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.itemxml import item_from_xml
 from archive.model import Item
+from archive.numbers import whole_number
 from archive.premis import INGESTION, events_from_xml
 from archive.storage.base import Location
 
 ORIGINAL_DIR = "data/original"
+#: bag-info.txt labels that identify the record, as :func:`bag_info` writes them from item.xml
+_IDENTIFYING = frozenset(
+    {"External-Identifier", "DA-Fonds-Code", "DA-Category", "DA-Year", "DA-Retention", "DA-Org-Code", "DA-Item-Number"}
+)
 ITEM_XML = "metadata/item.xml"
 REPORT_XML = "metadata/check-report.xml"
 PREMIS_XML = "metadata/premis.xml"
@@ -80,8 +86,10 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
 
     Only a copy whose tag files agree with its own tag manifests is taken: both manifests
     list the same tag files, every tag file the archive writes is among them, and each
-    one's bytes give the digests listed. A copy with an edited, damaged or unlisted tag
-    file raises :class:`BagError`, so that a rebuilt catalogue is never taken from it.
+    one's bytes give the digests listed, and the digests ``metadata/item.xml`` records for
+    each file are the ones its payload manifests list (:func:`disagreements`). A copy with
+    an edited, damaged or unlisted tag file, or whose metadata and manifests tell two
+    stories, raises :class:`BagError`, so that a catalogue is never taken from it.
     """
     read = {f"tagmanifest-{alg}.txt": location.read(key, f"tagmanifest-{alg}.txt") for alg in ALGORITHMS}
     listed: dict[str, dict[str, str]] = {}
@@ -102,7 +110,80 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
             message = "标签文件与标签清单不符, 已损坏或被改动 (tag file differs from its manifest)"
             raise BagError(f"{message}: {path}", path=key)
         tags[path] = {"size": size, **digests}
-    return _indexed(key, read[ITEM_XML], read[PREMIS_XML], tags)
+    indexed = _indexed(key, read[ITEM_XML], read[PREMIS_XML], tags)
+    manifests = {alg: parse_manifest(read[f"manifest-{alg}.txt"], "utf-8", alg) for alg in ALGORITHMS}
+    info = parse_tag_file(read["bag-info.txt"], "utf-8")
+    found = disagreements(indexed.item, manifests, info=info)
+    if found:
+        shown = "; ".join(f"{d.path}: {d.message}" for d in found[:5])
+        raise BagError(f"信息包与其自身不符 (the AIP disagrees with itself): {shown}", path=key)
+    return indexed
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One way an AIP's ``metadata/item.xml`` differs from its own bag (``expected`` is what item.xml records)."""
+
+    path: str
+    message: str
+    expected: str = ""
+    found: str = ""
+
+
+def disagreements(
+    item: Item,
+    manifests: Mapping[str, Mapping[str, str]],
+    sizes: Mapping[str, int] | None = None,
+    info: Sequence[tuple[str, str]] = (),
+) -> list[Disagreement]:
+    """Where what ``item`` records differs from the rest of its bag.
+
+    Its files (name, size, SHA-256, SM3) against the payload manifests and, given
+    ``sizes``, the payload files' actual sizes; its 档号 fields and payload total against
+    ``bag-info.txt`` (``info``). The manifests are held against the bytes elsewhere (bag
+    validation, copy checks); this closes the chain, because a file rewritten together with
+    its manifest lines and tag manifests still differs from what was recorded at 归档, and
+    the catalogue (hence every later replication and audit) takes item.xml as the truth.
+    """
+    recorded = {f"{ORIGINAL_DIR}/{f.name}": f for f in item.files}
+    out = _info_disagreements(item, info)
+    for alg in ALGORITHMS:
+        listed = {p: d for p, d in manifests.get(alg, {}).items() if p.startswith("data/")}
+        for path in sorted(recorded.keys() - listed.keys()):
+            out.append(Disagreement(path, f"item.xml 记录的文件不在 manifest-{alg}.txt 中 (recorded, not listed)"))
+        for path in sorted(listed.keys() - recorded.keys()):
+            out.append(Disagreement(path, f"manifest-{alg}.txt 所列文件未在 item.xml 中记录 (listed, not recorded)"))
+        for path in sorted(recorded.keys() & listed.keys()):
+            if getattr(recorded[path], alg) != listed[path]:
+                message = f"item.xml 记录的 {alg} 摘要与清单不符 (the metadata's {alg} digest differs)"
+                out.append(Disagreement(path, message, getattr(recorded[path], alg), listed[path]))
+    for path, entry in sorted(recorded.items()):
+        if sizes is not None and path in sizes and sizes[path] != entry.size:
+            message = "item.xml 记录的文件大小与文件不符 (the metadata's size differs from the file)"
+            out.append(Disagreement(path, message, str(entry.size), str(sizes[path])))
+    return out
+
+
+def _info_disagreements(item: Item, info: Sequence[tuple[str, str]]) -> list[Disagreement]:
+    """bag-info.txt's identifying labels and Payload-Oxum against item.xml (free-text labels are not compared)."""
+    said = {label: value for label, value in bag_info(item, "") if label in _IDENTIFYING}
+    said["Payload-Oxum"] = f"{item.payload_bytes}.{len(item.files)}"
+    out = []
+    for label, value in info:
+        if label in said and value.strip() != said[label] and not _same_oxum(label, value, said[label]):
+            message = f"bag-info.txt 的 {label} 与 item.xml 不符 (differs from the metadata)"
+            out.append(Disagreement("bag-info.txt", message, said[label], value[:60]))
+    return out
+
+
+def _same_oxum(label: str, value: str, want: str) -> bool:
+    """Payload-Oxum may carry leading zeros; its numbers are bounded before conversion."""
+    if label != "Payload-Oxum" or value.count(".") != 1:
+        return False
+    try:
+        return ".".join(str(whole_number(p.lstrip("0") or "0")) for p in value.strip().split(".")) == want
+    except ValueError:
+        return False
 
 
 def _indexed(key: str, item_xml: bytes, premis_xml: bytes, tags: dict[str, dict[str, object]]) -> IndexedAIP:

@@ -78,6 +78,7 @@ from archive.bagparse import (
     version_tuple,
 )
 from archive.errors import BagError, MissingDependencyError, UsageError
+from archive.numbers import whole_number
 
 __all__ = [
     "BLOCK_SIZE",
@@ -416,10 +417,16 @@ class _Validation:
     def _check_oxum(self, name: str, declared: str) -> None:
         sizes = [size for path, size in self.present.items() if path.startswith("data/")]
         match = _OXUM.fullmatch(declared)
+        shown = declared if len(declared) <= 60 else f"{declared[:40]}… ({len(declared)} 个字符 characters)"
         if match is None:
-            self.add("oxum_malformed", name, found=declared)
-        elif (int(match.group(1)), int(match.group(2))) != (sum(sizes), len(sizes)):
-            self.add("oxum_mismatch", "data/", expected=declared, found=f"{sum(sizes)}.{len(sizes)}")
+            self.add("oxum_malformed", name, found=shown)
+            return
+        try:  # leading zeros are allowed; a longer number than any payload can have is a mismatch, not a crash
+            declared_sizes = tuple(whole_number(part.lstrip("0") or "0") for part in match.groups())
+        except ValueError:
+            declared_sizes = None
+        if declared_sizes != (sum(sizes), len(sizes)):
+            self.add("oxum_mismatch", "data/", expected=shown, found=f"{sum(sizes)}.{len(sizes)}")
 
     # -- stage 3: completeness
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from archive.errors import BagError
+from archive.numbers import whole_number
 
 FindingKind = Literal[
     "structure", "unsafe_path", "missing", "extra", "corrupt", "oxum", "duplicate_entry", "unsupported_algorithm",
@@ -172,7 +173,7 @@ def version_tuple(version: str | None) -> tuple[int, int]:
     """``"0.97"`` → ``(0, 97)``; anything unreadable counts as 1.0, the strictest rules."""
     try:
         major, minor = (version or "").split(".")
-        return int(major), int(minor)
+        return whole_number(major), whole_number(minor)
     except ValueError:
         return (1, 0)
 
@@ -472,12 +473,20 @@ def parse_fetch(data: bytes, encoding: str, *, findings: list[BagFinding] | None
 
 def _fetch_line(line: str, found: list[BagFinding]) -> FetchEntry | None:
     match = _FETCH_LINE.fullmatch(line)
-    if match is None or not (match.group(2) == "-" or match.group(2).isdigit()):
+    if match is None or not (match.group(2) == "-" or _length(match.group(2)) is not None):
         found.append(finding("malformed_line", line, source="fetch.txt"))
         return None
     path = normalise_path(match.group(3), "fetch.txt", found)
     if path is not None and not path.startswith("data/"):
         found.append(finding("fetch_tag_file", path))
         return None
-    length = None if match.group(2) == "-" else int(match.group(2))
+    length = None if match.group(2) == "-" else _length(match.group(2))
     return None if path is None else FetchEntry(match.group(1), length, path)
+
+
+def _length(text: str) -> int | None:
+    """A fetch.txt length, bounded before conversion (leading zeros allowed); None when it is not one."""
+    try:
+        return whole_number(text.lstrip("0") or "0")
+    except ValueError:
+        return None

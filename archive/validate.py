@@ -2,7 +2,8 @@
 
 A bag is checked by :func:`archive.bagcheck.validate_bag`. When the bag is one of
 ours (it carries ``metadata/item.xml``) its DA/T 46 metadata is also checked against
-the XSD, and the SHA-256 and SM3 manifests are required, not optional.
+the XSD and the digests it records against the manifests (:func:`archive.aip.disagreements`),
+and the SHA-256 and SM3 manifests are required, not optional.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archive.aip import ITEM_XML
+from archive.aip import ITEM_XML, disagreements
 from archive.bagcheck import BagReport, validate_bag
 from archive.catalogue import Catalogue
 from archive.config import load_settings
 from archive.errors import NotFoundError
 from archive.fixity import ALGORITHMS
-from archive.itemxml import validate_item_xml
+from archive.itemxml import item_from_xml, validate_item_xml
 from archive.storage import open_locations
 
 
@@ -61,8 +62,12 @@ def validate_path(bag_dir: Path, label: str | None = None) -> ValidationResult:
     report = validate_bag(bag_dir, algorithms=ALGORITHMS if ours else None)
     result = ValidationResult(label or str(bag_dir), report)
     if ours:
-        problems = validate_item_xml((bag_dir / ITEM_XML).read_bytes(), name=ITEM_XML)
+        data = (bag_dir / ITEM_XML).read_bytes()
+        problems = validate_item_xml(data, name=ITEM_XML)
         result.metadata_errors = [f.message for f in problems if f.failed]
+        if not result.metadata_errors:  # the digests item.xml records must be the ones the manifests list
+            found = disagreements(item_from_xml(data, name=ITEM_XML), report.manifests)
+            result.metadata_errors = [f"{d.path}: {d.message} {d.expected} → {d.found}".rstrip(" →") for d in found]
     return result
 
 

@@ -39,7 +39,7 @@ def size(value: str | int | None) -> int | None:
         if text and text[-1] in _SIZE_UNITS:
             return int(float(text[:-1]) * _SIZE_UNITS[text[-1]])
         return int(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: int(float("1e400")), an infinite size
         raise UsageError(f"无法识别的大小 (bad size): {value}; 例如 500M, 10G") from None
 
 

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from archive.aip import ITEM_XML, read_aip
+from archive.aip import ITEM_XML, disagreements, read_aip
 from archive.bagcheck import BagReport, DirectorySource, validate_bag
 from archive.catalogue import Catalogue, Copy
 from archive.config import Settings
@@ -42,7 +42,7 @@ from archive.errors import AIPExistsError, ConfigError, DanganError, StorageErro
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS, hash_file, hash_stream
 from archive.itemxml import item_from_xml, validate_item_xml
-from archive.model import CheckReport, Finding, ItemMetadata, Verdict
+from archive.model import CheckReport, Finding, Item, ItemMetadata, Verdict
 from archive.premis import INGESTION, Event, now_iso
 from archive.storage import Location, aip_key
 from archive.storage.base import os_failure, stage_stream
@@ -64,7 +64,7 @@ from retention.registers import (
 #: public sources leave the 移交与接收 numbering unverified, so these are this project's assignment.
 CHECKS: dict[str, tuple[str, str]] = {
     "YJ-1-1": ("真实性", "移交包固化信息有效 (package manifests: SHA-256 and SM3 of every file)"),
-    "YJ-1-2": ("真实性", "信息包固化信息有效 (each AIP's own manifests agree with its files' bytes)"),
+    "YJ-1-2": ("真实性", "信息包固化信息有效 (each AIP's manifests and item.xml digests agree with its files' bytes)"),
     "YJ-1-3": ("真实性", "信息包摘要与交接登记表一致 (AIP digests as registered)"),
     "YJ-1-4": ("真实性", "著录与档号一致 (移交清册 XML/XLSX, 交接登记表, 说明文件, 元数据, bag-info, place agree)"),
     "YJ-1-5": ("真实性", "元数据符合著录方案 (metadata valid against the profiles)"),
@@ -399,12 +399,23 @@ class _Checker:
         self.findings += bag_findings(inner, aip.base, "YJ-1-2")
         self._inner_listing(aip, inner)
         aip.payload = sorted(p for p in inner.manifests.get("sha256", {}) if p.startswith("data/"))
-        meta = self._metadata(aip)
-        if meta is None:
+        item = self._metadata(aip)
+        if item is None:
             return
-        aip.meta = meta
+        aip.meta = meta = item.metadata
+        self._agrees_with_itself(aip, item, inner.bag_info)
         self._match_row(aip, meta, dict(inner.bag_info))
         self._check_place(aip, meta)
+
+    def _agrees_with_itself(self, aip: PackageAip, item: Item, info: list[tuple[str, str]]) -> None:
+        """YJ-1-2: what item.xml records against the AIP's own manifests, files and bag-info.txt.
+
+        With :meth:`_aip_fixity` (manifests against the bytes) this proves the AIP agrees with
+        itself; the register's digests cover only its tag manifests, which a forger rewrites.
+        """
+        sizes = {p: n for p, n in aip.files.items() if p.startswith("data/")}
+        for d in disagreements(item, aip.manifests, sizes, info):
+            self.add(fail("YJ-1-2", f"{ITEM_XML}: {d.message}", aip.base + d.path, d.expected or None, d.found or None))
 
     def _inner_listing(self, aip: PackageAip, inner: BagReport) -> None:
         """Keep the AIP's own manifests for :meth:`_aip_fixity`; every file must be in them."""
@@ -418,7 +429,7 @@ class _Checker:
         if not all(f"tagmanifest-{a}.txt" in aip.files for a in ALGORITHMS):
             self.add(fail("YJ-3-2", "信息包缺少 SHA-256 或 SM3 标签清单 (AIP tag manifest missing)", aip.base))
 
-    def _metadata(self, aip: PackageAip) -> ItemMetadata | None:
+    def _metadata(self, aip: PackageAip) -> Item | None:
         name = aip.base + ITEM_XML
         data = self._read(name)
         if data is None:
@@ -429,15 +440,16 @@ class _Checker:
             self.add(fail("YJ-3-1", f"{p.code}: {p.message}", name))
         if problems:
             return None
-        meta = item_from_xml(data, name=name).metadata
+        item = item_from_xml(data, name=name)
+        meta = item.metadata
         try:
             profile = self.profiles.for_category(meta.category)
         except ConfigError as exc:
             self.add(fail("YJ-1-5", f"门类不在本馆著录方案中 (category unknown here): {exc.message}", name))
-            return meta
+            return item
         for f in validate_metadata(meta, profile, self.profiles.codes):
             self.add(replace(f, code="YJ-1-5", message=f"{f.code}: {f.message}", path=f.path or name))
-        return meta
+        return item
 
     def _match_row(self, aip: PackageAip, meta: ItemMetadata, bag_info: dict[str, str]) -> None:
         code = aip.row.archival_code

@@ -71,7 +71,7 @@ from archive import __version__
 from archive.bag import write_bag
 from archive.catalogue import Catalogue, row_to_metadata
 from archive.config import Settings
-from archive.errors import DanganError, ExitCode, UsageError
+from archive.errors import DanganError, ExitCode, StorageError, UsageError
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms, write_durably
 from archive.model import CheckReport, Finding, ItemMetadata, Verdict
@@ -129,6 +129,8 @@ __all__ = [
 REPORTS_DIR = "transfer-reports"  # the receiver's check reports
 RECEIPTS_DIR = "transfer-receipts"  # the receiver's 接收回执, named by the package's SHA-256
 TRANSFER_IDS_DIR = "transfer-ids"  # the receiver's <移交编号>.json: the package digests taken under each id
+#: the code of a report's finding when an error stopped the receive (no DA/T 70 check failed: the run did)
+INTERRUPTED = "中断"
 STATUSES = {"archived": Status.active, "transferred": Status.transferred, "destroyed": Status.destroyed}
 BAG_NOTE = """
 本移交包为 BagIt 包（RFC 8493）：上述文件与目录位于 data/ 之下；包根目录的
@@ -465,9 +467,31 @@ def receive_transfer(
     if not package.is_dir():
         raise UsageError(f"移交包须为目录 (the package must be a directory): {package}")
     note = on_stage or (lambda _stage: None)
-    locations = open_locations(settings)
-    note("check")
-    checked = check_package(settings, catalogue, locations[0], package, int(settings.ingest["workers"]))
+    # Every receive leaves its report, one stopped by an error too (the error still reaches the caller).
+    checked = CheckedPackage(package, CheckReport("移交与接收"))  # until the checks have run
+    try:
+        locations = open_locations(settings)
+        note("check")
+        checked = check_package(settings, catalogue, locations[0], package, int(settings.ingest["workers"]))
+        return _decide_and_store(settings, catalogue, locations, checked, options, note)
+    except Exception as exc:
+        try:
+            _write_report(settings.home, checked, [_interrupted(exc)])
+        except Exception:  # the error that stopped the receive is the one to raise
+            pass
+        raise
+
+
+def _decide_and_store(
+    settings: Settings,
+    catalogue: Catalogue,
+    locations: list[Location],
+    checked: CheckedPackage,
+    options: ReceiveOptions,
+    note: Callable[[str], None],
+) -> ReceiveResult:
+    """The receive once every check has run: refuse, recognise a package received before, or store."""
+    package = checked.root
     earlier = _earlier_package(settings.home, checked)
     if earlier is not None:
         checked.report.findings.append(earlier)
@@ -566,6 +590,15 @@ def _claim_transfer_id(home: Path, checked: CheckedPackage) -> Finding | None:
     if write_durably(path, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"), replace=False):
         return None
     return _earlier_package(home, checked)
+
+
+def _interrupted(exc: Exception) -> Finding:
+    """A receive stopped by an error, as its report says: without it, the archivist would find
+    neither the package's fate nor the cause of the stop in ``registers/transfer-reports/``."""
+    text = str(exc) if isinstance(exc, DanganError) else f"{type(exc).__name__}: {exc}"
+    code = "BC-4-8" if isinstance(exc, StorageError) else INTERRUPTED
+    message = f"接收因错误中断, 请按错误信息处理后再次接收 (receive stopped by an error): {text}"
+    return Finding(code, Verdict.failed, message)
 
 
 def _complete_report(report: CheckReport) -> None:

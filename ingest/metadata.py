@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from archive.config import Settings
 from archive.model import Finding, ItemMetadata, Verdict
+from archive.numbers import whole_number
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,15 @@ def _int_field(fields: dict[str, str], key: str, label: str, findings: list[Find
     if not raw:
         return None
     try:
-        return int(raw)
-    except ValueError:
+        return whole_number(raw)  # bounded: a 5,000-digit 页数 is a finding, not a crash or a SQLite overflow
+    except ValueError as exc:
         findings.append(
             Finding(
                 "GD-1-3",
                 Verdict.failed,
-                f"{label}应为整数 ({label} must be a whole number): {raw!r}",
+                f"{label}应为整数 ({label} must be a whole number): {exc}",
                 expected="整数",
-                found=raw,
+                found=raw[:40],
             )
         )
         return None
@@ -55,7 +56,7 @@ def build_metadata(
     fonds = settings.fonds_by_code(fields.get("fonds_code") or defaults.fonds)
     date = (fields.get("date") or defaults.date or "").strip()
     year = _int_field(fields, "year", "年度", findings) or defaults.year
-    if year is None and len(date) >= 4 and date[:4].isdigit():
+    if year is None and len(date) >= 4 and date[:4].isascii() and date[:4].isdigit():  # int() fails on "²019"
         year = int(date[:4])
     if year is None:
         findings.append(

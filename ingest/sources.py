@@ -508,7 +508,8 @@ def _decode(data: bytes, catalog: Path) -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
-            text = _strict(data, "gb18030", catalog, utf8_error=err)
+            # GB18030's BOM (84 31 95 33) decodes to U+FEFF, which would glue itself to the first header
+            text = _strict(data, "gb18030", catalog, utf8_error=err).removeprefix("\ufeff")
     if "\x00" in text:
         raise CatalogInputError("目录含空字符，不是文本文件 (not a text file)", path=str(catalog), rule="GD-1-12")
     return text

@@ -24,6 +24,7 @@ from lxml import etree
 
 from archive.errors import TransferListError
 from archive.model import ItemMetadata
+from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
 
 from .periods import retention_label
@@ -124,7 +125,7 @@ def read_handover(data: bytes, name: str = "交接登记表.XML") -> tuple[Hando
         raise bad(f"根元素应为 <交接登记表>，实为 <{root.tag}> / wrong root")
     text = {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
     try:
-        count, size = int(text["数量"]), int(text["字节数"])
+        count, size = whole_number(text["数量"]), whole_number(text["字节数"])
         handed_over = date.fromisoformat(text["交接日期"])
     except (KeyError, ValueError) as exc:
         raise bad(f"数量、字节数或交接日期缺失或无效 / count, bytes or date missing or invalid: {exc}") from None
@@ -146,10 +147,14 @@ def read_handover(data: bytes, name: str = "交接登记表.XML") -> tuple[Hando
 
 def _read_package_entry(entry: etree._Element, bad: Callable[[str], TransferListError]) -> AipDigest:
     code, size = entry.get("档号") or "", entry.get("字节数") or ""
-    if not code or not size.isascii() or not size.isdigit():
+    try:
+        number = whole_number(size)
+    except ValueError as exc:
+        raise bad(f"信息包条目的字节数无效 / an AIP entry's size is invalid: {code!r}: {exc}") from None
+    if not code:
         raise bad(f"信息包条目缺少档号或字节数 / an AIP entry lacks 档号 or size: {code!r}")
     digests = {d.get("算法") or "": (d.text or "") for d in entry.iterfind("数字摘要")}
-    return AipDigest(code, int(size), digests)
+    return AipDigest(code, number, digests)
 
 
 def _check(h: Handover) -> None:

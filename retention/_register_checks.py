@@ -23,6 +23,7 @@ from dataclasses import astuple
 
 from archive.errors import DanganError, TransferListError
 from archive.model import Finding, ItemMetadata, Verdict
+from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
 
 from ._handover import GIB, Handover, transfer_readme
@@ -139,7 +140,7 @@ def _gigabytes_findings(data: bytes, name: str) -> list[Finding]:
     """数据量 (GB, three decimals) must be what 字节数 gives: the form's figure is the one people read."""
     try:
         root = parse_xml(data, name=name)
-        stated, size = (root.findtext("数据量") or "").strip(), int(root.findtext("字节数") or "")
+        stated, size = (root.findtext("数据量") or "").strip(), whole_number(root.findtext("字节数") or "")
     except (DanganError, ValueError):
         return []  # read_handover has reported it
     want = f"{size / GIB:.3f}"

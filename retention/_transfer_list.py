@@ -28,6 +28,7 @@ from openpyxl import load_workbook
 
 from archive.errors import TransferListError
 from archive.model import ItemMetadata
+from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
 from metadata_profiles import load_codes
 
@@ -236,12 +237,12 @@ def _text(field: etree._Element, name: str, where: str, problems: list[TransferL
 
 
 def _row(values: list[str], name: str, where: str, problems: list[TransferListError]) -> TransferRow | None:
-    if not values[0].isascii() or not values[0].isdigit():
-        problems.append(
-            _problem(name, where, f"顺序号“{values[0]}”不是正整数 / not a number", "transfer-list:sequence")
-        )
+    try:
+        sequence = whole_number(values[0])
+    except ValueError as exc:
+        problems.append(_problem(name, where, f"顺序号不是正整数 / not a number: {exc}", "transfer-list:sequence"))
         return None
-    return TransferRow(int(values[0]), *values[1:])
+    return TransferRow(sequence, *values[1:])
 
 
 def _row_problems(rows: Sequence[TransferRow], name: str) -> list[TransferListError]:

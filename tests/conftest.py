@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from archive.bag import write_bag
 from archive.catalogue import Catalogue
 from archive.config import Fonds, Settings, init_home, load_settings
+from archive.fixity import hash_file
 from archive.storage import prepare_locations
 from dangan.cli import main as cli_main
 
@@ -115,6 +117,18 @@ def make_scan_batch(root: Path, count: int, *, seed: int = 0, dpi: float | None 
     for n in range(count):
         make_image(root / f"扫描件{n + 1:03d}.tif", dpi=dpi, seed=seed * 1000 + n)
     return root
+
+
+def rebag_aip(bag: Path, page: str) -> None:
+    """Rewrite an AIP's manifests, Payload-Oxum and tag manifests over its one page as it now is, its
+    metadata untouched: a forger covering their tracks inside the bag."""
+    info = [tuple(line.split(": ", 1)) for line in (bag / "bag-info.txt").read_text(encoding="utf-8").splitlines()]
+    info = [(k, v) for k, v in info if k != "Payload-Oxum"]
+    size, digests = hash_file(bag / page)
+    tags = {
+        p: (bag / p).read_bytes() for p in ("metadata/item.xml", "metadata/check-report.xml", "metadata/premis.xml")
+    }
+    write_bag(bag, {page: digests}, size, info, tags)
 
 
 @pytest.fixture

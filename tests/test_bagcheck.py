@@ -295,6 +295,36 @@ def test_truncated_file_breaks_oxum_and_checksums(good_bag: Path) -> None:
     assert error_kinds(validate_bag(good_bag)) == Counter({"oxum": 1, "corrupt": 2})
 
 
+@pytest.mark.parametrize("oxum", ["9" * 5000 + ".3", "3." + "9" * 5000, "0" * 5000 + "1.3"])
+def test_payload_oxum_of_thousands_of_digits_is_a_finding_not_a_crash(good_bag: Path, oxum: str) -> None:
+    """int() refuses more than 4,300 digits: a number is bounded before it is converted."""
+    info = good_bag / "bag-info.txt"
+    real = next(line for line in info.read_text(encoding="utf-8").splitlines() if line.startswith("Payload-Oxum"))
+    info.write_text(info.read_text(encoding="utf-8").replace(real, f"Payload-Oxum: {oxum}"), encoding="utf-8")
+    retag(good_bag)
+    report = validate_bag(good_bag)
+    assert error_kinds(report) == Counter({"oxum": 1})
+    [finding] = report.errors
+    assert len(finding.expected or "") < 100  # the report shows the start of it, not 5,000 digits
+
+
+def test_payload_oxum_with_leading_zeros_still_matches(good_bag: Path) -> None:
+    info = good_bag / "bag-info.txt"
+    info.write_text(
+        info.read_text(encoding="utf-8").replace("Payload-Oxum: ", "Payload-Oxum: " + "0" * 30), encoding="utf-8"
+    )
+    retag(good_bag)
+    assert validate_bag(good_bag).valid
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "²"])
+def test_fetch_length_of_thousands_of_digits_or_not_ascii_is_malformed(good_bag: Path, length: str) -> None:
+    (good_bag / "fetch.txt").write_text(f"https://example.org/x {length} data/x.bin\n", encoding="utf-8")
+    retag(good_bag)
+    report = validate_bag(good_bag, fast=True)
+    assert any(f.code == "malformed_line" for f in [*report.errors, *report.warnings]), report.kinds()
+
+
 def test_deleted_file_is_missing_from_every_manifest(good_bag: Path) -> None:
     (good_bag / "data/报告.txt").unlink()
     report = validate_bag(good_bag)

@@ -13,7 +13,7 @@ from archive.errors import UsageError
 from dangan.cli import main
 from ingest.ocr import ENGINES
 
-from .conftest import CORPORA, make_image, make_scan_batch
+from .conftest import CORPORA, make_image, make_scan_batch, rebag_aip
 
 CLASS = (
     "--category",
@@ -158,6 +158,19 @@ def test_validate_archived_record_and_damaged_copy(cli, home, tmp_path):
     stored.write_bytes(bytes(data_bytes))
     code, _, data = cli("validate", str(stored.parents[2]), "--json")
     assert code == 1 and any(e["kind"] == "corrupt" for e in data["bags"][0]["errors"])
+
+
+def test_validate_refuses_a_bag_whose_metadata_digests_differ_from_its_manifests(cli, home, tmp_path):
+    """A page changed and the bag's manifests rewritten over it: valid as a bag, yet item.xml disagrees."""
+    cli("ingest", str(make_scan_batch(tmp_path / "batch", 1)), *CLASS)
+    bag = home.store / "J012/J012-WS·2023-D30-0001"
+    page = bag / "data/original/扫描件001.tif"
+    page.write_bytes(page.read_bytes()[:-1] + bytes([page.read_bytes()[-1] ^ 1]))
+    rebag_aip(bag, "data/original/扫描件001.tif")
+    code, _, data = cli("validate", str(bag), "--json")
+    errors = data["bags"][0]["errors"]
+    assert code == 1 and [e["kind"] for e in errors] == ["metadata", "metadata"]  # SHA-256 and SM3
+    assert all("扫描件001.tif" in e["message"] and "item.xml" in e["message"] for e in errors)
 
 
 def _suite_bags() -> list[tuple[Path, bool]]:

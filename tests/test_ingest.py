@@ -382,3 +382,21 @@ def test_ceiling_settings_are_validated(tmp_path, name, value, said):
         init_home(tmp_path / "bad", fonds, ingest={name: value})
     init_home(tmp_path / "good", fonds, ingest={"max_pages": 5, "ocr_time_limit": 0.5, "active_content": "refuse"})
     assert load_settings(tmp_path / "good").ingest["max_pages"] == 5
+@pytest.mark.parametrize(
+    ("column", "value"), [("页数", "9" * 25), ("页数", "9" * 5000), ("年度", "2" * 25), ("页数", "+1")]
+)
+def test_a_number_in_the_item_list_is_bounded_before_it_is_converted(home, tmp_path, column, value):
+    """Past 18 digits (SQLite's INTEGER) or not plain ASCII digits, a 页数 or 年度 is a GD-1-3 finding on its
+    row (int() took "+1" and 25 digits, and refuses 5,000 with a message naming no rule); the batch goes on."""
+    src = make_scan_batch(tmp_path / "batch", 2)
+    cols = ["题名", "责任者", "日期", "页数", "年度", "文件"]
+    catalog = tmp_path / "目录.csv"
+    with open(catalog, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        for n in (1, 2):
+            good = {"题名": f"第{n}件", "责任者": "居委会", "日期": "20230315", "页数": "1", "年度": "2023"}
+            w.writerow({**good, **({column: value} if n == 1 else {}), "文件": f"扫描件{n:03d}.tif"})
+    result = ingest(home, src, catalog)
+    assert [r.status for r in result.items] == ["rejected", "archived"], result.to_dict()
+    assert "GD-1-3" in {e.code for e in result.items[0].errors}

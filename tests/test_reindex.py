@@ -17,6 +17,7 @@ from archive.aip import ITEM_XML, PREMIS_XML
 from archive.bagcheck import validate_bag
 from archive.reindex import rebuild
 
+from .conftest import rebag_aip
 from .test_audit import REPAIR_ALL, archived, copy_dir, run  # noqa: F401  (archived: a fixture)
 
 CODE = "J012-WS·2023-D30-0001"
@@ -56,6 +57,37 @@ def test_an_edited_title_never_becomes_the_record(home):
     _, problems = rebuilt(home)
     assert home.catalogue.get(CODE)["title"] == title
     assert problems and not problems[0].left_out
+
+
+@pytest.mark.usefixtures("archived")
+def test_a_copy_whose_metadata_digests_differ_from_its_manifests_is_passed_over(home):
+    """A page changed and every manifest of the bag rewritten over it: only item.xml still records the page
+    as ingested, so the copy disagrees with itself and the catalogue is taken from the other copy."""
+    bag = copy_dir(home, "local")
+    page = bag / "data" / "original" / "扫描件001.tif"
+    data = bytearray(page.read_bytes())
+    data[-1] ^= 1
+    page.write_bytes(bytes(data))
+    rebag_aip(bag, "data/original/扫描件001.tif")
+    recorded = {f["path"]: f["sha256"] for f in home.catalogue.files(CODE)}
+    count, problems = rebuilt(home)
+    assert count == 3
+    assert [(p.key.endswith(CODE), p.left_out) for p in problems] == [(True, False)]
+    assert "扫描件001.tif" in problems[0].message and "local" in problems[0].message
+    assert {f["path"]: f["sha256"] for f in home.catalogue.files(CODE)} == recorded
+
+
+@pytest.mark.usefixtures("archived")
+def test_a_copy_whose_bag_info_names_another_item_number_is_passed_over(home):
+    """bag-info.txt rewritten to another 件号 and the tag manifests over it: the bag is whole, yet it names
+    another record than its item.xml, so it is not taken."""
+    bag = copy_dir(home, "local")
+    edit(bag / "bag-info.txt", b"DA-Item-Number: 1\n", b"DA-Item-Number: 7\n")
+    rebag_aip(bag, "data/original/扫描件001.tif")
+    count, problems = rebuilt(home)
+    assert count == 3
+    assert [(p.key.endswith(CODE), p.left_out) for p in problems] == [(True, False)]
+    assert "DA-Item-Number" in problems[0].message
 
 
 @pytest.mark.usefixtures("archived")

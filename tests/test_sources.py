@@ -43,11 +43,16 @@ def names(item: SourceItem) -> list[str]:
 # --- catalog encodings -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
-def test_csv_encodings(tmp_path: Path, encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "bom"), [("utf-8", ""), ("utf-8-sig", ""), ("gb18030", ""), ("gb18030", "\ufeff")]
+)
+def test_csv_encodings(tmp_path: Path, encoding: str, bom: str) -> None:
+    """UTF-8 with or without its BOM, GB18030 with or without its BOM (84 31 95 33)."""
     touch(tmp_path, "通知.pdf")
     rows = [HEADER, "1,,振社〔2023〕5号,振兴社区居委会,关于垃圾分类的通知,2023-03-05,,2,定期30年,,通知.pdf"]
-    catalog = write_csv(tmp_path, rows, encoding=encoding)
+    catalog = write_csv(tmp_path, [bom + rows[0], *rows[1:]], encoding=encoding)
+    if bom:
+        assert catalog.read_bytes().startswith(b"\x84\x31\x95\x33")
     items, batch = read_batch(tmp_path, catalog)
     assert batch == []
     (item,) = items

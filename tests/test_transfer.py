@@ -52,7 +52,7 @@ from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from preservation.audit import AuditOptions, audit
 
-from .conftest import make_scan_batch
+from .conftest import make_scan_batch, rebag_aip
 
 pytest_plugins = ["tests.s3server"]
 
@@ -238,13 +238,40 @@ def swap_aip_file_consistently(pkg: Path) -> None:
     bag = aip_dir(pkg, CODES[0])
     page = bag / "data" / "original" / "扫描件001.tif"
     page.write_bytes(page.read_bytes() + b"\0")
-    info = [tuple(line.split(": ", 1)) for line in (bag / "bag-info.txt").read_text(encoding="utf-8").splitlines()]
-    info = [(k, v) for k, v in info if k != "Payload-Oxum"]
-    size, digests = hash_file(page)
-    tags = {
-        p: (bag / p).read_bytes() for p in ("metadata/item.xml", "metadata/check-report.xml", "metadata/premis.xml")
-    }
-    write_bag(bag, {"data/original/扫描件001.tif": digests}, size, info, tags)
+    rebag_aip(bag, "data/original/扫描件001.tif")
+    rebag(pkg)
+
+
+def forge_aip_and_register(pkg: Path) -> None:
+    """The forger's case: a byte of a page flipped (it still decodes), the AIP's manifests, Payload-Oxum and
+    tag manifests rewritten, its new digests written into the 交接登记表, the package rebagged. Only the
+    digests the AIP's own metadata/item.xml records for the page still tell the truth."""
+    bag = aip_dir(pkg, CODES[1])
+    page = bag / "data" / "original" / "扫描件002.tif"
+    data = bytearray(page.read_bytes())
+    data[-1] ^= 1
+    page.write_bytes(bytes(data))
+    rebag_aip(bag, "data/original/扫描件002.tif")
+    register_anew(pkg, CODES[1])
+
+
+def forge_aip_bag_info_and_register(pkg: Path) -> None:
+    """The same forger gives an AIP's bag-info.txt another 件号: item.xml still names the record's own."""
+    bag = aip_dir(pkg, CODES[1])
+    edit(bag / "bag-info.txt", "DA-Item-Number: 2\n", "DA-Item-Number: 9\n")
+    rebag_aip(bag, "data/original/扫描件002.tif")
+    register_anew(pkg, CODES[1])
+
+
+def register_anew(pkg: Path, code: str) -> None:
+    """Write an AIP's digests as they now are into the 交接登记表 (its size unchanged), and rebag the package."""
+    bag = aip_dir(pkg, code)
+    register = (pkg / HANDOVER_XML).read_text(encoding="utf-8")
+    for algorithm, name in (("sha256", "SHA-256"), ("sm3", "SM3")):
+        entry = register.split(f'档号="{code}"', 1)[1].split(f'算法="{name}">', 1)[1][:64]
+        fresh = hash_file(bag / f"tagmanifest-{algorithm}.txt", (algorithm,))[1][algorithm]
+        register = register.replace(entry, fresh, 1)
+    (pkg / HANDOVER_XML).write_text(register, encoding="utf-8")
     rebag(pkg)
 
 
@@ -285,6 +312,39 @@ def doctype_and_rebag(pkg: Path) -> None:
     rebag(pkg)
 
 
+def retag(pkg: Path) -> None:
+    """Rewrite the package's tag manifests over its tag files as they now are (manifests left alone)."""
+    tags = ("bagit.txt", "bag-info.txt", *(f"manifest-{a}.txt" for a in ("sha256", "sm3")))
+    for algorithm in ("sha256", "sm3"):
+        lines = [f"{hash_file(pkg / t, (algorithm,))[1][algorithm]}  {t}\n" for t in tags]
+        (pkg / f"tagmanifest-{algorithm}.txt").write_text("".join(lines), encoding="utf-8")
+
+
+HUGE = "9" * 5000  # past the 4,300 digits int() converts
+
+
+def huge_payload_oxum(pkg: Path) -> None:
+    text = (pkg / "bag-info.txt").read_text(encoding="utf-8")
+    oxum = next(line for line in text.splitlines() if line.startswith("Payload-Oxum: "))
+    (pkg / "bag-info.txt").write_text(text.replace(oxum, f"Payload-Oxum: {HUGE}.13"), encoding="utf-8")
+    retag(pkg)
+
+
+def huge_register_size_and_rebag(pkg: Path) -> None:
+    text = (pkg / HANDOVER_XML).read_text(encoding="utf-8")
+    entry = text.split(f'档号="{CODES[0]}" 字节数="', 1)[1].split('"', 1)[0]
+    edit(pkg / HANDOVER_XML, f'档号="{CODES[0]}" 字节数="{entry}"', f'档号="{CODES[0]}" 字节数="{HUGE}"')
+    rebag(pkg)
+
+
+def huge_item_number_in_aip_and_rebag(pkg: Path) -> None:
+    """An AIP whose item.xml gives a 5,000-digit 件号 (valid xs:positiveInteger), its bag and the package redone."""
+    bag = aip_dir(pkg, CODES[0])
+    edit(bag / "metadata" / "item.xml", "<件号>1</件号>", f"<件号>{HUGE}</件号>")
+    rebag_aip(bag, "data/original/扫描件001.tif")
+    rebag(pkg)
+
+
 TAMPERING = [
     (flip_byte, "YJ-1-1"),
     (drop_aip, "YJ-2-3"),
@@ -294,6 +354,11 @@ TAMPERING = [
     (edit_count_and_rebag, "YJ-2-1"),
     (edit_title_and_rebag, "YJ-1-4"),
     (swap_aip_file_consistently, "YJ-1-3"),
+    (forge_aip_and_register, "YJ-1-2"),
+    (forge_aip_bag_info_and_register, "YJ-1-2"),
+    (huge_payload_oxum, "YJ-2-2"),
+    (huge_register_size_and_rebag, "YJ-3-1"),
+    (huge_item_number_in_aip_and_rebag, "YJ-3-1"),
     (escape_in_manifest, "YJ-4-7"),
     (escape_in_aip_manifest_and_rebag, "YJ-4-7"),
     (symlink_out, "YJ-4-7"),
@@ -565,7 +630,7 @@ def _sub(pattern: str, new: str, count: int = 1) -> Callable[[str], str]:
 
 RECEIPT_TAMPERINGS = [  # (change, the field named, what was sent, what the receipt says)
     (_sub("<接收单位>镇档案馆<", "<接收单位>别的馆<"), "接收单位", "镇档案馆", "别的馆"),
-    (_sub(r"<字节数>\d+<", "<字节数>1<"), "字节数", "141969", "1"),
+    (_sub(r"<字节数>\d+<", "<字节数>1<"), "字节数", "AIP_BYTES", "1"),
     (_sub("<数量>3<", "<数量>4<"), "数量", "3", "4"),
     (_sub("<移交单位>振兴", "<移交单位>幸福"), "移交单位", "振兴社区居民委员会", "幸福社区居民委员会"),
     (_sub(r"(<交接登记表摘要 算法=\"SHA-256\">)\w", r"\g<1>0"), "交接登记表摘要 SHA-256", "", ""),
@@ -589,10 +654,13 @@ def test_resigned_receipt_differing_in_any_field_is_refused_naming_it(tmp_path, 
     community = community_home(tmp_path / "community")
     town = make_home(tmp_path / "town", [J012, J020])
     try:
-        prepare_transfer(community.settings, community.catalogue, tmp_path / "pkg")
+        prepared = prepare_transfer(community.settings, community.catalogue, tmp_path / "pkg")
         receipt = receive_transfer(town.settings, town.catalogue, tmp_path / "pkg").receipt
         copy = tmp_path / receipt.name
-        for change, name, expected, found in RECEIPT_TAMPERINGS:
+        for change, name, stated, found in RECEIPT_TAMPERINGS:
+            sent = json.loads((prepared.record / "移交记录.json").read_text(encoding="utf-8"))
+            aip_bytes = sum(a["size"] for a in sent["aips"])
+            expected = str(aip_bytes) if stated == "AIP_BYTES" else stated
             resign(receipt, copy, change)
             with pytest.raises(ReceiptError, match="does not match what was sent") as refused:
                 confirm_transfer(community.settings, community.catalogue, copy)
@@ -714,3 +782,34 @@ def test_aip_manifest_is_checked_against_the_bytes_not_only_the_package_manifest
     assert {f.expected for f in own} != {f.found for f in own}
     report = result.report_path.read_text(encoding="utf-8")
     assert '代码="YJ-1-2" 结论="不通过"' in report and '代码="YJ-1-2" 结论="通过"' not in report
+
+
+def test_aip_whose_metadata_digests_differ_from_its_bytes_is_refused_before_any_claim(package, town):
+    """Issue 13.1: every manifest and the register rewritten over a changed page; the AIP's own item.xml
+    still records the page's original digests, so the AIP disagrees with itself and nothing is taken."""
+    forge_aip_and_register(package)
+    result = receive_transfer(town.settings, town.catalogue, package)
+    page = f"data/电子档案/2019/WS/{CODES[1]}/data/original/扫描件002.tif"
+    assert result.status == "rejected" and result.exit_code == 1 and result.receipt is None
+    assert failed_codes(result) == {"YJ-1-2"}, [f.to_dict() for f in result.report.failures]
+    forged = [f for f in result.report.failures if f.path == page]
+    assert len(forged) == 2  # SHA-256 and SM3, each as item.xml records it against the manifest
+    assert all("item.xml" in f.message and f.expected and f.expected != f.found for f in forged)
+    assert_nothing_stored(town)
+    assert not (town.path / "registers" / "transfer-ids").exists()
+
+
+@pytest.mark.parametrize("stage", ["check_package", "store_package"])
+def test_receive_stopped_by_an_error_still_writes_its_report(package, town, monkeypatch, stage):
+    """README: every failure writes a report under registers/transfer-reports/, an unforeseen error too."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("模拟故障 simulated fault")
+
+    monkeypatch.setattr(f"disposition.transfer.{stage}", broken)
+    with pytest.raises(RuntimeError):
+        receive_transfer(town.settings, town.catalogue, package)
+    [report] = (town.path / "registers" / "transfer-reports").glob("*.xml")
+    text = report.read_text(encoding="utf-8")
+    assert '结论="不通过"' in text and "模拟故障" in text
+    assert town.catalogue.list() == []
