@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from archive.errors import ConfigError, UsageError
 
@@ -97,6 +98,14 @@ SEARCH_SETTINGS = (
     Setting("index_prefix", "dangan", "Elasticsearch 索引名前缀 (index and alias name prefix)"),
 )
 
+DISPLAY_SETTINGS = (
+    Setting(
+        "timezone",
+        "Asia/Shanghai",
+        "给人看的时间所用时区, 如 Asia/Shanghai (北京时间); 记录与 PREMIS 仍存 UTC (zone of times shown to people)",
+    ),
+)
+
 DEFAULT_COPIES = {"default": 2, "Y": 3}
 
 
@@ -114,6 +123,7 @@ class Settings:
     audit: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in AUDIT_SETTINGS})
     search: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in SEARCH_SETTINGS})
     retention: dict[str, Any] = field(default_factory=dict)  # [retention]: schedule overrides (retention.rules)
+    display: dict[str, Any] = field(default_factory=lambda: {s.name: s.default for s in DISPLAY_SETTINGS})
 
     def required_copies(self, retention: str) -> int:
         """复制策略: how many locations must hold an AIP of this 保管期限."""
@@ -232,6 +242,10 @@ rule = {_toml_string(rule)}
 [audit]
 {_settings_toml(AUDIT_SETTINGS, {})}
 
+# 显示 (how times are shown to people; records and PREMIS keep UTC)
+[display]
+{_settings_toml(DISPLAY_SETTINGS, {})}
+
 # 存储位置 (storage locations). type = "fs" (path: a directory, relative to this home or absolute)
 # or "s3" (endpoint_url, bucket, optional prefix; credentials from AWS_ACCESS_KEY_ID etc. or ~/.aws).
 {warning}{_storage_toml(storage)}"""
@@ -292,6 +306,8 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
     ingest = _table(data, "ingest", INGEST_SETTINGS, path)
     audit = _table(data, "audit", AUDIT_SETTINGS, path)
     search = _table(data, "search", SEARCH_SETTINGS, path)
+    display = _table(data, "display", DISPLAY_SETTINGS, path)
+    _check_zone(display["timezone"], path)
     if ingest["ocr"] not in OCR_ENGINES:
         raise ConfigError(f"[ingest] ocr 只能是 {' / '.join(OCR_ENGINES)}: {ingest['ocr']}", path=str(path))
     if ingest["active_content"] not in ACTIVE_CONTENT:
@@ -320,7 +336,17 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path) -> Settings:
         audit=audit,
         search=search,
         retention=dict(data.get("retention", {})),
+        display=display,
     )
+
+
+def _check_zone(name: object, path: Path) -> None:
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[display] timezone 不是已知时区, 例如 Asia/Shanghai (unknown time zone): {name}", path=str(path)
+        ) from None
 
 
 def _table(data: dict[str, Any], name: str, known: tuple[Setting, ...], path: Path) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class LocationState:
     name: str
     description: str
     object_lock: str
+    lock_mode: str | None = None  # GOVERNANCE / COMPLIANCE where locks are enforced
 
 
 class Archive:
@@ -139,7 +140,11 @@ class Archive:
 
     def storage_state(self) -> list[LocationState]:
         """Each location with its Object Lock state (enforced / unsupported / …)."""
-        return [LocationState(loc.name, loc.describe(), str(loc.object_lock())) for loc in self.locations()]
+        states = []
+        for loc in self.locations():
+            lock = str(loc.object_lock())
+            states.append(LocationState(loc.name, loc.describe(), lock, loc.lock_mode if lock == "enforced" else None))
+        return states
 
     def copy_shortfall(self) -> dict[str, tuple[int, int]]:
         """保管期限 whose copy policy keeps fewer copies than the default: ``{period: (kept, default)}``."""

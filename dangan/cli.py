@@ -9,6 +9,7 @@ Exit codes: 0 all well; 1 some item or check failed; 2 usage error; others per
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from archive import __version__
 from archive.config import CONFIG_NAME, OCR_ENGINES, StorageConfig, resolve_home
@@ -26,6 +27,7 @@ from archive.errors import UsageError
 from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
 from ._logging import configure as configure_logging
 from .api import Archive
+from .clock import shown
 
 
 class _Commands(click.Group):
@@ -107,8 +109,8 @@ def init(arc: Archive, fonds_code: str, fonds_name: str, rule: str, storage: tup
     )  # fmt: skip
     with created:
         for loc in created.storage_state():
-            note = _LOCK_NOTES.get(loc.object_lock, "")
-            out.print(f"存储位置 (storage location): {escape(loc.description)} {note}".rstrip())
+            note = _LOCK_NOTES.get(loc.lock_mode or loc.object_lock, "")
+            out.print(f"存储位置 (storage location): {escape(loc.description)} {note}".rstrip(), soft_wrap=True)
         for retention, (kept, default) in created.copy_shortfall().items():
             err.print(
                 f"[yellow]注意: 复制策略 {retention} 只能保存 {kept} 份 (默认 {default} 份), "
@@ -118,7 +120,11 @@ def init(arc: Archive, fonds_code: str, fonds_name: str, rule: str, storage: tup
 
 
 _LOCK_NOTES = {
-    "enforced": "对象锁定已启用 (Object Lock enforced)",
+    "GOVERNANCE": "对象锁定已启用, GOVERNANCE 模式: 有 BypassGovernanceRetention 权限的管理员仍可提前删除; "
+    '要任何人在到期前都不能删除, 请在首次归档前于 dangan.toml 该 [[storage]] 中写 lock_mode = "COMPLIANCE" '
+    "(Object Lock in GOVERNANCE mode: an administrator can bypass it; set lock_mode = COMPLIANCE before the first "
+    "ingest so that nobody can)",
+    "COMPLIANCE": "对象锁定已启用, COMPLIANCE 模式: 到期前任何人都不能删除或缩短 (Object Lock in COMPLIANCE mode)",
     "unsupported": "[yellow]不支持对象锁定, 副本可被删除 (no Object Lock: copies can be deleted)[/yellow]",
 }
 
@@ -223,10 +229,14 @@ def show(arc: Archive, archival_code: str, as_json: bool) -> None:
     if as_json:
         emit_json(view.to_json())
         return
-    row, dates = view.item, view.dates
+    row, dates, zone = view.item, view.dates, arc.settings.display["timezone"]
     for label, key in SHOW_FIELDS:
         value = row[key] if row[key] is not None else ""
-        out.print(f"{label}: {ITEM_STATES.get(value, value) if key == 'status' else value}", markup=False)
+        if key == "status":
+            value = ITEM_STATES.get(value, value)
+        elif key == "ingested_at":
+            value = shown(value, zone)
+        out.print(f"{label}: {value}", markup=False)
     if "problem" in dates:
         out.print(f"[yellow]保管期限: {escape(dates['problem'])}[/yellow]")
     else:
@@ -240,13 +250,31 @@ def show(arc: Archive, archival_code: str, as_json: bool) -> None:
             out.print(f"  {f['path']}  {f['size']} 字节  {f['puid'] or ''}  sha256:{f['sha256'][:16]}…", markup=False)
     out.print("副本 (copies):")
     for c in view.copies:
-        sm3 = c["sm3_verified_at"] or "尚未"
-        verified = c["verified_at"] or "[red]最近一次检测未通过或尚未核验 (last check failed, or none yet)[/red]"
-        out.print(f"  {c['location']}  存入 {c['stored_at']}  最近核验 {verified}  SM3 核验 {sm3}")
+        sm3 = shown(c["sm3_verified_at"], zone) or "尚未"
+        verified = (
+            shown(c["verified_at"], zone) or "[red]最近一次检测未通过或尚未核验 (last check failed, or none yet)[/red]"
+        )
+        out.print(f"  {c['location']}  存入 {shown(c['stored_at'], zone)}  最近核验 {verified}  SM3 核验 {sm3}")
     out.print("保管事件 (PREMIS events):")
     for e in view.events:
-        fields = (e["time"], e["type"], e["outcome"], e["detail"], e["outcome_detail"], e["location"])
+        fields = (shown(e["time"], zone), e["type"], e["outcome"], _brief(e["detail"]), e["outcome_detail"])
+        fields += (e["location"],)
         out.print("  " + "  ".join(f for f in fields if f), markup=False)
+
+
+def _brief(detail: str) -> str:
+    """An event detail without the engine settings it carries as JSON (those are in ``--json``):
+    ``OCR 全文识别 (OCR) {"name": "rapidocr", …}`` → ``OCR 全文识别 (OCR) rapidocr 1.4.4``."""
+    head, brace, rest = detail.partition(" {")
+    if not brace:
+        return detail
+    try:
+        settings = json.loads("{" + rest)
+    except ValueError:
+        return detail
+    if not isinstance(settings, dict):
+        return detail
+    return " ".join([head, *(str(settings[k]) for k in ("name", "version") if settings.get(k))])
 
 
 def filter_options(fn: Any) -> Any:
@@ -271,8 +299,12 @@ def list_(arc: Archive, as_json: bool, **flt: Any) -> None:
     if as_json:
         emit_json(found.to_json())
         return
-    table = Table("档号", "题名", "年度", "保管期限", "页数", "状态")
-    table.columns[0].no_wrap = True  # the code is what gets copied into show and export: never cut
+    # The code is what gets copied into show and export: never cut. A long 题名 folds onto more
+    # lines instead of ending in "…" (Chinese has no spaces to wrap at).
+    table = Table(
+        Column("档号", no_wrap=True), Column("题名", overflow="fold", ratio=1), Column("年度", no_wrap=True),
+        Column("保管期限", no_wrap=True), Column("页数", no_wrap=True), Column("状态", no_wrap=True),
+    )  # fmt: skip
     for r in found.items:
         table.add_row(
             escape(r["archival_code"]), escape(r["title"]), str(r["year"]), r["retention"],

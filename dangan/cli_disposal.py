@@ -23,6 +23,12 @@ from retention.destruction import Role
 
 from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, on_archive, out
 from .api import Archive
+from .clock import shown
+
+
+def folded(name: str) -> Column:
+    """A column of Chinese text that folds onto more lines rather than ending in "…"."""
+    return Column(name, overflow="fold")
 
 
 @click.group(name="retention")
@@ -75,7 +81,8 @@ def due_cmd(arc: Archive, as_of: datetime | None, as_json: bool) -> None:
     if as_json:
         emit_json(data)
     else:
-        table = Table(Column("档号", no_wrap=True), "题名", "年度", "保管期限", "类别", "到期日", "冻结", "鉴定意见")
+        fixed = [Column(name, no_wrap=True) for name in ("年度", "保管期限", "类别", "到期日", "冻结")]
+        table = Table(Column("档号", no_wrap=True), folded("题名"), *fixed, folded("鉴定意见"))
         for d in data["items"]:
             decision = Action(d["decision"]["action"]).label if d["decision"] else ""
             table.add_row(
@@ -174,10 +181,11 @@ def holds(arc: Archive, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json())
         return
-    table = Table(Column("编号", no_wrap=True), "范围", "理由", "冻结人", "冻结时间", "状态")
+    zone = arc.settings.display["timezone"]
+    table = Table(Column("编号", no_wrap=True), folded("范围"), folded("理由"), "冻结人", "冻结时间", folded("状态"))
     for h in found.holds:
         state = "生效" if h.active else f"已解除 ({h.lifted_by})"
-        table.add_row(h.hold_id, _scope(h), h.reason, h.placed_by, h.placed_at.isoformat(timespec="minutes"), state)
+        table.add_row(h.hold_id, _scope(h), h.reason, h.placed_by, shown(h.placed_at, zone), state)
     out.print(table)
 
 
@@ -244,14 +252,15 @@ def show(arc: Archive, batch_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {data['proposed_at']}")
+    zone = arc.settings.display["timezone"]
+    out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {shown(data['proposed_at'], zone)}")
     for i in data["items"]:
         state = ITEM_STATES.get(i.get("status", ""), i.get("status", "不在目录"))
         out.print(f"  {i['archival_code']}  {escape(i.get('title', ''))}  {state}  {escape(i['decision']['reason'])}")
     out.print("签署 (approvals):")
     for a in data["approvals"]:
         valid = "" if a["valid"] else "  [red]签署内容已变更, 无效[/red]"
-        out.print(f"  {a['role']}  {a['person']}  {a['time']}{valid}")
+        out.print(f"  {a['role']}  {a['person']}  {shown(a['time'], zone)}{valid}")
     if data["run"].get("complete"):
         out.print(f"[green]已执行完毕[/green], 销毁清册 {data['run'].get('register_code')}")
     for problem in data["blocking"]:

@@ -117,3 +117,25 @@ def test_operator_log_on_stderr_and_in_a_file(arc, tmp_path):
 def test_a_log_file_that_cannot_be_written_is_a_usage_error(arc, tmp_path):
     result = CliRunner().invoke(main, ["--home", str(arc.home), "--log-file", str(tmp_path / "no" / "x.log"), "list"])
     assert result.exit_code == 2 and "无法写入日志文件" in result.stderr
+
+
+def test_times_are_shown_in_the_homes_zone_and_kept_in_utc(arc, tmp_path):
+    from dangan.clock import shown
+
+    arc.ingest(make_scan_batch(tmp_path / "batch", 1), **CLASS)
+    code = "J012-WS·2023-D30-0001"
+    stored = arc.show(code).item["ingested_at"]
+    assert stored.endswith("+00:00")  # the record keeps UTC
+    assert shown("2026-12-07T19:40:54+00:00", "Asia/Shanghai") == "2026-12-08 03:40:54 北京时间"
+    assert shown("2026-12-07T19:40:54+00:00", "Asia/Tokyo") == "2026-12-08 04:40:54 +0900 Asia/Tokyo"
+    assert shown("not a time", "Asia/Shanghai") == "not a time" and shown(None, "UTC") == ""
+    result = CliRunner().invoke(main, ["--home", str(arc.home), "show", code], catch_exceptions=False)
+    assert f"归档时间: {shown(stored, 'Asia/Shanghai')}" in result.stdout and "北京时间" in result.stdout
+    assert cli_json(arc, "show", code)[1]["item"]["ingested_at"] == stored
+
+
+def test_an_unknown_time_zone_in_the_settings_is_refused(arc):
+    config = arc.home / "dangan.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('"Asia/Shanghai"', '"Mars/Olympus"'), encoding="utf-8")
+    with pytest.raises(UsageError, match="timezone"):
+        Archive.open(arc.home).settings  # noqa: B018 (loading is the point)

@@ -383,3 +383,15 @@ def test_a_rebuild_blocked_by_a_live_writer_says_why(s3_home, tmp_path):
     assert (str(problem.kind), problem.repaired) == ("missing_copy", False)
     assert "修复失败" in problem.detail and "另一进程正在写入" in problem.detail
     assert report.exit_code == 1
+
+
+def test_init_says_which_object_lock_mode_a_location_has(tmp_path, s3_server):
+    from click.testing import CliRunner
+
+    from dangan.cli import main
+
+    spec = f"town=s3:{s3_server.endpoint_url}/{s3_server.new_bucket()}/J012"
+    args = ["--home", str(tmp_path / "h"), "init", "--fonds-code", "J012", "--fonds-name", "振兴社区居民委员会"]
+    result = CliRunner().invoke(main, [*args, "--storage", "local=store", "--storage", spec], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "GOVERNANCE 模式" in result.stdout and 'lock_mode = "COMPLIANCE"' in result.stdout

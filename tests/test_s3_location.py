@@ -511,3 +511,19 @@ def test_timestamps_are_parsed_without_dateutil_and_agree_with_botocore() -> Non
     for text in ("2025-11-22T07:16:08.123Z", "2025-11-22T07:16:08Z", "Sat, 22 Nov 2025 07:16:08 GMT", "1763795768"):
         assert _parse_time(text) == parse_timestamp(text)
         assert _parse_time(text).utcoffset() is not None
+
+
+def test_compliance_mode_locks_every_version_in_that_mode(s3_server: WeedServer) -> None:
+    loc = S3Location.from_options(
+        "town", {"endpoint_url": s3_server.endpoint_url, "bucket": s3_server.new_bucket(), "lock_mode": "compliance"}
+    )
+    assert loc.lock_mode == "COMPLIANCE" and loc.object_lock() is ObjectLock.enforced
+    commit(loc, retain_until=date.today() + timedelta(days=2))
+    for obj, version in versions(loc, ""):
+        retention = loc.client.get_object_retention(Bucket=loc.bucket, Key=obj, VersionId=version)["Retention"]
+        assert retention["Mode"] == "COMPLIANCE"
+
+
+def test_an_unknown_lock_mode_is_refused_naming_the_option() -> None:
+    with pytest.raises(ConfigError, match="lock_mode"):
+        S3Location.from_options("town", {"endpoint_url": "http://127.0.0.1:9", "bucket": "b", "lock_mode": "strict"})

@@ -305,6 +305,9 @@ class Location(ABC):
 
     # --- write-once retention ----------------------------------------------------------
 
+    #: the Object Lock mode of what this location locks (S3: GOVERNANCE or COMPLIANCE); None: no locks
+    lock_mode: str | None = None
+
     def object_lock(self) -> ObjectLock:
         """Whether this location enforces Object Lock retention."""
         return ObjectLock.not_applicable

@@ -63,9 +63,11 @@ MAX_CONCURRENCY = 4
 STREAM_BUFFERS = 4  # parts held in memory at once when the source is a stream (commit_from)
 READ_BLOCK = 1 << 20
 STALE_AFTER = timedelta(hours=24)  # a writer on another host silent this long is taken as dead
-LOCK_MODE = "GOVERNANCE"
+#: Object Lock modes: GOVERNANCE can be lifted by an identity allowed to bypass it (an
+#: administrator), COMPLIANCE by nobody before its date; chosen per location (``lock_mode``).
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MARKER_FORMAT = "dangan-s3-commit/1"
-OPTIONS = {"endpoint_url", "bucket", "prefix", "region", *(s.name for s in S3_SETTINGS)}
+OPTIONS = {"endpoint_url", "bucket", "prefix", "region", "lock_mode", *(s.name for s in S3_SETTINGS)}
 NO_RETENTION_CODES = {
     "NoSuchObjectLockConfiguration",
     "ObjectLockConfigurationNotFoundError",
@@ -287,8 +289,10 @@ class S3Location(Location):
         region: str = "us-east-1",
         client: Any = None,
         limits: ClientLimits | None = None,
+        lock_mode: str = LOCK_MODES[0],
     ):
         self.name = name
+        self.lock_mode = lock_mode
         self.endpoint_url = endpoint_url
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -313,6 +317,12 @@ class S3Location(Location):
             raise ConfigError(
                 f"未知的 S3 存储选项 (unknown s3 options): {sorted(unknown)}", rule="dangan.toml [[storage]]"
             )
+        mode = str(options.get("lock_mode", LOCK_MODES[0])).upper()
+        if mode not in LOCK_MODES:
+            raise ConfigError(
+                f"S3 存储选项 lock_mode 只能是 {' 或 '.join(LOCK_MODES)}: {options['lock_mode']!r}",
+                rule="dangan.toml [[storage]]",
+            )
         missing = [k for k in ("endpoint_url", "bucket") if not options.get(k)]
         if missing:
             raise ConfigError(f"S3 存储缺少选项 (missing s3 options): {missing}", rule="dangan.toml [[storage]]")
@@ -323,6 +333,7 @@ class S3Location(Location):
             prefix=str(options.get("prefix", "")),
             region=str(options.get("region", "us-east-1")),
             limits=ClientLimits.from_options(options),
+            lock_mode=mode,
         )
 
     def describe(self) -> str:
@@ -601,7 +612,7 @@ class S3Location(Location):
             "retain_until": until.date().isoformat() if until else None,
             "files": [asdict(e) for e in stored],
         }
-        lock = {"ObjectLockMode": LOCK_MODE, "ObjectLockRetainUntilDate": until} if until else {}
+        lock = {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": until} if until else {}
         body = json.dumps(marker, ensure_ascii=False, indent=1).encode()
         with self._errors("put marker", key):
             if not self._create(self._marker(key), body, ContentType="application/json", **lock):
@@ -610,7 +621,7 @@ class S3Location(Location):
     def _retain(self, obj: str, version_id: str | None, until: datetime) -> None:
         extra = {"VersionId": version_id} if version_id else {}
         self.client.put_object_retention(
-            Bucket=self.bucket, Key=obj, Retention={"Mode": LOCK_MODE, "RetainUntilDate": until}, **extra
+            Bucket=self.bucket, Key=obj, Retention={"Mode": self.lock_mode, "RetainUntilDate": until}, **extra
         )
 
     # --- deletion and recovery ---------------------------------------------------------
