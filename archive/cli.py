@@ -38,7 +38,7 @@ from archive.config import (
     resolve_home,
 )
 from archive.errors import DanganError, ExitCode, NotFoundError, UsageError
-from archive.sqlitefile import is_damage
+from archive.sqlitefile import is_damage, write_failure
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -59,12 +59,16 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print(f"[red]错误[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(int(exc.exit_code))
         except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
+            full = write_failure(exc, "目录数据库", Path(""))
+            if full is not None:  # a write outside Catalogue.write (one statement alone): a full disk
+                message = full.message
+            elif is_damage(exc):
+                # damage found after opening: the catalogue is a cache (the index repairs itself)
+                message = (
+                    f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
+                )
+            else:
                 raise
-            # damage found after opening: the catalogue is a cache (the index repairs itself)
-            message = (
-                f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
-            )
             err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
             sys.exit(int(ExitCode.storage))
 
@@ -262,6 +266,8 @@ _STATUS = {
     "rejected": "[red]拒收[/red]",
     "duplicate": "[yellow]重复[/yellow]",
     "incomplete": "[red]副本未齐[/red]",
+    "failed": "[red]存储失败[/red]",
+    "not_attempted": "[yellow]未处理[/yellow]",
 }
 
 
@@ -284,10 +290,15 @@ def _print_ingest(result: Any) -> None:
             out.print(f"    [yellow]{f.code}[/yellow] {_finding(f)}", soft_wrap=True)
     for f in result.warnings:
         out.print(f"[yellow]提示[/yellow] {_finding(f)}", soft_wrap=True)
+    for f in result.errors:
+        out.print(f"[red]{f.code}[/red] {_finding(f)}", soft_wrap=True)
     out.print(
         f"共 {len(result.items)} 件: 已归档 {result.count('archived')}, 拒收 {result.count('rejected')}, "
-        f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')} "
-        "(archived / rejected / duplicate / copies incomplete)"
+        f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')}"
+        + (f", 存储失败 {result.count('failed')}, 未处理 {result.count('not_attempted')}" * result.stopped)
+        + " (archived / rejected / duplicate / copies incomplete"
+        + (" / storage failed / not attempted" * result.stopped)
+        + ")"
     )
 
 

@@ -30,10 +30,11 @@ from archive.archival_code import ArchivalCodeRule, load_rule
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
 from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
-from archive.fixity import copy_and_hash, hash_file, require_algorithms
+from archive.fixity import SourceReadError, copy_and_hash, hash_file, require_algorithms
 from archive.indexing import open_search, search_doc, text_path
 from archive.indexing import sync as sync_index
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
+from archive.names import NAME_MAX
 from archive.premis import (
     DIGEST_CALCULATION,
     EXTRACTION,
@@ -46,6 +47,7 @@ from archive.premis import (
 )
 from archive.replicas import complete_copies, replicate, retain_until
 from archive.storage import Location, aip_key, open_locations
+from archive.storage.base import os_failure
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file, preload
 from ingest.metadata import ClassDefaults, build_metadata
@@ -61,7 +63,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ItemResult:
-    """The outcome for one item of a batch: archived, rejected or duplicate."""
+    """The outcome for one item of a batch: archived, rejected, duplicate, incomplete (a copy missing),
+    failed (storage failed under it) or not_attempted (the batch stopped at a storage failure before it)."""
 
     source: str
     status: str
@@ -88,13 +91,15 @@ class IngestResult:
 
     items: list[ItemResult] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)  # batch-level, e.g. system junk files skipped
+    errors: list[Finding] = field(default_factory=list)  # batch-level storage failures (the index, recovery)
+    stopped: bool = False  # storage failed: the rest of the batch was not attempted
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.items if r.status == status)
 
     @property
     def exit_code(self) -> int:
-        if self.count("incomplete"):
+        if self.count("incomplete") or self.count("failed") or self.errors:
             return ExitCode.storage
         return ExitCode.rejected if self.count("rejected") else ExitCode.ok
 
@@ -105,7 +110,10 @@ class IngestResult:
             "rejected": self.count("rejected"),
             "duplicate": self.count("duplicate"),
             "incomplete": self.count("incomplete"),
+            "failed": self.count("failed"),
+            "not_attempted": self.count("not_attempted"),
             "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
+            "errors": [{"code": f.code, "message": f.message, "path": f.path} for f in self.errors],
         }
 
 
@@ -113,6 +121,7 @@ PREFETCH = 3  # items being received while one commits
 INDEX_BATCH = 100  # archived items indexed in one transaction
 PAGE_BREAK = "\f"  # between the pages of one file's text derivative
 PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
+STORAGE_CODE = "BC-4-8"  # a storage failure, as for a copy that could not be stored
 
 
 @dataclass
@@ -130,6 +139,13 @@ class _Pending:
 class _Duplicate(Exception):
     def __init__(self, archival_code: str):
         self.archival_code = archival_code
+
+
+class _Stopped(Exception):
+    """Storage failed after the item was committed: its result as far as it got, and the batch stops."""
+
+    def __init__(self, result: ItemResult):
+        self.result = result
 
 
 class Ingestor:
@@ -156,6 +172,7 @@ class Ingestor:
         self._schedule: Schedule | None = None  # the home's 保管期限表, loaded on first use
         self._pool: ProcessPoolExecutor | None = None
         self._unindexed: list[SearchDoc] = []  # archived, for the index's next batch
+        self._index_failures: list[Finding] = []  # the index could not be written (the next run mends it)
 
     def __enter__(self) -> Ingestor:
         """Start the worker processes (before any other thread, e.g. a progress bar, is running)."""
@@ -231,9 +248,13 @@ class Ingestor:
             with self:
                 return self.run(root, catalog, defaults, on_item)
         defaults = defaults or ClassDefaults()
-        self.recover()
-        sources, batch_findings = read_batch(root, catalog)
         result = IngestResult()
+        try:
+            self.recover()
+        except StorageError as exc:  # e.g. a full disk under the catalogue: nothing is attempted
+            result.errors.append(storage_finding(exc))
+            result.stopped = True
+        sources, batch_findings = read_batch(root, catalog)
         for f in batch_findings:
             if f.failed:
                 result.items.append(ItemResult(source=f.path or str(root), status="rejected", errors=[f]))
@@ -242,24 +263,41 @@ class Ingestor:
         # Items are received a few ahead of the one being committed, so the workers copy, hash
         # and decode while this process checks, writes tag files and commits, in batch order.
         window: deque[ItemResult | _Pending] = deque()
+        started = 0
         try:
             for src in sources:
+                if result.stopped:
+                    break
                 window.append(self._start(src, defaults))
+                started += 1
                 if len(window) > PREFETCH:
                     self._done(result, window.popleft(), len(sources), on_item)
-            while window:
+            while window and not result.stopped:
                 self._done(result, window.popleft(), len(sources), on_item)
         finally:
-            for left in window:  # only after an unexpected error: drop their staging bags
+            for left in window:  # after a storage failure (or an unexpected error): drop their staging bags
                 if isinstance(left, _Pending):
                     left.stack.close()
             self._flush_index()
+            result.errors += self._index_failures
+            self._index_failures = []
+        # what a storage failure left unattempted is listed, so the report accounts for the whole batch
+        result.items += [s if isinstance(s, ItemResult) else ItemResult(s.src.source, "not_attempted") for s in window]
+        result.items += [ItemResult(s.source, "not_attempted") for s in sources[started:]]
         return result
 
     def _done(
         self, result: IngestResult, started: ItemResult | _Pending, total: int, on_item: Callable[..., None] | None
     ) -> None:
-        item_result = self._complete(started)
+        try:
+            item_result = self._complete(started)
+        except StorageError as exc:  # the staging area, the location or the catalogue: the batch stops
+            source = started.source if isinstance(started, ItemResult) else started.src.source
+            item_result = ItemResult(source, "failed", errors=[storage_finding(exc)])
+        except _Stopped as stop:
+            item_result = stop.result
+            result.stopped = True
+        result.stopped |= item_result.status == "failed"
         result.items.append(item_result)
         if on_item:
             on_item(item_result, len(result.items), total)
@@ -287,11 +325,15 @@ class Ingestor:
         if any(f.failed for f in findings):
             return _rejected(src, findings)
         stack = ExitStack()
-        bag_dir = stack.enter_context(self.location.staging())
+        try:
+            bag_dir = stack.enter_context(self.location.staging())
+        except StorageError as exc:
+            return ItemResult(src.source, "failed", errors=[storage_finding(exc)], warnings=_warnings(findings))
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR
         ocr = _Ocr(self.settings.ingest["ocr"], self.settings.ingest["tesseract_languages"], meta.carrier != "电子")
-        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr) for name, path in src.files]
+        where = self.location.name
+        jobs = [self._pool.submit(_receive_file, name, path, dest, max_pixels, ocr, where) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -327,6 +369,12 @@ class Ingestor:
     def _ingest_staged(self, pending: _Pending) -> ItemResult:
         src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir
         received = [job.result() for job in pending.jobs]
+        failed = next((r.storage for r in received if r.storage), None)
+        if failed is not None:  # the staging area could not be written: not the source's fault
+            dup = self._already_archived(src, meta)
+            if dup is not None:
+                return _duplicate(src, dup)
+            raise StorageError(failed)
         entries = [r.entry for r in received if r.entry is not None]
         # a file that failed to decode is rejected as such: its resolution is not judged on top
         decoded = [r for r in received if r.entry is not None and not any(f.failed for f in r.findings)]
@@ -357,12 +405,12 @@ class Ingestor:
         try:
             aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir, texts))
         except _Duplicate as dup:
-            warning = Finding(
-                "GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)"
-            )
-            return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
+            return _duplicate(src, dup.archival_code)
         code = aip.item.metadata.archival_code
-        failures = self._replicate(aip)
+        try:
+            failures = self._replicate(aip)
+        except StorageError as exc:  # the catalogue could not record a copy: the next run completes it
+            raise _Stopped(ItemResult(src.source, "incomplete", code, errors=[storage_finding(exc)])) from exc
         if self.index is not None:
             body = "\n\n".join(PAGE_BREAK.join(p.text for p in t.pages) for t in texts.values())
             self._unindexed.append(search_doc(self.catalogue.get(code), body))
@@ -373,10 +421,27 @@ class Ingestor:
         return ItemResult(src.source, "archived", code, warnings=_warnings(findings))
 
     def _flush_index(self) -> None:
-        """Index what was archived since the last flush; a crash before it is mended by the next run's sync."""
-        if self.index is not None and self._unindexed:
-            self.index.upsert(self._unindexed)
-        self._unindexed = []
+        """Index what was archived since the last flush; a crash before it is mended by the next run's sync,
+        and so is an index that could not be written (a full disk): that is reported, the batch goes on."""
+        try:
+            if self.index is not None and self._unindexed:
+                self.index.upsert(self._unindexed)
+        except StorageError as exc:
+            self._index_failures.append(storage_finding(exc))
+        finally:
+            self._unindexed = []
+
+    def _already_archived(self, src: SourceItem, meta: ItemMetadata) -> str | None:
+        """The 档号 holding exactly this item's content, read from its source files (when staging failed,
+        no digest was taken): an item archived before is a duplicate whatever the staging area's state."""
+        entries = []
+        for name, path in src.files:
+            try:
+                size, digests = hash_file(path, ("sha256",))
+            except OSError:
+                return None
+            entries.append(FileEntry(name=name, size=size, sha256=digests["sha256"], sm3=""))
+        return self.catalogue.find_duplicate(Item(meta, entries).content_digest())
 
     def _replicate(self, aip: IndexedAIP) -> list[Finding]:
         """Write the further copies the copy policy requires; an AIP counts as stored only with all of them."""
@@ -422,7 +487,10 @@ class Ingestor:
         meta.archival_code = self.rule.render(meta, number)
         key = aip_key(meta.fonds_code, meta.archival_code)
         when = now_iso()
-        aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
+        try:
+            aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
+        except OSError as exc:  # the staging bag's tag files: a full disk is the location's failure
+            raise os_failure(self.location.name, "write", bag_dir, exc) from exc
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
@@ -526,7 +594,25 @@ def _unbaggable_names(src: SourceItem) -> list[Finding]:
         if reason:
             zh, en = reason
             out.append(fail("GD-4-7", f"文件名不能写入 BagIt 清单: {zh} (a bag cannot list this name: {en})", name))
+        elif any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in name.split("/")):
+            # a GB18030 name of 255 bytes takes up to 382 as UTF-8, the form the bag keeps it in
+            message = (
+                f"文件名按 UTF-8 超过 {NAME_MAX} 字节, 存储位置无法保存, 请改短后重新归档 "
+                f"(the name is over {NAME_MAX} bytes in UTF-8 and cannot be stored: shorten it)"
+            )
+            out.append(fail("GD-4-7", message, name))
     return out
+
+
+def storage_finding(exc: StorageError) -> Finding:
+    """A storage failure as an item's (or the batch's) finding: what failed, and that a rerun completes it."""
+    message = f"存储失败, 腾出空间或修复后重新运行即可 (storage failed: fix it and run again): {exc}"
+    return fail(STORAGE_CODE, message)
+
+
+def _duplicate(src: SourceItem, archival_code: str) -> ItemResult:
+    warning = Finding("GD-1-8", Verdict.warning, f"内容已归档为 {archival_code}, 未重复归档 (already archived)")
+    return ItemResult(src.source, "duplicate", archival_code, warnings=[warning])
 
 
 def _warnings(findings: list[Finding]) -> list[Finding]:
@@ -557,6 +643,7 @@ class _Received:
     is_scan: bool
     findings: list[Finding]
     text: ExtractedText | None = None
+    storage: str | None = None  # the staging copy could not be written or read back (a full disk)
 
 
 @dataclass(frozen=True)
@@ -574,14 +661,23 @@ class _Ocr:
         return get_engine(self.engine, **options)
 
 
-def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr) -> _Received:
+def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr, location: str) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
         return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
     try:
         size, digests = copy_and_hash(src, target)
-    except OSError as exc:
+        return _examine(name, target, dest, size, digests, max_pixels, ocr)
+    except SourceReadError as exc:
         return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
+    except OSError as exc:  # writing or re-reading the staged copy: the location's failure, not the file's
+        return _Received(None, False, [], storage=str(os_failure(location, "write", target, exc)))
+
+
+def _examine(
+    name: str, target: Path, dest: Path, size: int, digests: dict[str, str], max_pixels: int, ocr: _Ocr
+) -> _Received:
+    """Identify, decode and read the text of one staged copy, then re-read it against its digests."""
     found = inspect_file(target, name, max_pixels=max_pixels)
     entry = FileEntry(
         name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,

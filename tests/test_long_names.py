@@ -1,0 +1,115 @@
+"""File names as long as a file system allows (252–255 bytes): every name the archive derives from them
+(text derivatives, working folders) stays within 255 bytes, the original is kept byte-exact, and one
+long name never stops a batch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from archive.bagcheck import validate_bag
+from archive.export import export_dip
+from archive.indexing import TEXT_DIR, text_path
+from archive.names import NAME_MAX, bounded_name, bounded_path, cut_utf8, sibling_name
+from archive.storage import open_locations
+from ingest.metadata import ClassDefaults
+from ingest.pipeline import Ingestor
+
+from .test_ingest import aip_dirs, row, write_catalog
+
+LONG_252 = "ab" + "档案" * 41 + ".txt"  # the reported name, as a text file so that it has a text derivative
+LONG_255 = "abcde" + "档案" * 41 + ".txt"
+ELECTRONIC = ClassDefaults(category="WS", year=2023, retention="D30", carrier="电子")
+
+
+def utf8_len(name: str) -> int:
+    return len(name.encode("utf-8"))
+
+
+def test_the_names_are_as_long_as_the_issue_says():
+    assert utf8_len("ab" + "档案" * 41 + ".pdf") == 252 and utf8_len(LONG_252) == 252 and utf8_len(LONG_255) == 255
+
+
+@pytest.mark.parametrize("name", [LONG_252, LONG_255], ids=["252 bytes", "255 bytes"])
+def test_a_longest_name_is_archived_searched_and_exported_beside_others(home, tmp_path, cli, name):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / name).write_text("低保名册 长名文件的正文", encoding="utf-8")
+    for other in ("甲.txt", "乙.txt", "丙.txt"):
+        (batch / other).write_text(f"普通文件 {other}", encoding="utf-8")
+    files = [name, "甲.txt", "乙.txt", "丙.txt"]
+    catalog = write_catalog(tmp_path / "目录.csv", [row(f"第{i}件", f, carrier="电子") for i, f in enumerate(files)])
+
+    result = Ingestor.open(home.settings, home.catalogue).run(batch, catalog, ELECTRONIC)
+
+    assert [r.status for r in result.items] == ["archived"] * 4, result.to_dict()
+    bag = aip_dirs(home)[0]
+    assert os.fsencode(name) in os.listdir(os.fsencode(bag / "data/original"))  # the original, byte-exact
+    assert f"data/original/{name}".encode() in (bag / "manifest-sha256.txt").read_bytes()
+    (derived,) = (bag / TEXT_DIR).iterdir()
+    assert utf8_len(derived.name) <= NAME_MAX and derived.name.endswith(".txt")
+    assert f"{TEXT_DIR}/{derived.name}" == text_path(name)  # a reader finds it from the original name
+    assert validate_bag(bag).valid
+    code = result.items[0].archival_code
+    assert [h["archival_code"] for h in cli("search", "长名文件", "--json")[2]["hits"]] == [code]
+    dip = tmp_path / "dip"
+    export_dip(home.catalogue, open_locations(home.settings), code, dip)
+    assert (dip / "文件" / name).read_text(encoding="utf-8") == "低保名册 长名文件的正文"
+    assert cli("reindex")[0] == 0
+    assert [h["archival_code"] for h in cli("search", "长名文件", "--json")[2]["hits"]] == [code]
+
+
+def test_a_name_too_long_once_stored_as_utf8_is_refused_and_the_batch_goes_on(home, tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    gbk = ("档案" * 61 + "ab.txt").encode("gb18030")  # 250 bytes on disk, 374 once decoded to UTF-8
+    assert len(gbk) <= NAME_MAX < len(gbk.decode("gb18030").encode("utf-8"))
+    (Path(os.fsdecode(bytes(batch) + b"/" + gbk))).write_bytes(b"text")
+    (batch / "甲.txt").write_text("普通文件", encoding="utf-8")
+    catalog = write_catalog(
+        tmp_path / "目录.csv", [row("长", gbk.decode("gb18030"), carrier="电子"), row("甲", "甲.txt", carrier="电子")]
+    )
+    result = Ingestor.open(home.settings, home.catalogue).run(batch, catalog, ELECTRONIC)
+    refused, archived = result.items
+    assert refused.status == "rejected" and [f.code for f in refused.errors] == ["GD-4-7"], refused
+    assert "255" in refused.errors[0].message
+    assert archived.status == "archived"
+
+
+# --- the rule itself ---------------------------------------------------------------
+
+
+def test_a_name_that_fits_is_unchanged():
+    assert bounded_name("扫描件001.tif", ".txt") == "扫描件001.tif.txt"
+    assert text_path("子文件夹/扫描件001.tif") == "metadata/text/子文件夹/扫描件001.tif.txt"
+
+
+@pytest.mark.parametrize("name", [LONG_252, LONG_255, "档" * 85, "x" * 255, "档" * 84 + "." + "y" * 40])
+def test_a_derived_name_is_bounded_deterministic_and_whole_characters(name):
+    derived = bounded_name(name, ".txt")
+    assert utf8_len(derived) <= NAME_MAX
+    assert derived == bounded_name(name, ".txt") and derived.endswith(".txt")
+    assert derived.encode("utf-8").decode("utf-8") == derived
+    assert derived[: len(derived) // 2] in name  # recognisable: the name's start is kept
+
+
+def test_two_long_names_that_share_their_start_get_different_derived_names():
+    first, second = "档案" * 42 + "甲.txt", "档案" * 42 + "乙.txt"
+    assert bounded_name(first, ".txt") != bounded_name(second, ".txt")
+
+
+def test_only_the_last_component_of_a_path_is_bounded():
+    folder = "文件夹" * 20
+    derived = bounded_path(f"{folder}/{LONG_255}", ".txt")
+    assert derived.startswith(f"{folder}/") and utf8_len(derived.rpartition("/")[2]) <= NAME_MAX
+
+
+def test_working_names_beside_a_long_destination_are_bounded():
+    assert utf8_len(sibling_name("利" * 85, ".未完成-partial-0123456789ab")) <= NAME_MAX
+    assert sibling_name("dip", ".part") == ".dip.part"
+
+
+def test_cut_never_splits_a_character():
+    assert cut_utf8("档案", 5) == "档" and cut_utf8("档案", 6) == "档案" and cut_utf8("档案", 0) == ""
