@@ -64,6 +64,7 @@ class AuditReport:
     remaining: int = 0  # due copies left for the next run (bounds reached, location down)
     object_lock: dict[str, str] = field(default_factory=dict)
     no_good_copy: list[str] = field(default_factory=list)  # 档号 with damage and nothing to repair from
+    repair_failed: list[str] = field(default_factory=list)  # "档号 @ location: why" where writing the repair failed
     seconds: float = 0.0
 
     @property
@@ -72,7 +73,7 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        if any(p.kind is ProblemKind.unreadable for p in self.unrepaired):
+        if self.repair_failed or any(p.kind is ProblemKind.unreadable for p in self.unrepaired):
             return ExitCode.storage
         return ExitCode.rejected if self.unrepaired else ExitCode.ok
 
@@ -86,6 +87,7 @@ class AuditReport:
             "remaining_due": self.remaining,
             "object_lock": self.object_lock,
             "no_good_copy": self.no_good_copy,
+            "repair_failed": self.repair_failed,
         }
 
 
@@ -409,6 +411,7 @@ def _repair(
     except StorageError as exc:
         event = Event(REPAIR, "修复失败 (repair failed)", "failure", exc.message, time=when)
         record_event(catalogue, target, d.key, d.archival_code, event)
+        report.repair_failed.append(f"{d.archival_code} @ {d.location}: {exc.message}")  # e.g. a full disk
         return
     if unsourced:
         report.no_good_copy.append(f"{d.archival_code} @ {d.location}: {', '.join(unsourced)}")

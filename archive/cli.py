@@ -566,6 +566,8 @@ def _print_audit(report: Any) -> None:
         out.print(f"{state} {code} {_KIND[p.kind]} {where}".rstrip(), soft_wrap=True)
     for code in report.no_good_copy:
         err.print(f"[bold red]!! {code}: {NO_GOOD_COPY}[/bold red]")
+    for failure in report.repair_failed:
+        err.print(f"[red]修复失败 (repair failed)[/red] {escape(failure)}", soft_wrap=True)
     for name, state in report.object_lock.items():
         if state == "unsupported":
             out.print(f"[yellow]提示[/yellow] 存储位置 {name} 不支持对象锁定 (no Object Lock: not write-protected)")

@@ -321,7 +321,7 @@ class Ingestor:
         findings += self._metadata_findings(meta if meta.page_count is not None else replace(meta, page_count=1))
         if not src.files:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
-        findings += _unbaggable_names(src)
+        findings += _unbaggable_names(src, [r for loc in self.locations if (r := loc.bag_path_room()) is not None])
         if any(f.failed for f in findings):
             return _rejected(src, findings)
         stack = ExitStack()
@@ -585,9 +585,10 @@ def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:
     return [Finding("GD-2-4", Verdict.warning, message)]
 
 
-def _unbaggable_names(src: SourceItem) -> list[Finding]:
+def _unbaggable_names(src: SourceItem, rooms: list[int]) -> list[Finding]:
     """GD-4-7: names a bag's manifest could not list safely (a backslash), judged by the rule
-    ``dangan validate`` applies, so that no AIP is written that its own validator refuses."""
+    ``dangan validate`` applies, so that no AIP is written that its own validator refuses; and names
+    a storage location could not hold (a component over 255 bytes, an S3 key over its ``rooms``)."""
     out = []
     for name, _path in src.files:
         reason = unsafe_reason(f"{ORIGINAL_DIR}/{name}")
@@ -599,6 +600,14 @@ def _unbaggable_names(src: SourceItem) -> list[Finding]:
             message = (
                 f"文件名按 UTF-8 超过 {NAME_MAX} 字节, 存储位置无法保存, 请改短后重新归档 "
                 f"(the name is over {NAME_MAX} bytes in UTF-8 and cannot be stored: shorten it)"
+            )
+            out.append(fail("GD-4-7", message, name))
+        elif rooms and len(text_path(name).encode("utf-8", "surrogateescape")) > min(rooms):
+            # the longest path this file gives in the bag is its text derivative's (metadata/text is as
+            # long as data/original, plus .txt)
+            message = (
+                f"文件路径过长, 超出 S3 存储位置对象键的长度限制 ({min(rooms)} 字节), 请缩短文件夹或文件名 "
+                f"(the path is too long for an S3 location's object keys: shorten folder or file names)"
             )
             out.append(fail("GD-4-7", message, name))
     return out

@@ -132,3 +132,42 @@ def test_a_copy_tells_an_unreadable_source_from_a_failing_destination(tmp_path):
     with pytest.raises(OSError) as caught:
         copy_and_hash(source, tmp_path / "taken")  # the destination refuses
     assert not isinstance(caught.value, SourceReadError)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of ``disk`` with one file; return it (remove it to free the space)."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_audit_repair_on_a_full_disk_is_a_storage_failure_and_succeeds_once_there_is_room(small_disk, tmp_path):
+    from archive.audit import AuditOptions, audit
+    from archive.storage import open_locations
+
+    home = small_disk / "home"
+    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
+    settings = load_settings(home)
+    prepare_locations(settings)
+    Catalogue(settings.catalogue_path).close()
+    code, _ = ingest_json(home, make_big_scans(tmp_path / "batch", 1))
+    assert code == 0
+    (page,) = (home / "copy2" / "J012").glob("*/data/original/p0.tif")
+    page.unlink()
+    filler = fill(small_disk)
+    os.truncate(filler, filler.stat().st_size - 400_000)  # room for the catalogue's records, not for the page
+    cat = Catalogue(settings.catalogue_path)
+    try:
+        report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
+        assert report.exit_code == 4 and "ENOSPC" in report.repair_failed[0], report.to_dict()
+        filler.unlink()
+        report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
+        assert report.exit_code == 0 and page.is_file(), report.to_dict()
+    finally:
+        cat.close()
