@@ -17,7 +17,11 @@ from archive.storage import open_locations
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 
+from .conftest import make_image
 from .test_ingest import aip_dirs, row, write_catalog
+from .test_transfer import J012, make_home, run_cli, scans, town  # noqa: F401 (town, run_cli: fixtures)
+
+pytest_plugins = ["tests.s3server"]
 
 LONG_252 = "ab" + "档案" * 41 + ".txt"  # the reported name, as a text file so that it has a text derivative
 LONG_255 = "abcde" + "档案" * 41 + ".txt"
@@ -113,3 +117,17 @@ def test_working_names_beside_a_long_destination_are_bounded():
 
 def test_cut_never_splits_a_character():
     assert cut_utf8("档案", 5) == "档" and cut_utf8("档案", 6) == "档案" and cut_utf8("档案", 0) == ""
+
+
+def test_a_longest_name_goes_through_transfer_prepare_and_receive(tmp_path, request):
+    receiver, cli_run = request.getfixturevalue("town"), request.getfixturevalue("run_cli")
+    community = make_home(tmp_path / "community", [J012])
+    batch = tmp_path / "due"
+    make_image(batch / ("abcde" + "档案" * 41 + ".tif"), seed=3)  # 255 bytes
+    assert Ingestor.open(community.settings, community.catalogue).run(batch, None, scans(2019, "D30")).exit_code == 0
+    pkg = tmp_path / ("移交包" * 28)  # a destination of 252 bytes: its working folder beside it is bounded
+    code, prepared = cli_run(community, "transfer", "prepare", "--to", str(pkg), "--json")
+    assert code == 0, prepared
+    code, received = cli_run(receiver, "transfer", "receive", str(pkg), "--json")
+    assert code == 0 and received["stored"] == prepared["items"], received["findings"]
+    community.close()
