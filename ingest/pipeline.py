@@ -34,7 +34,6 @@ from archive.fixity import SourceReadError, copy_and_hash, hash_file, require_al
 from archive.indexing import open_search, search_doc, text_path
 from archive.indexing import sync as sync_index
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
-from archive.names import NAME_MAX
 from archive.premis import (
     DIGEST_CALCULATION,
     EXTRACTION,
@@ -47,7 +46,7 @@ from archive.premis import (
 )
 from archive.replicas import complete_copies, replicate, retain_until
 from archive.storage import Location, aip_key, open_locations
-from archive.storage.base import os_failure
+from ingest._writefail import ItemUnwritable, storage_finding, unstorable, write_failure
 from ingest.checks import complete_report, fail, page_count_findings, report_to_xml, scan_resolution_findings
 from ingest.formats import inspect_file, preload
 from ingest.metadata import ClassDefaults, build_metadata
@@ -121,7 +120,6 @@ PREFETCH = 3  # items being received while one commits
 INDEX_BATCH = 100  # archived items indexed in one transaction
 PAGE_BREAK = "\f"  # between the pages of one file's text derivative
 PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
-STORAGE_CODE = "BC-4-8"  # a storage failure, as for a copy that could not be stored
 
 
 @dataclass
@@ -406,6 +404,8 @@ class Ingestor:
             aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir, texts))
         except _Duplicate as dup:
             return _duplicate(src, dup.archival_code)
+        except ItemUnwritable as refused:
+            return _rejected(src, [*findings, refused.finding])
         code = aip.item.metadata.archival_code
         try:
             failures = self._replicate(aip)
@@ -490,7 +490,7 @@ class Ingestor:
         try:
             aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
         except OSError as exc:  # the staging bag's tag files: a full disk is the location's failure
-            raise os_failure(self.location.name, "write", bag_dir, exc) from exc
+            raise write_failure(exc, self.location.name, bag_dir) from exc
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
@@ -595,28 +595,9 @@ def _unbaggable_names(src: SourceItem, rooms: list[int]) -> list[Finding]:
         if reason:
             zh, en = reason
             out.append(fail("GD-4-7", f"文件名不能写入 BagIt 清单: {zh} (a bag cannot list this name: {en})", name))
-        elif any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in name.split("/")):
-            # a GB18030 name of 255 bytes takes up to 382 as UTF-8, the form the bag keeps it in
-            message = (
-                f"文件名按 UTF-8 超过 {NAME_MAX} 字节, 存储位置无法保存, 请改短后重新归档 "
-                f"(the name is over {NAME_MAX} bytes in UTF-8 and cannot be stored: shorten it)"
-            )
-            out.append(fail("GD-4-7", message, name))
-        elif rooms and len(text_path(name).encode("utf-8", "surrogateescape")) > min(rooms):
-            # the longest path this file gives in the bag is its text derivative's (metadata/text is as
-            # long as data/original, plus .txt)
-            message = (
-                f"文件路径过长, 超出 S3 存储位置对象键的长度限制 ({min(rooms)} 字节), 请缩短文件夹或文件名 "
-                f"(the path is too long for an S3 location's object keys: shorten folder or file names)"
-            )
+        elif message := unstorable(name, rooms):
             out.append(fail("GD-4-7", message, name))
     return out
-
-
-def storage_finding(exc: StorageError) -> Finding:
-    """A storage failure as an item's (or the batch's) finding: what failed, and that a rerun completes it."""
-    message = f"存储失败, 腾出空间或修复后重新运行即可 (storage failed: fix it and run again): {exc}"
-    return fail(STORAGE_CODE, message)
 
 
 def _duplicate(src: SourceItem, archival_code: str) -> ItemResult:
@@ -679,8 +660,11 @@ def _receive_file(name: str, src: Path, dest: Path, max_pixels: int, ocr: _Ocr, 
         return _examine(name, target, dest, size, digests, max_pixels, ocr)
     except SourceReadError as exc:
         return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
-    except OSError as exc:  # writing or re-reading the staged copy: the location's failure, not the file's
-        return _Received(None, False, [], storage=str(os_failure(location, "write", target, exc)))
+    except OSError as exc:  # writing or re-reading the staged copy: never the source file's fault
+        failure = write_failure(exc, location, target, name)
+        if isinstance(failure, ItemUnwritable):
+            return _Received(None, False, [failure.finding])
+        return _Received(None, False, [], storage=str(failure))
 
 
 def _examine(

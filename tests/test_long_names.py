@@ -4,6 +4,7 @@ long name never stops a batch."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from archive.storage import open_locations
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 
-from .conftest import make_image
-from .test_ingest import aip_dirs, row, write_catalog
+from .conftest import make_image, make_scan_batch, staging_leftovers
+from .test_ingest import aip_dirs, ingest, row, write_catalog
 from .test_transfer import J012, make_home, run_cli, scans, town  # noqa: F401 (town, run_cli: fixtures)
 
 pytest_plugins = ["tests.s3server"]
@@ -80,6 +81,40 @@ def test_a_name_too_long_once_stored_as_utf8_is_refused_and_the_batch_goes_on(ho
     assert refused.status == "rejected" and [f.code for f in refused.errors] == ["GD-4-7"], refused
     assert "255" in refused.errors[0].message
     assert archived.status == "archived"
+
+
+@pytest.mark.parametrize(
+    ("err", "status", "code"),
+    [
+        (errno.ENAMETOOLONG, "rejected", "GD-4-7"),
+        (errno.EILSEQ, "rejected", "GD-4-7"),
+        (errno.ENOSPC, "failed", "BC-4-8"),
+    ],
+)
+def test_a_write_error_of_one_item_is_its_finding_and_only_a_location_wide_one_stops_the_batch(
+    home, tmp_path, monkeypatch, err, status, code
+):
+    import archive.bag
+
+    calls = []
+    real = archive.bag.write_tree
+
+    def first_write_fails(root, files):
+        calls.append(root)
+        if len(calls) == 1:
+            raise OSError(err, os.strerror(err), str(root / "metadata"))
+        return real(root, files)
+
+    monkeypatch.setattr(archive.bag, "write_tree", first_write_fails)
+    result = ingest(home, make_scan_batch(tmp_path / "batch", 3))
+    first, *rest = result.items
+    assert first.status == status and [f.code for f in first.errors] == [code], first
+    assert errno.errorcode[err] in first.errors[0].message
+    if status == "rejected":  # a name the location refuses: the item's, the batch goes on
+        assert [r.status for r in rest] == ["archived", "archived"] and result.exit_code == 1
+    else:  # a full disk: every later item would fail alike, so the batch stops and says so
+        assert [r.status for r in rest] == ["not_attempted", "not_attempted"] and result.exit_code == 4
+    assert staging_leftovers(home.store) == []
 
 
 # --- the rule itself ---------------------------------------------------------------
