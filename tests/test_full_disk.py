@@ -174,3 +174,28 @@ def test_audit_repair_on_a_full_disk_is_a_storage_failure_and_succeeds_once_ther
         assert report.exit_code == 0 and page.is_file(), report.to_dict()
     finally:
         cat.close()
+
+
+def test_an_index_that_cannot_be_written_is_reported_and_mended_by_the_next_run(home, tmp_path, monkeypatch):
+    from archive.indexing import open_search
+    from search.errors import SearchBackendError
+    from search.fts import FtsIndex
+
+    from .conftest import make_scan_batch
+    from .test_ingest import ingest
+
+    real = FtsIndex.upsert
+
+    def full(self, docs):
+        raise SearchBackendError("检索索引读写失败: database or disk is full", path=str(self.path))
+
+    monkeypatch.setattr(FtsIndex, "upsert", full)
+    result = ingest(home, make_scan_batch(tmp_path / "batch", 2))
+    assert [r.status for r in result.items] == ["archived", "archived"]  # stored and catalogued: archived
+    assert result.exit_code == 4 and [f.code for f in result.errors] == ["BC-4-8"]
+    assert "disk is full" in result.errors[0].message and "search.sqlite" in result.errors[0].message
+    monkeypatch.setattr(FtsIndex, "upsert", real)
+    again = ingest(home, make_scan_batch(tmp_path / "batch", 2))  # its recovery fills the index in
+    assert again.exit_code == 0 and again.count("duplicate") == 2
+    with open_search(home.settings) as index:
+        assert index.codes() == {r.archival_code for r in result.items}
