@@ -64,7 +64,8 @@ class AuditReport:
     remaining: int = 0  # due copies left for the next run (bounds reached, location down)
     object_lock: dict[str, str] = field(default_factory=dict)
     no_good_copy: list[str] = field(default_factory=list)  # 档号 with damage and nothing to repair from
-    repair_failed: list[str] = field(default_factory=list)  # "档号 @ location: why" where writing the repair failed
+    # "档号 @ location: why" where writing the repair failed (a full disk); unrepaired, so exit 1 as before
+    repair_failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -73,7 +74,7 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        if self.repair_failed or any(p.kind is ProblemKind.unreadable for p in self.unrepaired):
+        if any(p.kind is ProblemKind.unreadable for p in self.unrepaired):
             return ExitCode.storage
         return ExitCode.rejected if self.unrepaired else ExitCode.ok
 

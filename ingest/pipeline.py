@@ -18,7 +18,7 @@ import multiprocessing
 import signal
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -191,15 +191,26 @@ class Ingestor:
 
     @classmethod
     def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
-        """An ingestor for the home's settings, its primary location first."""
-        return cls(
+        """An ingestor for the home's settings, its primary location first.
+
+        An index that cannot be opened (a full disk) does not stop ingest: it is a cache, reported
+        with the batch and filled in by a later run.
+        """
+        try:
+            index, failure = open_search(settings), None
+        except StorageError as exc:
+            index, failure = None, exc
+        ingestor = cls(
             settings,
             catalogue,
             open_locations(settings),
             load_profiles(settings.profiles_dir),
             load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir),
-            open_search(settings),
+            index,
         )
+        if failure is not None:
+            ingestor._index_failures.append(storage_finding(failure))
+        return ingestor
 
     def recover(self) -> list[str]:
         """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed,
@@ -275,6 +286,9 @@ class Ingestor:
         finally:
             for left in window:  # after a storage failure (or an unexpected error): drop their staging bags
                 if isinstance(left, _Pending):
+                    for job in left.jobs:
+                        job.cancel()
+                    wait(left.jobs)  # a worker still copying would make the folder again after its removal
                     left.stack.close()
             self._flush_index()
             result.errors += self._index_failures
@@ -325,7 +339,10 @@ class Ingestor:
         stack = ExitStack()
         try:
             bag_dir = stack.enter_context(self.location.staging())
-        except StorageError as exc:
+        except StorageError as exc:  # no room for even a staging folder: an item archived before is still 重复
+            dup = self._already_archived(src, meta)
+            if dup is not None:
+                return _duplicate(src, dup)
             return ItemResult(src.source, "failed", errors=[storage_finding(exc)], warnings=_warnings(findings))
         max_pixels = int(self.settings.ingest["max_pixels"])
         dest = bag_dir / ORIGINAL_DIR

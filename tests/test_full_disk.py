@@ -140,17 +140,16 @@ def test_a_copy_tells_an_unreadable_source_from_a_failing_destination(tmp_path):
 def fill(disk: Path) -> Path:
     """Take every free byte of ``disk`` with one file; return it (remove it to free the space)."""
     filler = disk / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to flush when it is closed
         try:
             while True:
                 f.write(b"\0" * (1 << 16))
-                f.flush()
         except OSError:
             pass
     return filler
 
 
-def test_audit_repair_on_a_full_disk_is_a_storage_failure_and_succeeds_once_there_is_room(small_disk, tmp_path):
+def test_audit_repair_on_a_full_disk_says_why_and_succeeds_once_there_is_room(small_disk, tmp_path):
     from archive.audit import AuditOptions, audit
     from archive.storage import open_locations
 
@@ -168,7 +167,8 @@ def test_audit_repair_on_a_full_disk_is_a_storage_failure_and_succeeds_once_ther
     cat = Catalogue(settings.catalogue_path)
     try:
         report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
-        assert report.exit_code == 4 and "ENOSPC" in report.repair_failed[0], report.to_dict()
+        # the damage stays unrepaired (exit 1, as for any location that refuses the write), and why is said
+        assert report.exit_code == 1 and "[ENOSPC]" in report.repair_failed[0], report.to_dict()
         filler.unlink()
         report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
         assert report.exit_code == 0 and page.is_file(), report.to_dict()
@@ -199,3 +199,23 @@ def test_an_index_that_cannot_be_written_is_reported_and_mended_by_the_next_run(
     assert again.exit_code == 0 and again.count("duplicate") == 2
     with open_search(home.settings) as index:
         assert index.codes() == {r.archival_code for r in result.items}
+
+
+def test_on_a_disk_with_no_room_at_all_archived_items_are_duplicates_and_a_new_one_fails(small_disk, tmp_path):
+    home = small_disk / "home"
+    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
+    settings = load_settings(home)
+    prepare_locations(settings)
+    Catalogue(settings.catalogue_path).close()
+    batch = make_big_scans(tmp_path / "batch", 2)
+    code, first = ingest_json(home, batch)
+    assert code == 0, first
+    Image.new("L", (50, 50), 7).save(batch / "p9.tif", dpi=(300, 300))  # a new item, sorted last
+    filler = fill(small_disk)
+    code, again = ingest_json(home, batch)
+    assert code == 4, again
+    assert [i["status"] for i in again["items"]] == ["duplicate", "duplicate", "failed"], again
+    assert again["items"][2]["errors"][0]["code"] == "BC-4-8"
+    filler.unlink()
+    code, last = ingest_json(home, batch)
+    assert code == 0 and [i["status"] for i in last["items"]] == ["duplicate", "duplicate", "archived"], last
