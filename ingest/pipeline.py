@@ -17,7 +17,7 @@ import json
 import multiprocessing
 import signal
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -31,7 +31,7 @@ from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
 from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
 from archive.fixity import SourceReadError, copy_and_hash, hash_file, require_algorithms
-from archive.indexing import open_search, search_doc, text_path
+from archive.indexing import TEXT_DIR, open_search, search_doc, text_path
 from archive.indexing import sync as sync_index
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.premis import (
@@ -530,15 +530,14 @@ class Ingestor:
         schema_problems = validate_item_xml(item_xml, name=ITEM_XML)
         if schema_problems:
             raise AssertionError(f"item.xml fails its own XSD: {schema_problems[0].message}")
-        events = _ingest_events(item, final, when) + _text_events(texts, when)
-        derived = {
-            text_path(name): PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()
-        }
+        derived = {name: PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()}
+        derived = {name: data for name, data in derived.items() if data.strip()}
+        events = _ingest_events(item, final, when) + _text_events(texts, when) + _shortened_event(derived, when)
         return {
             ITEM_XML: item_xml,
             REPORT_XML: report_to_xml(final, code, when),
             PREMIS_XML: events_to_xml(events, code),
-            **{path: data for path, data in derived.items() if data.strip()},
+            **{text_path(name): data for name, data in derived.items()},
         }
 
 
@@ -585,6 +584,15 @@ def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
             )
         )
     return events
+
+
+def _shortened_event(names: Iterable[str], when: str) -> list[Event]:
+    """Where a text derivative's name had to be shortened (255 bytes), which original file it belongs to."""
+    pairs = [f"{text_path(n)} ← {ORIGINAL_DIR}/{n}" for n in names if text_path(n) != f"{TEXT_DIR}/{n}.txt"]
+    if not pairs:
+        return []
+    detail = "全文派生文件名过长, 已缩短 (text derivative names shortened to fit 255 bytes)"
+    return [Event(EXTRACTION, detail, "success", "; ".join(pairs), time=when)]
 
 
 def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:

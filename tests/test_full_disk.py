@@ -19,7 +19,7 @@ from PIL import Image
 
 from archive.catalogue import Catalogue
 from archive.cli import main as cli_main
-from archive.config import Fonds, init_home, load_settings
+from archive.config import Fonds, Settings, init_home, load_settings
 from archive.errors import StorageError
 from archive.fixity import SourceReadError, copy_and_hash
 from archive.storage import prepare_locations
@@ -51,6 +51,16 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+def home_on(disk: Path) -> tuple[Path, Settings]:
+    """An archive home on ``disk``, its locations and catalogue made."""
+    home = disk / "home"
+    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
+    settings = load_settings(home)
+    prepare_locations(settings)
+    Catalogue(settings.catalogue_path).close()
+    return home, settings
+
+
 def make_big_scans(root: Path, count: int) -> Path:
     """``count`` TIFF scans of about 1 MB each that do not compress (random pixels)."""
     root.mkdir(parents=True)
@@ -68,11 +78,7 @@ def ingest_json(home: Path, batch: Path) -> tuple[int, dict]:
 
 
 def test_a_full_disk_is_a_storage_failure_with_a_report_and_the_next_run_completes(small_disk, tmp_path):
-    home = small_disk / "home"
-    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
-    settings = load_settings(home)
-    prepare_locations(settings)
-    Catalogue(settings.catalogue_path).close()
+    home, settings = home_on(small_disk)
     batch = make_big_scans(tmp_path / "batch", 10)  # 永久: three copies of 10 MB on a 20 MB disk
 
     code, report = ingest_json(home, batch)
@@ -104,7 +110,7 @@ def test_a_full_disk_is_a_storage_failure_with_a_report_and_the_next_run_complet
     code, last = ingest_json(home, batch)
     assert code == 0, last
     assert {i["status"] for i in last["items"]} <= {"archived", "duplicate"}
-    cat = Catalogue(load_settings(home).catalogue_path, create=False)
+    cat = Catalogue(settings.catalogue_path, create=False)
     try:
         assert len(cat.list()) == 10 and set(archived) <= {r["archival_code"] for r in cat.list()}
     finally:
@@ -153,11 +159,7 @@ def test_audit_repair_on_a_full_disk_says_why_and_succeeds_once_there_is_room(sm
     from archive.audit import AuditOptions, audit
     from archive.storage import open_locations
 
-    home = small_disk / "home"
-    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
-    settings = load_settings(home)
-    prepare_locations(settings)
-    Catalogue(settings.catalogue_path).close()
+    home, settings = home_on(small_disk)
     code, _ = ingest_json(home, make_big_scans(tmp_path / "batch", 1))
     assert code == 0
     (page,) = (home / "copy2" / "J012").glob("*/data/original/p0.tif")
@@ -202,11 +204,7 @@ def test_an_index_that_cannot_be_written_is_reported_and_mended_by_the_next_run(
 
 
 def test_on_a_disk_with_no_room_at_all_archived_items_are_duplicates_and_a_new_one_fails(small_disk, tmp_path):
-    home = small_disk / "home"
-    init_home(home, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
-    settings = load_settings(home)
-    prepare_locations(settings)
-    Catalogue(settings.catalogue_path).close()
+    home, _settings = home_on(small_disk)
     batch = make_big_scans(tmp_path / "batch", 2)
     code, first = ingest_json(home, batch)
     assert code == 0, first

@@ -56,6 +56,9 @@ def test_a_longest_name_is_archived_searched_and_exported_beside_others(home, tm
     (derived,) = (bag / TEXT_DIR).iterdir()
     assert utf8_len(derived.name) <= NAME_MAX and derived.name.endswith(".txt")
     assert f"{TEXT_DIR}/{derived.name}" == text_path(name)  # a reader finds it from the original name
+    premis = (bag / "metadata/premis.xml").read_text(encoding="utf-8")  # ... and the AIP says which it is
+    assert f"{TEXT_DIR}/{derived.name} ← data/original/{name}" in premis
+    assert "已缩短" not in (aip_dirs(home)[1] / "metadata/premis.xml").read_text(encoding="utf-8")
     assert validate_bag(bag).valid
     code = result.items[0].archival_code
     assert [h["archival_code"] for h in cli("search", "长名文件", "--json")[2]["hits"]] == [code]
