@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from archive.errors import StorageError
 from archive.model import FileEntry, Item, ItemMetadata
 from archive.premis import Event
-from archive.sqlitefile import is_damage, set_aside
+from archive.sqlitefile import is_damage, set_aside, write_failure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -183,14 +183,28 @@ class Catalogue:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once so allocation is serialised across processes."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One write transaction, taken at once so allocation is serialised across processes.
+
+        A full disk or an I/O error on the catalogue file is a :class:`StorageError` naming it (the
+        transaction is rolled back: nothing is half-written).
+        """
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # SQLite may have rolled back itself (SQLITE_FULL)
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            failure = write_failure(exc, "目录数据库", self.path)
+            if failure is None:
+                raise
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            raise failure from exc
 
     # --- allocation and indexing -------------------------------------------------
 

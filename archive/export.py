@@ -32,6 +32,7 @@ from archive.aip import ITEM_XML, ORIGINAL_DIR, REPORT_XML
 from archive.catalogue import Catalogue
 from archive.errors import DanganError, NotFoundError, StorageError, UsageError
 from archive.fixity import BLOCK_SIZE, fsync_dir, make_tree_durable
+from archive.names import sibling_name
 from archive.storage.base import Location
 
 #: DA/T 22-2015 归档文件目录 columns
@@ -131,7 +132,7 @@ def _check_dest(dest: Path) -> Path:
 def _building(target: Path) -> Iterator[Path]:
     """A new hidden folder beside ``target`` to build the DIP in; removed on the way out unless published."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = target.with_name(f".{target.name}.{PARTIAL_MARK}-{uuid.uuid4().hex[:12]}")
+    work = target.with_name(sibling_name(target.name, f".{PARTIAL_MARK}-{uuid.uuid4().hex[:12]}"))
     work.mkdir()  # not mkdtemp: its mode 0700 would become the DIP's once renamed
     try:
         yield work
@@ -254,7 +255,7 @@ def save_atomically(out: Path, save: Callable[[Path], object]) -> None:
         UsageError: ``out`` cannot be written there.
         StorageError: The disk failed while writing (full, I/O error).
     """
-    partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.part")
+    partial = out.with_name(sibling_name(out.name, f".{uuid.uuid4().hex[:12]}.part"))
     try:
         save(partial)
         partial.replace(out)

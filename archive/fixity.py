@@ -59,14 +59,38 @@ def hash_file(path: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, 
         return hash_stream(f, algorithms)
 
 
+class SourceReadError(OSError):
+    """An OSError met opening or reading the source of a copy, not writing the copy: the two are
+    different failures (an unreadable file against a full or broken destination)."""
+
+
+class _Source:
+    """A source stream whose read failures are :class:`SourceReadError`."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.read(size)
+        except OSError as exc:
+            raise SourceReadError(exc.errno, exc.strerror, exc.filename) from exc
+
+
 def copy_and_hash(src: Path, dst: Path, algorithms: Iterable[str] = ALGORITHMS) -> tuple[int, dict[str, str]]:
     """Copy ``src`` to a new file ``dst`` and digest the bytes on the way.
 
+    A failure to read ``src`` is a :class:`SourceReadError`; any other OSError is the destination's.
     Not flushed to disk here: the bag it goes into is made durable whole (:func:`make_tree_durable`).
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
-        return hash_stream(fin, algorithms, sink=fout)
+    try:
+        fin = open(src, "rb")
+    except OSError as exc:
+        raise SourceReadError(exc.errno, exc.strerror, exc.filename) from exc
+    with fin:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(dst, "xb") as fout:
+            return hash_stream(_Source(fin), algorithms, sink=fout)  # type: ignore[arg-type]
 
 
 def write_durably(path: Path, data: bytes, *, replace: bool = True) -> bool:

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from archive.errors import StorageError
+
 SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the file and SQLite's files beside it
 
 
@@ -34,3 +36,23 @@ def set_aside(path: Path) -> Path:
         if Path(f"{path}{suffix}").exists():
             os.replace(f"{path}{suffix}", f"{target}{suffix}")
     return target
+
+
+#: SQLite's result codes for a file it cannot write: disk or quota full, I/O error, read-only, cannot open
+_WRITE_FAILURES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
+
+
+def write_failure(exc: sqlite3.Error, what: str, path: Path) -> StorageError | None:
+    """The StorageError for an SQLite file that could not be written (a full disk, an I/O error), naming
+    ``what`` it is; None for any other error (damage, a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _WRITE_FAILURES:
+        return None
+    return StorageError(
+        f"{what}无法写入, 请检查磁盘空间与权限后重新运行 (cannot write the {_ENGLISH.get(what, 'file')}: "
+        f"free space or fix permissions, then run again): {exc}",
+        path=str(path),
+    )
+
+
+_ENGLISH = {"目录数据库": "catalogue", "检索索引": "search index"}

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from archive.errors import DanganError, ExitCode
-from archive.sqlitefile import is_damage
+from archive.sqlitefile import is_damage, write_failure
 
 from .api import Archive
 
@@ -48,12 +49,16 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             error_line(str(exc))
             sys.exit(int(exc.exit_code))
         except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
+            full = write_failure(exc, "目录数据库", Path(""))
+            if full is not None:  # a write outside Catalogue.write (one statement alone): a full disk
+                error_line(full.message)
+            elif is_damage(exc):
+                # damage found after opening: the catalogue is a cache (the index repairs itself)
+                error_line(
+                    f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
+                )
+            else:
                 raise
-            # damage found after opening: the catalogue is a cache (the index repairs itself)
-            error_line(
-                f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
-            )
             sys.exit(int(ExitCode.storage))
 
     return wrapper

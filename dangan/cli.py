@@ -186,6 +186,8 @@ _STATUS = {
     "rejected": "[red]拒收[/red]",
     "duplicate": "[yellow]重复[/yellow]",
     "incomplete": "[red]副本未齐[/red]",
+    "failed": "[red]存储失败[/red]",
+    "not_attempted": "[yellow]未处理[/yellow]",
 }
 
 
@@ -204,10 +206,15 @@ def _print_ingest(result: Any) -> None:
             out.print(f"    [yellow]{f.code}[/yellow] {_finding(f)}", soft_wrap=True)
     for f in result.warnings:
         out.print(f"[yellow]提示[/yellow] {_finding(f)}", soft_wrap=True)
+    for f in result.errors:
+        out.print(f"[red]{f.code}[/red] {_finding(f)}", soft_wrap=True)
     out.print(
         f"共 {len(result.items)} 件: 已归档 {result.count('archived')}, 拒收 {result.count('rejected')}, "
-        f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')} "
-        "(archived / rejected / duplicate / copies incomplete)"
+        f"重复 {result.count('duplicate')}, 副本未齐 {result.count('incomplete')}"
+        + (f", 存储失败 {result.count('failed')}, 未处理 {result.count('not_attempted')}" * result.stopped)
+        + " (archived / rejected / duplicate / copies incomplete"
+        + (" / storage failed / not attempted" * result.stopped)
+        + ")"
     )
 
 
@@ -408,6 +415,8 @@ def _print_audit(report: Any) -> None:
         out.print(f"{state} {code} {_KIND[p.kind]} {where}".rstrip(), soft_wrap=True)
     for code in report.no_good_copy:
         err.print(f"[bold red]!! {code}: {NO_GOOD_COPY}[/bold red]")
+    for failure in report.repair_failed:
+        err.print(f"[red]修复失败 (repair failed)[/red] {escape(failure)}", soft_wrap=True)
     for name, state in report.object_lock.items():
         if state == "unsupported":
             out.print(f"[yellow]提示[/yellow] 存储位置 {name} 不支持对象锁定 (no Object Lock: not write-protected)")

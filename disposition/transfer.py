@@ -75,6 +75,7 @@ from archive.errors import DanganError, ExitCode, StorageError, UsageError
 from archive.evidence import record_event
 from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms, write_durably
 from archive.model import CheckReport, Finding, ItemMetadata, Verdict
+from archive.names import sibling_name
 from archive.premis import TRANSFER, Event, default_agent, now_iso
 from archive.storage import Location, open_locations
 from archive.xmlsafe import parse_xml
@@ -305,7 +306,7 @@ def prepare_transfer(
     today = date.today()
     fonds = re.sub(r"[^0-9A-Za-z]", "", metas[0].fonds_code) or "X"  # the id names folders and files
     transfer_id = f"YJ-{fonds}-{today:%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    work = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+    work = dest.parent / sibling_name(dest.name, f".partial-{uuid.uuid4().hex[:8]}")
     work.mkdir()
     try:
         writer = _PayloadWriter(work)

@@ -17,8 +17,8 @@ import json
 import multiprocessing
 import signal
 from collections import Counter, deque
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +30,7 @@ from archive.bagparse import unsafe_reason
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
 from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
-from archive.fixity import copy_and_hash, hash_file, require_algorithms
+from archive.fixity import SourceReadError, copy_and_hash, hash_file, require_algorithms
 from archive.itemxml import item_to_xml, validate_item_xml
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.premis import (
@@ -44,6 +44,7 @@ from archive.premis import (
     now_iso,
 )
 from archive.storage import Location, aip_key, open_locations
+from ingest._writefail import ItemUnwritable, storage_finding, unstorable, write_failure
 from ingest.checks import (
     complete_report,
     fail,
@@ -61,13 +62,14 @@ from metadata_profiles import Profiles, load_profiles, validate_metadata
 from preservation.replicas import complete_copies, replicate, retain_until
 from retention.rules import Schedule, home_schedule
 from search import SearchDoc, SearchIndex
-from search.indexing import open_search, search_doc, text_path
+from search.indexing import TEXT_DIR, open_search, search_doc, text_path
 from search.indexing import sync as sync_index
 
 
 @dataclass
 class ItemResult:
-    """The outcome for one item of a batch: archived, rejected or duplicate."""
+    """The outcome for one item of a batch: archived, rejected, duplicate, incomplete (a copy missing),
+    failed (storage failed under it) or not_attempted (the batch stopped at a storage failure before it)."""
 
     source: str
     status: str
@@ -94,13 +96,15 @@ class IngestResult:
 
     items: list[ItemResult] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)  # batch-level, e.g. system junk files skipped
+    errors: list[Finding] = field(default_factory=list)  # batch-level storage failures (the index, recovery)
+    stopped: bool = False  # storage failed: the rest of the batch was not attempted
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.items if r.status == status)
 
     @property
     def exit_code(self) -> int:
-        if self.count("incomplete"):
+        if self.count("incomplete") or self.count("failed") or self.errors:
             return ExitCode.storage
         return ExitCode.rejected if self.count("rejected") else ExitCode.ok
 
@@ -111,7 +115,10 @@ class IngestResult:
             "rejected": self.count("rejected"),
             "duplicate": self.count("duplicate"),
             "incomplete": self.count("incomplete"),
+            "failed": self.count("failed"),
+            "not_attempted": self.count("not_attempted"),
             "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
+            "errors": [{"code": f.code, "message": f.message, "path": f.path} for f in self.errors],
         }
 
 
@@ -138,6 +145,13 @@ class _Duplicate(Exception):
         self.archival_code = archival_code
 
 
+class _Stopped(Exception):
+    """Storage failed after the item was committed: its result as far as it got, and the batch stops."""
+
+    def __init__(self, result: ItemResult):
+        self.result = result
+
+
 class Ingestor:
     """Ingests batches into one archive home's primary storage location."""
 
@@ -162,6 +176,7 @@ class Ingestor:
         self._schedule: Schedule | None = None  # the home's 保管期限表, loaded on first use
         self._pool: ProcessPoolExecutor | None = None
         self._unindexed: list[SearchDoc] = []  # archived, for the index's next batch
+        self._index_failures: list[Finding] = []  # the index could not be written (the next run mends it)
 
     def __enter__(self) -> Ingestor:
         """Start the worker processes (before any other thread, e.g. a progress bar, is running)."""
@@ -182,15 +197,26 @@ class Ingestor:
 
     @classmethod
     def open(cls, settings: Settings, catalogue: Catalogue) -> Ingestor:
-        """An ingestor for the home's settings, its primary location first."""
-        return cls(
+        """An ingestor for the home's settings, its primary location first.
+
+        An index that cannot be opened (a full disk) does not stop ingest: it is a cache, reported
+        with the batch and filled in by a later run.
+        """
+        try:
+            index, failure = open_search(settings), None
+        except StorageError as exc:
+            index, failure = None, exc
+        ingestor = cls(
             settings,
             catalogue,
             open_locations(settings),
             load_profiles(settings.profiles_dir),
             load_rule(settings.archival_code_rule, extra_dir=settings.profiles_dir),
-            open_search(settings),
+            index,
         )
+        if failure is not None:
+            ingestor._index_failures.append(storage_finding(failure))
+        return ingestor
 
     def recover(self) -> list[str]:
         """Finish what a killed run left: drop abandoned staging, index AIPs the catalogue missed,
@@ -237,9 +263,13 @@ class Ingestor:
             with self:
                 return self.run(root, catalog, defaults, on_item)
         defaults = defaults or ClassDefaults()
-        self.recover()
-        sources, batch_findings = read_batch(root, catalog)
         result = IngestResult()
+        try:
+            self.recover()
+        except StorageError as exc:  # e.g. a full disk under the catalogue: nothing is attempted
+            result.errors.append(storage_finding(exc))
+            result.stopped = True
+        sources, batch_findings = read_batch(root, catalog)
         for f in batch_findings:
             if f.failed:
                 result.items.append(ItemResult(source=f.path or str(root), status="rejected", errors=[f]))
@@ -248,24 +278,44 @@ class Ingestor:
         # Items are received a few ahead of the one being committed, so the workers copy, hash
         # and decode while this process checks, writes tag files and commits, in batch order.
         window: deque[ItemResult | _Pending] = deque()
+        started = 0
         try:
             for src in sources:
+                if result.stopped:
+                    break
                 window.append(self._start(src, defaults))
+                started += 1
                 if len(window) > PREFETCH:
                     self._done(result, window.popleft(), len(sources), on_item)
-            while window:
+            while window and not result.stopped:
                 self._done(result, window.popleft(), len(sources), on_item)
         finally:
-            for left in window:  # only after an unexpected error: drop their staging bags
+            for left in window:  # after a storage failure (or an unexpected error): drop their staging bags
                 if isinstance(left, _Pending):
+                    for job in left.jobs:
+                        job.cancel()
+                    wait(left.jobs)  # a worker still copying would make the folder again after its removal
                     left.stack.close()
             self._flush_index()
+            result.errors += self._index_failures
+            self._index_failures = []
+        # what a storage failure left unattempted is listed, so the report accounts for the whole batch
+        result.items += [s if isinstance(s, ItemResult) else ItemResult(s.src.source, "not_attempted") for s in window]
+        result.items += [ItemResult(s.source, "not_attempted") for s in sources[started:]]
         return result
 
     def _done(
         self, result: IngestResult, started: ItemResult | _Pending, total: int, on_item: Callable[..., None] | None
     ) -> None:
-        item_result = self._complete(started)
+        try:
+            item_result = self._complete(started)
+        except StorageError as exc:  # the staging area, the location or the catalogue: the batch stops
+            source = started.source if isinstance(started, ItemResult) else started.src.source
+            item_result = ItemResult(source, "failed", errors=[storage_finding(exc)])
+        except _Stopped as stop:
+            item_result = stop.result
+            result.stopped = True
+        result.stopped |= item_result.status == "failed"
         result.items.append(item_result)
         if on_item:
             on_item(item_result, len(result.items), total)
@@ -289,17 +339,24 @@ class Ingestor:
         findings += self._metadata_findings(meta if meta.page_count is not None else replace(meta, page_count=1))
         if not src.files:
             findings.append(fail("GD-2-7", "该件没有任何文件 (the item has no files)"))
-        findings += _unbaggable_names(src)
+        findings += _unbaggable_names(src, [r for loc in self.locations if (r := loc.bag_path_room()) is not None])
         findings += page_limit_findings(meta.page_count, int(self.settings.ingest["max_pages"]))  # before any OCR
         if any(f.failed for f in findings):
             return _rejected(src, findings)
         stack = ExitStack()
-        bag_dir = stack.enter_context(self.location.staging())
+        try:
+            bag_dir = stack.enter_context(self.location.staging())
+        except StorageError as exc:  # no room for even a staging folder: an item archived before is still 重复
+            dup = self._already_archived(src, meta)
+            if dup is not None:
+                return _duplicate(src, dup)
+            return ItemResult(src.source, "failed", errors=[storage_finding(exc)], warnings=_warnings(findings))
         options = self.settings.ingest
         limits = {name: options[name] for name in INSPECT_SETTINGS}
         dest = bag_dir / ORIGINAL_DIR
         ocr = _Ocr(options["ocr"], options["tesseract_languages"], meta.carrier != "电子", options["ocr_time_limit"])
-        jobs = [self._pool.submit(_receive_file, name, path, dest, limits, ocr) for name, path in src.files]
+        where = self.location.name
+        jobs = [self._pool.submit(_receive_file, name, path, dest, limits, ocr, where) for name, path in src.files]
         return _Pending(src, meta, findings, stack, bag_dir, jobs)
 
     def _complete(self, started: ItemResult | _Pending) -> ItemResult:
@@ -333,6 +390,12 @@ class Ingestor:
     def _ingest_staged(self, pending: _Pending) -> ItemResult:
         src, meta, findings, bag_dir = pending.src, pending.meta, pending.findings, pending.bag_dir
         received = [job.result() for job in pending.jobs]
+        failed = next((r.storage for r in received if r.storage), None)
+        if failed is not None:  # the staging area could not be written: not the source's fault
+            dup = self._already_archived(src, meta)
+            if dup is not None:
+                return _duplicate(src, dup)
+            raise StorageError(failed)
         entries = [r.entry for r in received if r.entry is not None]
         # a file that failed to decode is rejected as such: its resolution is not judged on top
         decoded = [r for r in received if r.entry is not None and not any(f.failed for f in r.findings)]
@@ -364,12 +427,14 @@ class Ingestor:
         try:
             aip = self.catalogue.allocate_and_commit(meta, lambda n: self._commit(n, item, report, bag_dir, texts))
         except _Duplicate as dup:
-            warning = Finding(
-                "GD-1-8", Verdict.warning, f"内容已归档为 {dup.archival_code}, 未重复归档 (already archived)"
-            )
-            return ItemResult(src.source, "duplicate", dup.archival_code, warnings=[warning])
+            return _duplicate(src, dup.archival_code)
+        except ItemUnwritable as refused:
+            return _rejected(src, [*findings, refused.finding])
         code = aip.item.metadata.archival_code
-        failures = self._replicate(aip)
+        try:
+            failures = self._replicate(aip)
+        except StorageError as exc:  # the catalogue could not record a copy: the next run completes it
+            raise _Stopped(ItemResult(src.source, "incomplete", code, errors=[storage_finding(exc)])) from exc
         if self.index is not None:
             body = "\n\n".join(PAGE_BREAK.join(p.text for p in t.pages) for t in texts.values())
             self._unindexed.append(search_doc(self.catalogue.get(code), body))
@@ -380,10 +445,27 @@ class Ingestor:
         return ItemResult(src.source, "archived", code, warnings=_warnings(findings))
 
     def _flush_index(self) -> None:
-        """Index what was archived since the last flush; a crash before it is mended by the next run's sync."""
-        if self.index is not None and self._unindexed:
-            self.index.upsert(self._unindexed)
-        self._unindexed = []
+        """Index what was archived since the last flush; a crash before it is mended by the next run's sync,
+        and so is an index that could not be written (a full disk): that is reported, the batch goes on."""
+        try:
+            if self.index is not None and self._unindexed:
+                self.index.upsert(self._unindexed)
+        except StorageError as exc:
+            self._index_failures.append(storage_finding(exc))
+        finally:
+            self._unindexed = []
+
+    def _already_archived(self, src: SourceItem, meta: ItemMetadata) -> str | None:
+        """The 档号 holding exactly this item's content, read from its source files (when staging failed,
+        no digest was taken): an item archived before is a duplicate whatever the staging area's state."""
+        entries = []
+        for name, path in src.files:
+            try:
+                size, digests = hash_file(path, ("sha256",))
+            except OSError:
+                return None
+            entries.append(FileEntry(name=name, size=size, sha256=digests["sha256"], sm3=""))
+        return self.catalogue.find_duplicate(Item(meta, entries).content_digest())
 
     def _replicate(self, aip: IndexedAIP) -> list[Finding]:
         """Write the further copies the copy policy requires; an AIP counts as stored only with all of them."""
@@ -429,7 +511,10 @@ class Ingestor:
         meta.archival_code = self.rule.render(meta, number)
         key = aip_key(meta.fonds_code, meta.archival_code)
         when = now_iso()
-        aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
+        try:
+            aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
+        except OSError as exc:  # the staging bag's tag files: a full disk is the location's failure
+            raise write_failure(exc, self.location.name, bag_dir) from exc
         try:
             self.location.commit(key, bag_dir, retain_until(meta.retention, meta.year, meta.category))
         except AIPExistsError:
@@ -452,15 +537,14 @@ class Ingestor:
         schema_problems = validate_item_xml(item_xml, name=ITEM_XML)
         if schema_problems:
             raise AssertionError(f"item.xml fails its own XSD: {schema_problems[0].message}")
-        events = _ingest_events(item, final, when) + _text_events(texts, when)
-        derived = {
-            text_path(name): PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()
-        }
+        derived = {name: PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()}
+        derived = {name: data for name, data in derived.items() if data.strip()}
+        events = _ingest_events(item, final, when) + _text_events(texts, when) + _shortened_event(derived, when)
         return {
             ITEM_XML: item_xml,
             REPORT_XML: report_to_xml(final, code, when),
             PREMIS_XML: events_to_xml(events, code),
-            **{path: data for path, data in derived.items() if data.strip()},
+            **{text_path(name): data for name, data in derived.items()},
         }
 
 
@@ -511,6 +595,15 @@ def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
     return events
 
 
+def _shortened_event(names: Iterable[str], when: str) -> list[Event]:
+    """Where a text derivative's name had to be shortened (255 bytes), which original file it belongs to."""
+    pairs = [f"{text_path(n)} ← {ORIGINAL_DIR}/{n}" for n in names if text_path(n) != f"{TEXT_DIR}/{n}.txt"]
+    if not pairs:
+        return []
+    detail = "全文派生文件名过长, 已缩短 (text derivative names shortened to fit 255 bytes)"
+    return [Event(EXTRACTION, detail, "success", "; ".join(pairs), time=when)]
+
+
 def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:
     """载体 stated nowhere: an item holding scan formats (images, image-only PDFs) is taken as 纸质, so
     the DA/T 31 scan rules apply unless the archivist says 电子; any other item is 电子."""
@@ -526,16 +619,24 @@ def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:
     return [Finding("GD-2-4", Verdict.warning, message)]
 
 
-def _unbaggable_names(src: SourceItem) -> list[Finding]:
+def _unbaggable_names(src: SourceItem, rooms: list[int]) -> list[Finding]:
     """GD-4-7: names a bag's manifest could not list safely (a backslash), judged by the rule
-    ``dangan validate`` applies, so that no AIP is written that its own validator refuses."""
+    ``dangan validate`` applies, so that no AIP is written that its own validator refuses; and names
+    a storage location could not hold (a component over 255 bytes, an S3 key over its ``rooms``)."""
     out = []
     for name, _path in src.files:
         reason = unsafe_reason(f"{ORIGINAL_DIR}/{name}")
         if reason:
             zh, en = reason
             out.append(fail("GD-4-7", f"文件名不能写入 BagIt 清单: {zh} (a bag cannot list this name: {en})", name))
+        elif message := unstorable(name, rooms):
+            out.append(fail("GD-4-7", message, name))
     return out
+
+
+def _duplicate(src: SourceItem, archival_code: str) -> ItemResult:
+    warning = Finding("GD-1-8", Verdict.warning, f"内容已归档为 {archival_code}, 未重复归档 (already archived)")
+    return ItemResult(src.source, "duplicate", archival_code, warnings=[warning])
 
 
 def _warnings(findings: list[Finding]) -> list[Finding]:
@@ -566,6 +667,7 @@ class _Received:
     is_scan: bool
     findings: list[Finding]
     text: ExtractedText | None = None
+    storage: str | None = None  # the staging copy could not be written or read back (a full disk)
 
 
 @dataclass(frozen=True)
@@ -584,14 +686,26 @@ class _Ocr:
         return get_engine(self.engine, **options)
 
 
-def _receive_file(name: str, src: Path, dest: Path, limits: dict[str, Any], ocr: _Ocr) -> _Received:
+def _receive_file(name: str, src: Path, dest: Path, limits: dict[str, Any], ocr: _Ocr, location: str) -> _Received:
     target = dest / name
     if dest.resolve() not in target.resolve().parents:
         return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
     try:
         size, digests = copy_and_hash(src, target)
-    except OSError as exc:
+        return _examine(name, target, dest, size, digests, limits, ocr)
+    except SourceReadError as exc:
         return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
+    except OSError as exc:  # writing or re-reading the staged copy: never the source file's fault
+        failure = write_failure(exc, location, target, name)
+        if isinstance(failure, ItemUnwritable):
+            return _Received(None, False, [failure.finding])
+        return _Received(None, False, [], storage=str(failure))
+
+
+def _examine(
+    name: str, target: Path, dest: Path, size: int, digests: dict[str, str], limits: dict[str, Any], ocr: _Ocr
+) -> _Received:
+    """Identify, decode and read the text of one staged copy, then re-read it against its digests."""
     found = inspect_file(target, name, **limits)
     entry = FileEntry(
         name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,

@@ -64,6 +64,8 @@ class AuditReport:
     remaining: int = 0  # due copies left for the next run (bounds reached, location down)
     object_lock: dict[str, str] = field(default_factory=dict)
     no_good_copy: list[str] = field(default_factory=list)  # 档号 with damage and nothing to repair from
+    # "档号 @ location: why" where writing the repair failed (a full disk); unrepaired, so exit 1 as before
+    repair_failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -86,6 +88,7 @@ class AuditReport:
             "remaining_due": self.remaining,
             "object_lock": self.object_lock,
             "no_good_copy": self.no_good_copy,
+            "repair_failed": self.repair_failed,
         }
 
 
@@ -441,6 +444,7 @@ def _repair(
         event = Event(REPAIR, "修复失败 (repair failed)", "failure", exc.message, time=when)
         record_event(catalogue, target, d.key, d.archival_code, event)
         _say_why(damaged.problems, f"修复失败 (repair failed): {exc.message}")
+        report.repair_failed.append(f"{d.archival_code} @ {d.location}: {exc.message}")  # e.g. a full disk
         return
     if unsourced:
         report.no_good_copy.append(f"{d.archival_code} @ {d.location}: {', '.join(unsourced)}")

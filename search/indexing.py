@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import DanganError
+from archive.names import bounded_path
 from archive.storage.base import Location
 from search import SearchDoc, SearchIndex, open_index
 
@@ -23,8 +24,9 @@ _SEARCHABLE_ROWS = f"FROM items WHERE status IN ({', '.join('?' * len(SEARCHABLE
 
 
 def text_path(file_name: str) -> str:
-    """Where the text of one original file is kept inside the AIP."""
-    return f"{TEXT_DIR}/{file_name}.txt"
+    """Where the text of one original file is kept inside the AIP: ``<name>.txt``, its last component
+    shortened (:func:`archive.names.bounded_path`) only where that would pass the file system's limit."""
+    return f"{TEXT_DIR}/{bounded_path(file_name, '.txt')}"
 
 
 def open_search(settings: Settings) -> SearchIndex:

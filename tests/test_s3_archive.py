@@ -395,3 +395,19 @@ def test_init_says_which_object_lock_mode_a_location_has(tmp_path, s3_server):
     result = CliRunner().invoke(main, [*args, "--storage", "local=store", "--storage", spec], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "GOVERNANCE 模式" in result.stdout and 'lock_mode = "COMPLIANCE"' in result.stdout
+def test_long_names_fit_s3_keys_and_a_path_no_key_could_hold_is_refused(s3_home, tmp_path):
+    batch = tmp_path / "b"
+    longest = "abcde" + "档案" * 41 + ".tif"  # 255 bytes: legal on ext4, and its object key fits
+    make_image(batch / longest, seed=1)
+    deep = batch / "深层文件夹"
+    for level in range(5):  # five folders of 198 bytes: a path no 1024-byte object key holds
+        deep = deep / ("档" * 65 + str(level))
+    make_image(deep / "扫描件.tif", seed=2)
+    result = ingest(s3_home, batch)
+    by_source = {r.source: r for r in result.items}
+    assert by_source[longest].status == "archived", result.to_dict()
+    refused = by_source["深层文件夹"]
+    assert refused.status == "rejected" and [f.code for f in refused.errors] == ["GD-4-7"]
+    assert "S3" in refused.errors[0].message
+    key = f"J012/{by_source[longest].archival_code}"
+    assert f"data/original/{longest}" in dict(s3_home.s3().list_files(key))

@@ -151,6 +151,11 @@ class Location(ABC):
     def describe(self) -> str:
         """One line for people: name, type and where."""
 
+    def bag_path_room(self) -> int | None:
+        """The most UTF-8 bytes a bag-relative path may take in this location (None: no limit beyond
+        each component's, see :mod:`archive.names`)."""
+        return None
+
     @abstractmethod
     def prepare(self) -> None:
         """Create the location's directory or bucket (``dangan init``); harmless when it exists."""

@@ -60,6 +60,8 @@ from archive.storage.s3client import UNANSWERED, ClientLimits, make_client
 
 PART_SIZE = 16 << 20  # multipart threshold and part size: bounded memory, few parts for a 2 GB scan
 MAX_CONCURRENCY = 4
+S3_KEY_MAX = 1024  # bytes of UTF-8 in an object key
+KEY_RESERVE = 128  # bytes kept for an AIP key <全宗号>/<档号> (a DA/T 22 档号 with an org code is ~40)
 STREAM_BUFFERS = 4  # parts held in memory at once when the source is a stream (commit_from)
 READ_BLOCK = 1 << 20
 STALE_AFTER = timedelta(hours=24)  # a writer on another host silent this long is taken as dead
@@ -351,6 +353,10 @@ class S3Location(Location):
         self.ensure_bucket(object_lock=True)
 
     # --- object names and error translation -------------------------------------------
+
+    def bag_path_room(self) -> int:
+        """S3 object keys are at most 1024 bytes: what is left after the prefix, ``aips/`` and the key."""
+        return S3_KEY_MAX - len(self._aip_prefix("X/X").encode("utf-8")) + len("X/X") - KEY_RESERVE
 
     def _aip_prefix(self, key: str) -> str:
         return f"{self.prefix}aips/{_check_key(key)}/"
