@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from archive.errors import DanganError, ExitCode
+from archive.i18n import _
 from archive.sqlitefile import is_damage, write_failure
 
 from .api import Archive
@@ -35,7 +36,7 @@ def emit_json(data: Any) -> None:
 
 
 def error_line(message: str) -> None:
-    err.print(f"[red]错误[/red] {escape(message)}", soft_wrap=True)
+    err.print(f"[red]{_('错误')}[/red] {escape(message)}", soft_wrap=True)
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,9 +55,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 error_line(full.message)
             elif is_damage(exc):
                 # damage found after opening: the catalogue is a cache (the index repairs itself)
-                error_line(
-                    f"目录数据库已损坏, 请运行 dangan reindex 从存储重建 (catalogue damaged: run dangan reindex): {exc}"
-                )
+                error_line(_("目录数据库已损坏, 请运行 dangan reindex 从存储重建: {reason}").format(reason=exc))
             else:
                 raise
             sys.exit(int(ExitCode.storage))

@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from archive.errors import UsageError
+from archive.i18n import _
 from disposition import disposal
 from retention.appraisal import Decision, Hold
 from retention.destruction import DestructionBatch
@@ -116,7 +117,7 @@ class Disposal:
         """冻结 one record (``code``) or a class; a class without 全宗 is the home's first fonds."""
         year_from, year_to = parsing.year_range(year)
         if not code and not any((fonds, category, retention, year)):
-            raise UsageError("请给出 --code 或类别 (--fonds/--category/--retention/--year)")
+            raise UsageError(_("请给出 --code 或类别 (--fonds/--category/--retention/--year)"))
         if not code:
             fonds = fonds or self._arc.settings.fonds[0].code
         placed = disposal.place_hold(

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from archive.errors import UsageError
+from archive.i18n import _
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -31,7 +32,9 @@ def configure(verbosity: int = 0, log_file: Path | None = None) -> None:
         try:
             file_handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"无法写入日志文件 (cannot open the log file): {log_file}: {exc.strerror}") from None
+            raise UsageError(
+                _("无法写入日志文件: {path}: {reason}").format(path=log_file, reason=exc.strerror)
+            ) from None
         file_handler.setLevel(min(level, logging.INFO))
         handlers.append(file_handler)
     for name in PACKAGES:

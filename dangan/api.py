@@ -28,6 +28,7 @@ from archive.config import (
     resolve_home,
 )
 from archive.errors import NotFoundError, UsageError
+from archive.i18n import _
 from archive.storage import Location, open_locations, prepare_locations
 from preservation.audit import AuditOptions, AuditReport
 from preservation.audit import audit as run_audit
@@ -100,7 +101,7 @@ class Archive:
 
         path = Path(home)
         if (path / CONFIG_NAME).exists():  # said before the fonds is judged, as init_home would say it
-            raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {path / CONFIG_NAME}")
+            raise UsageError(_("档案库已存在, 不会覆盖: {path}").format(path=path / CONFIG_NAME))
         problems = [f for f in validate_fonds(fonds_code, fonds_name, load_profiles()) if f.failed]
         if problems:
             raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")
@@ -180,7 +181,7 @@ class Archive:
         cat = self.catalogue
         row = cat.get(archival_code)
         if row is None:
-            raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
+            raise NotFoundError(_("没有档号为 {code} 的档案").format(code=archival_code))
         return RecordView(
             item=dict(row),
             dates=record_dates(self.settings, row),
@@ -225,7 +226,7 @@ class Archive:
         from search.indexing import sync as sync_index
 
         if page < 1:
-            raise UsageError(f"页码从 1 开始 (pages start at 1): {page}")
+            raise UsageError(_("页码从 1 开始: {page}").format(page=page))
         year_from, year_to = parsing.year_range(year)
         fonds, category, retention = class_codes(self.settings, fonds, category, retention)
         date_from, date_to = parsing.day_range(dates)
@@ -241,7 +242,7 @@ class Archive:
             if damaged is None and not (result.total == 0 and has_searchable(self.catalogue) and not index.codes()):
                 return Found(result, page)
             log.warning("search index empty or damaged (set aside: %s); refilling from the catalogue", damaged)
-            added, _ = sync_index(self.catalogue, index, self.locations())
+            added, _removed = sync_index(self.catalogue, index, self.locations())
             if added:
                 result = index.search(q)
         return Found(result, page, refilled=True, damaged_copy=damaged)

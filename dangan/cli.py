@@ -23,11 +23,14 @@ from rich.table import Column, Table
 from archive import __version__
 from archive.config import CONFIG_NAME, OCR_ENGINES, StorageConfig, resolve_home
 from archive.errors import UsageError
+from archive.i18n import _, translate_click
 
 from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
 from ._logging import configure as configure_logging
 from .api import Archive
 from .clock import shown
+
+translate_click()  # click's own usage errors and headings in the person's language too
 
 
 class _Commands(click.Group):
@@ -52,22 +55,21 @@ class _Commands(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=_("dangan 档案: 社区电子档案归档、保存与利用。"),
+)
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
-    help="档案库目录 (archive home; default $DANGAN_HOME or ./dangan-data)",
+    help=_("档案库目录 (默认 $DANGAN_HOME 或 ./dangan-data)"),
 )
-@click.option("-v", "--verbose", count=True, help="运行日志: -v 进度, -vv 细节 (operator log on stderr)")
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="把运行日志追加到此文件 (append the operator log to this file)",
-)
+@click.option("-v", "--verbose", count=True, help=_("运行日志: -v 进度, -vv 细节"))
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), help=_("把运行日志追加到此文件"))
 @click.version_option(__version__, prog_name="dangan")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, verbose: int, log_file: Path | None) -> None:
-    """dangan 档案: 社区电子档案归档、保存与利用 (electronic records archive)."""
     try:
         configure_logging(verbose, log_file)
     except UsageError as exc:

@@ -10,6 +10,7 @@ import re
 import unicodedata
 
 from archive.errors import UsageError
+from archive.i18n import _
 
 _SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -21,12 +22,10 @@ def year_range(value: str | None) -> tuple[int | None, int | None]:
     first, dash, last = unicodedata.normalize("NFKC", value).strip().partition("-")
     years = (first, last if dash else first)
     if not all(re.fullmatch(r"[0-9]{4}", y) or (dash and not y) for y in years) or years == ("", ""):
-        raise UsageError(
-            f"年度应为 2023、2015-2023、2015- 或 -2023 (year must be YYYY, YYYY-YYYY or open-ended): {value}"
-        )
+        raise UsageError(_("年度应为 2023、2015-2023、2015- 或 -2023: {value}").format(value=value))
     low, high = (int(y) if y else None for y in years)
     if low is not None and high is not None and low > high:
-        raise UsageError(f"起始年度晚于结束年度 (the range runs backwards): {value}")
+        raise UsageError(_("起始年度晚于结束年度: {value}").format(value=value))
     return low, high
 
 
@@ -40,7 +39,7 @@ def size(value: str | int | None) -> int | None:
             return int(float(text[:-1]) * _SIZE_UNITS[text[-1]])
         return int(text)
     except (ValueError, OverflowError):  # OverflowError: int(float("1e400")), an infinite size
-        raise UsageError(f"无法识别的大小 (bad size): {value}; 例如 500M, 10G") from None
+        raise UsageError(_("无法识别的大小: {value}; 例如 500M, 10G").format(value=value)) from None
 
 
 def day_range(value: str | None) -> tuple[str | None, str | None]:
