@@ -25,7 +25,7 @@ from ._codes import CodeList, CodeLists, load_codes
 from ._profiles import CharRule, FieldSpec, Profile, Profiles, load_profiles
 from ._toml import check_keys as check_toml_keys
 from ._toml import read_file as read_toml_file
-from ._validate import validate_fonds, validate_metadata
+from ._validate import is_real_date, validate_fonds, validate_metadata
 
 __all__ = [
     "CharRule",
@@ -36,6 +36,7 @@ __all__ = [
     "Profiles",
     "check_toml_keys",
     "class_codes",
+    "is_real_date",
     "load_codes",
     "load_profiles",
     "normalise_code",

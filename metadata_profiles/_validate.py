@@ -162,7 +162,8 @@ def _check_date(value: object, spec: FieldSpec, today: dt.date) -> Iterator[Find
         yield _finding("GD-1-5", spec, value, "晚于今天", "is in the future", expected=f"≤{today:%Y%m%d}")
 
 
-def _is_real_date(value: object) -> bool:
+def is_real_date(value: object) -> bool:
+    """A DA/T 22 日期: eight ASCII digits YYYYMMDD naming a day that exists."""
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         return False
     try:
@@ -234,7 +235,7 @@ def _check_date_year(meta: ItemMetadata, profile: Profile) -> Iterator[Finding]:
     if profile.date_year_mismatch == "ignore" or "date" not in profile.fields or "year" not in profile.fields:
         return
     date, year = meta.date, meta.year
-    if not _is_real_date(date) or isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999:
+    if not is_real_date(date) or isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999:
         return  # the format checks have already reported it
     if int(date[:4]) != year:
         yield _finding(

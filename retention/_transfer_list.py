@@ -16,7 +16,6 @@ reads the XLSX twin back, so the receiver can check that both say the same.
 
 from __future__ import annotations
 
-import datetime as dt
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
@@ -30,7 +29,7 @@ from archive.errors import TransferListError
 from archive.model import ItemMetadata
 from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
-from metadata_profiles import load_codes
+from metadata_profiles import is_real_date, load_codes
 
 from ._sheet import sheet_xlsx
 
@@ -272,7 +271,7 @@ def _row_problems(rows: Sequence[TransferRow], name: str) -> list[TransferListEr
                         "transfer-list:characters",
                     )
                 )
-        if row.date and not _is_date(row.date):
+        if row.date and not is_real_date(row.date):
             problems.append(_problem(name, where, f"日期“{row.date}”不是 YYYYMMDD 日期", "transfer-list:date"))
         if row.classification not in _classifications():
             problems.append(
@@ -296,15 +295,6 @@ def _is_plain_text(value: str) -> bool:
     """One line of XML 1.0 characters: no controls (tab and newline included), surrogates or U+FFFE/U+FFFF."""
     return all("\x20" <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or "\U00010000" <= c <= "\U0010ffff" for c in value)
 
-
-def _is_date(value: str) -> bool:
-    if len(value) != 8 or not value.isascii() or not value.isdigit():
-        return False
-    try:
-        dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
-    except ValueError:
-        return False
-    return True
 
 
 @lru_cache(maxsize=1)
