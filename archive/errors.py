@@ -87,6 +87,10 @@ class RecordExistsError(StorageError):
     """记录已存在: an append-only record (a PREMIS event, a tombstone) with that name is already stored."""
 
 
+class CatalogueDamagedError(StorageError):
+    """目录数据库已损坏: the catalogue file is damaged or no database; ``dangan reindex`` rebuilds it."""
+
+
 class LockedError(StorageError):
     """对象锁定 (WORM): the location refuses to delete or overwrite a version under retention."""
 

@@ -20,7 +20,6 @@ import errno
 import hashlib
 import os
 import shutil
-import sqlite3
 import stat
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.aip import ITEM_XML, ORIGINAL_DIR, REPORT_XML
-from archive.catalogue import Catalogue
+from archive.catalogue import Catalogue, FileRow, ItemRow
 from archive.errors import DanganError, NotFoundError, StorageError, UsageError
 from archive.fixity import BLOCK_SIZE, fsync_dir, make_tree_durable
 from archive.names import sibling_name
@@ -70,13 +69,13 @@ def export_dip(
     if row is None:
         raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
     files = catalogue.files(archival_code)
-    plan = _plan(row["aip_key"], files)
+    plan = _plan(row.aip_key, files)
     try:
         target = _check_dest(dest)
         with _building(target) as work:
             passed_over: list[str] = []
             for record, out in plan:
-                passed_over += _fetch(locations, row["aip_key"], record, work / out)
+                passed_over += _fetch(locations, row.aip_key, record, work / out)
             (work / SUMMARY).write_text(dip_summary(row, files), encoding="utf-8")
             _publish(work, target, dest)
     except OSError as exc:
@@ -86,16 +85,16 @@ def export_dip(
     return [*(dest / out for _record, out in plan), dest / SUMMARY]
 
 
-def _plan(key: str, files: list[sqlite3.Row]) -> list[tuple[sqlite3.Row, str]]:
+def _plan(key: str, files: list[FileRow]) -> list[tuple[FileRow, str]]:
     """Each catalogue record the DIP is built from, with the file's path in the DIP."""
     plan = []
     for f in files:
-        if f["kind"] == "payload":
-            name = f["path"].removeprefix(f"{ORIGINAL_DIR}/")
-            if name == f["path"] or any(part in ("", ".", "..") for part in name.split("/")):
+        if f.kind == "payload":
+            name = f.path.removeprefix(f"{ORIGINAL_DIR}/")
+            if name == f.path or any(part in ("", ".", "..") for part in name.split("/")):
                 raise StorageError(f"文件名越出目标目录 (unsafe name): {name}", path=key)
             plan.append((f, f"{FILES_DIR}/{name}"))
-    by_path = {f["path"]: f for f in files}
+    by_path = {f.path: f for f in files}
     for relpath, out in DIP_METADATA:
         if relpath not in by_path:
             raise StorageError(
@@ -140,7 +139,7 @@ def _building(target: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _fetch(locations: Sequence[Location], key: str, record: sqlite3.Row, target: Path) -> list[str]:
+def _fetch(locations: Sequence[Location], key: str, record: FileRow, target: Path) -> list[str]:
     """Copy one file into ``target`` from the first copy that matches its record; return the copies passed over."""
     target.parent.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -149,7 +148,7 @@ def _fetch(locations: Sequence[Location], key: str, record: sqlite3.Row, target:
             problem = _copy_verified(loc, key, record, out)
         if not problem:
             return [
-                f"副本 {name} 中的 {record['path']} 未通过核验, 已改用其他副本 (copy failed verification; "
+                f"副本 {name} 中的 {record.path} 未通过核验, 已改用其他副本 (copy failed verification; "
                 f"another copy used): {detail}"
                 for name, detail in failures
             ]
@@ -157,19 +156,19 @@ def _fetch(locations: Sequence[Location], key: str, record: sqlite3.Row, target:
     found = "; ".join(f"{name}: {detail}" for name, detail in failures) or "没有存储位置 (no location)"
     raise StorageError(
         f"没有完好的副本, 未导出任何文件 (no good copy found; nothing exported) — {found}",
-        path=f"{key}/{record['path']}",
+        path=f"{key}/{record.path}",
     )
 
 
-def _copy_verified(loc: Location, key: str, record: sqlite3.Row, out: BinaryIO) -> str:
+def _copy_verified(loc: Location, key: str, record: FileRow, out: BinaryIO) -> str:
     """Stream one stored file into ``out``; return what is wrong with it ("" when it matches the record)."""
     try:
-        size, sha256 = _stream(loc, key, record["path"], out)
+        size, sha256 = _stream(loc, key, record.path, out)
     except StorageError as exc:
         return exc.message
-    if record["size"] is not None and size != record["size"]:
-        return f"应为 {record['size']} 字节, 实为 {size} 字节 (size differs from the record)"
-    if sha256 != record["sha256"]:
+    if record.size is not None and size != record.size:
+        return f"应为 {record.size} 字节, 实为 {size} 字节 (size differs from the record)"
+    if sha256 != record.sha256:
         return f"SHA-256 与记录不符, 文件已损坏或被改动 (digest differs from the record): {sha256}"
     return ""
 
@@ -221,24 +220,24 @@ def _dest_error(exc: OSError, dest: Path) -> DanganError:
     return UsageError(f"无法写入目标 (cannot write to the destination): {reason}", path=str(dest))
 
 
-def dip_summary(row: sqlite3.Row, files: list[sqlite3.Row]) -> str:
+def dip_summary(row: ItemRow, files: list[FileRow]) -> str:
     """A readable summary of one item, in Chinese."""
     lines = [
-        f"档号: {row['archival_code']}",
-        f"题名: {row['title']}",
-        f"立档单位: {row['fonds_name']} (全宗号 {row['fonds_code']})",
-        f"门类: {row['category']}    年度: {row['year']}    保管期限: {row['retention']}",
-        f"责任者: {row['author']}    日期: {row['date']}    文号: {row['doc_number']}",
-        f"密级: {row['classification'] or '无'}    页数: {row['page_count'] if row['page_count'] is not None else ''}",
-        f"载体: {row['carrier']}    归档时间: {row['ingested_at']}",
-        f"备注: {row['remarks']}",
+        f"档号: {row.archival_code}",
+        f"题名: {row.title}",
+        f"立档单位: {row.fonds_name} (全宗号 {row.fonds_code})",
+        f"门类: {row.category}    年度: {row.year}    保管期限: {row.retention}",
+        f"责任者: {row.author}    日期: {row.date}    文号: {row.doc_number}",
+        f"密级: {row.classification or '无'}    页数: {row.page_count if row.page_count is not None else ''}",
+        f"载体: {row.carrier}    归档时间: {row.ingested_at}",
+        f"备注: {row.remarks}",
         "",
         "文件 (SHA-256 / SM3):",
     ]
     for f in files:
-        if f["kind"] == "payload":
-            name = f["path"].removeprefix(f"{ORIGINAL_DIR}/")
-            lines.append(f"  {name}  {f['size']} 字节  {f['puid'] or ''}\n    {f['sha256']}\n    {f['sm3']}")
+        if f.kind == "payload":
+            name = f.path.removeprefix(f"{ORIGINAL_DIR}/")
+            lines.append(f"  {name}  {f.size} 字节  {f.puid or ''}\n    {f.sha256}\n    {f.sm3}")
     return "\n".join(lines) + "\n"
 
 

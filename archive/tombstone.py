@@ -195,23 +195,23 @@ def destroyed_notice(catalogue: Catalogue, archival_code: str) -> str | None:
     content may be partly gone and is not served.
     """
     row = catalogue.get(archival_code)
-    if row is None or row["status"] not in ("destroyed", DESTROYING):
+    if row is None or row.status not in ("destroyed", DESTROYING):
         return None
     code = archival_code
-    if row["status"] == DESTROYING:
+    if row.status == DESTROYING:
         return (
             f"档号 {code} 的档案正在销毁：销毁已开始，尚未在全部存储位置完成，内容不再提供；"
             "请运行 dangan destroy run 完成该批次 (destruction under way: the content is no longer served)"
         )
-    deletions = [e for e in catalogue.events(code) if e["type"] == DELETION and e["outcome"] == "success"]
+    deletions = [e for e in catalogue.events(code) if e.type == DELETION and e.outcome == "success"]
     if not deletions:
         return f"档号 {code} 的档案已销毁，仅存墓碑 (destroyed: only its tombstone is kept)"
     last = deletions[-1]
-    day = _local_day(last["time"])
-    batch = _BATCH.search(last["detail"])
+    day = _local_day(last.time)
+    batch = _BATCH.search(last.detail)
     where = f"经销毁批次 {batch.group(1)} " if batch else ""
     batch_en = f" in batch {batch.group(1)}" if batch else ""
-    moved = _TRANSFERRED.search(last["detail"])
+    moved = _TRANSFERRED.search(last.detail)
     if moved:
         receiver, transfer_id = moved.groups()
         return (

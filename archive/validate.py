@@ -90,4 +90,4 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     if row is None:
         raise NotFoundError(f"既不是目录也不是已归档的档号 (neither a directory nor an archived 档号): {target}")
     location = open_locations(settings)[0]
-    return validate_path(location.bag_path(row["aip_key"]), label=target)
+    return validate_path(location.bag_path(row.aip_key), label=target)

@@ -5,20 +5,17 @@ edge, the archive passed to each command, and the options several commands take.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from archive.errors import DanganError, ExitCode
+from archive.errors import DanganError
 from archive.i18n import _
-from archive.sqlitefile import is_damage, write_failure
 
 from .api import Archive
 
@@ -49,16 +46,6 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DanganError as exc:
             error_line(str(exc))
             sys.exit(int(exc.exit_code))
-        except sqlite3.DatabaseError as exc:
-            full = write_failure(exc, "目录数据库", Path(""))
-            if full is not None:  # a write outside Catalogue.write (one statement alone): a full disk
-                error_line(full.message)
-            elif is_damage(exc):
-                # damage found after opening: the catalogue is a cache (the index repairs itself)
-                error_line(_("目录数据库已损坏, 请运行 dangan reindex 从存储重建: {reason}").format(reason=exc))
-            else:
-                raise
-            sys.exit(int(ExitCode.storage))
 
     return wrapper
 

@@ -183,16 +183,16 @@ class Archive:
         if row is None:
             raise NotFoundError(_("没有档号为 {code} 的档案").format(code=archival_code))
         return RecordView(
-            item=dict(row),
+            item=row.to_json(),
             dates=record_dates(self.settings, row),
-            files=[dict(f) for f in cat.files(archival_code)],
+            files=[f.to_json() for f in cat.files(archival_code)],
             copies=[vars(c) for c in cat.copies(archival_code).values()],
-            events=[dict(e) for e in cat.events(archival_code)],
+            events=[e.to_json() for e in cat.events(archival_code)],
         )
 
     def list(self, **filters: str | None) -> RecordList:
         """档案列表 by 全宗/年度/门类/保管期限 (``fonds``, ``year``, ``category``, ``retention`` as typed)."""
-        return RecordList([dict(r) for r in self.catalogue.list(self._filter(**filters))])
+        return RecordList([r.to_json() for r in self.catalogue.list(self._filter(**filters))])
 
     def _filter(
         self,

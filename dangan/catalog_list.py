@@ -6,14 +6,14 @@ CJK font embedded); both formats are written through a partial file renamed into
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.page import PageMargins
 
+from archive.catalogue import ItemRow
 from archive.errors import UsageError
 from archive.export import require_folder, save_atomically
 from retention.registers import register_pdf
@@ -25,7 +25,7 @@ CATALOG_WIDTHS = (6, 24, 18, 18, 48, 10, 6, 6, 14)
 CATALOG_FORMATS = (".xlsx", ".pdf")
 
 
-def write_catalog(rows: list[Mapping[str, Any]], out: Path, title: str = "归档文件目录") -> None:
+def write_catalog(rows: Sequence[ItemRow], out: Path, title: str = "归档文件目录") -> None:
     """The 归档文件目录 in the format ``out``'s extension names (:data:`CATALOG_FORMATS`), atomically.
 
     Raises:
@@ -48,18 +48,17 @@ def write_catalog(rows: list[Mapping[str, Any]], out: Path, title: str = "归档
         write_catalog_xlsx(rows, out, title)
 
 
-def _catalog_row(n: int, r: Mapping[str, Any]) -> list[object]:
-    pages = r["page_count"] if r["page_count"] is not None else ""
-    return [n, r["archival_code"], r["doc_number"], r["author"], r["title"], r["date"], r["classification"], pages,
-            r["remarks"]]  # fmt: skip
+def _catalog_row(n: int, r: ItemRow) -> list[object]:
+    pages = r.page_count if r.page_count is not None else ""
+    return [n, r.archival_code, r.doc_number, r.author, r.title, r.date, r.classification, pages, r.remarks]
 
 
-def _catalog_pdf(rows: list[Mapping[str, Any]], title: str) -> bytes:
+def _catalog_pdf(rows: Sequence[ItemRow], title: str) -> bytes:
     table = [_catalog_row(n, r) for n, r in enumerate(rows, 1)]
     return register_pdf(title, [f"共 {len(rows)} 件"], CATALOG_COLUMNS, CATALOG_WIDTHS, table)
 
 
-def write_catalog_xlsx(rows: list[Mapping[str, Any]], out: Path, title: str = "归档文件目录") -> None:
+def write_catalog_xlsx(rows: Sequence[ItemRow], out: Path, title: str = "归档文件目录") -> None:
     """The 归档文件目录 (DA/T 22-2015 columns), A4 landscape, written atomically.
 
     Raises:

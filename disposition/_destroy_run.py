@@ -23,7 +23,6 @@ removed, naming the transfer and the receipt.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.aip import ITEM_XML, PREMIS_XML
-from archive.catalogue import Catalogue
+from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError, ExitCode, LockedError, RecordExistsError, StorageError
 from archive.evidence import events_in, record_event
@@ -144,7 +143,7 @@ def run_batch(
 def _check(run: _Run, ledger: Ledger, as_of: date | None) -> None:
     """check_approved over the items not yet destroyed (holds re-read now), approvals always."""
     metas = metas_of(run.catalogue, run.batch.archival_codes)
-    away = [code for code in metas if run.catalogue.get(code)["status"] not in RUNNABLE]
+    away = [code for code in metas if run.catalogue.get(code).status not in RUNNABLE]
     if away:
         raise InvalidBatchError(
             f"{'、'.join(away)} 不在档，不能销毁 / not in the archive", path=run.batch.batch_id,
@@ -177,10 +176,10 @@ def _already_destroyed(run: _Run) -> tuple[set[str], list[tuple[str, str]]]:
     theirs: list[tuple[str, str]] = []
     for code in run.batch.archival_codes:
         row = run.catalogue.get(code)
-        tomb = _existing_tombstone(run, row["aip_key"]) if row is not None else None
+        tomb = _existing_tombstone(run, row.aip_key) if row is not None else None
         if tomb is not None and tomb.batch_id != run.batch.batch_id:
             theirs.append((code, tomb.batch_id))
-        elif row is not None and row["status"] == "destroyed":
+        elif row is not None and row.status == "destroyed":
             mine.add(code)
     return mine, theirs
 
@@ -191,9 +190,9 @@ def _already_destroyed(run: _Run) -> tuple[set[str], list[tuple[str, str]]]:
 def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
     code = decision.archival_code
     row = run.catalogue.get(code)
-    if row["status"] == "destroyed":
+    if row.status == "destroyed":
         return ItemOutcome(code, True, "此前已销毁 (destroyed by an earlier run)")
-    key = row["aip_key"]
+    key = row.aip_key
     try:
         present = [loc for loc in run.locations if loc.exists(key)]
         evidence = [loc for loc in run.locations if loc in present or next(iter(loc.list_records(key)), None)]
@@ -201,7 +200,7 @@ def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
         _write_tombstones(evidence, key, tomb)
     except DanganError as exc:
         return ItemOutcome(code, False, f"未销毁：未能在每个存储位置写入墓碑 (not destroyed: no tombstone): {exc}")
-    if row["status"] != DESTROYING:
+    if row.status != DESTROYING:
         with run.catalogue.write():
             run.catalogue.set_status(code, DESTROYING)
     # A location under Object Lock goes first: its refusal then leaves every other copy whole.
@@ -213,7 +212,7 @@ def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
         _record_deletion(run, loc, key, code)
     with run.catalogue.write():
         run.catalogue.set_status(code, "destroyed")
-        run.catalogue.conn.execute("DELETE FROM copies WHERE archival_code=?", (code,))
+        run.catalogue.drop_copies(code)
     return ItemOutcome(code, True)
 
 
@@ -244,13 +243,13 @@ def _existing_tombstone(run: _Run, key: str) -> Tombstone | None:
     return None
 
 
-def _new_tombstone(run: _Run, row: sqlite3.Row, decision: Decision, present: list[Location]) -> Tombstone:
-    code, key = row["archival_code"], row["aip_key"]
+def _new_tombstone(run: _Run, row: ItemRow, decision: Decision, present: list[Location]) -> Tombstone:
+    code, key = row.archival_code, row.aip_key
     if not present:
         raise StorageError("没有任何存储位置持有该 AIP，也没有墓碑 (no AIP and no tombstone anywhere)", path=key)
     item_xml, premis = _read_bag_records(present, key)
     files = [
-        {k: f[k] for k in ("path", "kind", "size", "sha256", "sm3", "puid", "format_name", "pages")}
+        {k: v for k, v in f.to_json().items() if k != "archival_code"}  # path, kind, size, digests, format, pages
         for f in run.catalogue.files(code)
     ]
     batch = run.batch
@@ -259,7 +258,7 @@ def _new_tombstone(run: _Run, row: sqlite3.Row, decision: Decision, present: lis
         archival_code=code,
         aip_key=key,
         item_xml=item_xml.decode("utf-8"),
-        ingested_at=row["ingested_at"],
+        ingested_at=row.ingested_at,
         files=tuple(files),
         aip_events=tuple(e.to_dict() for e in events_from_xml(premis, name=f"{key}/{PREMIS_XML}")),
         batch_id=batch.batch_id,
@@ -331,7 +330,7 @@ def _finish(run: _Run, ledger: Ledger, result: RunResult) -> None:
 
 def _drop_from_search(run: _Run) -> list[str]:
     """Take every item whose destruction has begun out of the search index: its text goes with it."""
-    codes = [c for c in run.batch.archival_codes if run.catalogue.get(c)["status"] in ("destroyed", DESTROYING)]
+    codes = [c for c in run.batch.archival_codes if run.catalogue.get(c).status in ("destroyed", DESTROYING)]
     try:
         with open_search(run.settings) as index:
             index.delete(codes)

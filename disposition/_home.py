@@ -5,11 +5,10 @@ Shared by :mod:`disposition.disposal` (the API) and :mod:`disposition._destroy_r
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
-from archive.catalogue import Catalogue, row_to_metadata
+from archive.catalogue import Catalogue, ItemRow
 from archive.errors import DestructionRefusedError, NotFoundError
 from archive.model import ItemMetadata
 from archive.tombstone import DESTROYING
@@ -37,12 +36,12 @@ def now() -> datetime:
     return datetime.now().astimezone().replace(microsecond=0)
 
 
-def status_of(row: sqlite3.Row) -> Status:
+def status_of(row: ItemRow) -> Status:
     """The retention status of a catalogue row; an unknown status is never treated as in the archive."""
-    return STATUS.get(row["status"], Status.destroyed)
+    return STATUS.get(row.status, Status.destroyed)
 
 
-def item_row(catalogue: Catalogue, code: str) -> sqlite3.Row:
+def item_row(catalogue: Catalogue, code: str) -> ItemRow:
     """The catalogue row of one 档号.
 
     Raises:
@@ -60,7 +59,7 @@ def metas_of(catalogue: Catalogue, codes: Iterable[str]) -> dict[str, ItemMetada
     for code in codes:
         row = catalogue.get(code)
         if row is not None:
-            out[code] = row_to_metadata(row)
+            out[code] = row.metadata()
     return out
 
 

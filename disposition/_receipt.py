@@ -245,7 +245,7 @@ def _catalogue_fonds(catalogue: Catalogue, code: str) -> str:
     row = catalogue.get(code)
     if row is None:
         raise KeyError(f"目录中没有该档号 (not in the catalogue): {code}")
-    return str(row["fonds_code"])
+    return str(row.fonds_code)
 
 
 # --- the comparison ----------------------------------------------------------------------------

@@ -485,19 +485,15 @@ class _Checker:
         sha = aip.digests.get("SHA-256", "")
         row = self.catalogue.get(code)
         if row is not None:
-            held = {f["path"]: f["sha256"] for f in self.catalogue.files(code)}.get("tagmanifest-sha256.txt")
-            if row["aip_key"] != key or held != sha:
+            held = {f.path: f.sha256 for f in self.catalogue.files(code)}.get("tagmanifest-sha256.txt")
+            if row.aip_key != key or held != sha:
                 self.add(
                     fail("YJ-1-8", "本馆已有同一档号的不同档案 (a different record holds this 档号)", code, held, sha)
                 )
                 return
-        clash = self.catalogue.conn.execute(
-            "SELECT archival_code FROM items WHERE fonds_code=? AND category=? AND year=? AND retention=?"
-            " AND org_code=? AND item_number=? AND archival_code<>?",
-            (*meta.class_key(), meta.item_number, code),
-        ).fetchone()
+        clash = self.catalogue.holder_of_number(meta, other_than=code)
         if clash is not None:
-            self.add(fail("YJ-1-8", f"本馆已有同一件号的档案 (件号 taken by {clash[0]})", code, code, clash[0]))
+            self.add(fail("YJ-1-8", f"本馆已有同一件号的档案 (件号 taken by {clash})", code, code, clash))
         if self.primary.exists(key):
             with self.primary.open(key, "tagmanifest-sha256.txt") as f:
                 held = hash_stream(f, ("sha256",))[1]["sha256"]

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from archive.catalogue import Catalogue, row_to_metadata
+from archive.catalogue import Catalogue
 from archive.errors import RetentionError
 from archive.premis import TRANSFER
 from retention.appraisal import Action, Decision, Hold, is_held, latest_decisions
@@ -37,15 +37,10 @@ def sender_copies(
 ) -> dict[str, SenderCopy]:
     """Every record with a successful transfer event, by 档号 (only ``codes`` when given)."""
     wanted = None if codes is None else set(codes)
-    # SQLite gives the bare column (outcome_detail) of the row holding MIN(time): the first transfer.
-    rows = catalogue.conn.execute(
-        "SELECT archival_code, MIN(time) AS time, outcome_detail FROM events"
-        " WHERE type=? AND outcome='success' GROUP BY archival_code ORDER BY archival_code",
-        (TRANSFER,),
-    )
     sent: dict[str, dict[str, Any]] = {}
     out = {}
-    for code, first, transfer_id in rows:
+    for event in catalogue.first_events(TRANSFER):  # the first transfer; its id is the outcome detail
+        code, first, transfer_id = event.archival_code, event.time, event.outcome_detail
         if wanted is not None and code not in wanted:
             continue
         if transfer_id not in sent:
@@ -105,9 +100,9 @@ def removable_copies(
     report = DueReport()
     for code, copy in sender_copies(home, catalogue, schedule).items():
         row = catalogue.get(code)
-        if row is None or row["status"] != "transferred" or copy.removable_on > as_of:
+        if row is None or row.status != "transferred" or copy.removable_on > as_of:
             continue
-        meta = row_to_metadata(row)
+        meta = row.metadata()
         try:
             dates = schedule.dates(meta)
         except RetentionError as exc:

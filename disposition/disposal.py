@@ -21,13 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from archive.catalogue import Catalogue, row_to_metadata
+from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError, DestructionRefusedError, NotFoundError, UsageError
 from archive.evidence import record_event
@@ -92,23 +91,21 @@ def _day(value: date | None) -> str | None:
 # --- dates and the due list -----------------------------------------------------------------
 
 
-def record_dates(
-    source: Settings | Schedule, row: sqlite3.Row | dict[str, Any], decision: Decision | None = None
-) -> dict[str, Any]:
+def record_dates(source: Settings | Schedule, row: ItemRow, decision: Decision | None = None) -> dict[str, Any]:
     """The 到期鉴定, 移交 and 开放 dates of one catalogue row, for ``dangan show``.
 
     With ``Settings`` the home's schedule is used and, unless ``decision`` is given, the
     latest appraisal decision in its register. An item whose 保管期限 does not fit the
     schedule gets ``{"problem": …}`` instead of dates: ``show`` must never fail on it.
     """
-    code = row["archival_code"]
+    code = row.archival_code
     if isinstance(source, Schedule):
         schedule = source
     else:
         schedule = home_schedule(source)
         decision = decision or latest_decisions(Ledger(source.home).decisions()).get(code)
     try:
-        dates = schedule.dates(row_to_metadata(row), decision)
+        dates = schedule.dates(row.metadata(), decision)
     except DanganError as exc:
         return {"problem": str(exc), "decision": decision_to_dict(decision) if decision else None}
     return {
@@ -130,7 +127,7 @@ def due(settings: Settings, catalogue: Catalogue, as_of: date | None = None) -> 
     as_of = as_of or now().date()
     ledger = Ledger(settings.home)
     decisions, holds = ledger.decisions(), ledger.holds()
-    items = [(row_to_metadata(r), status_of(r)) for r in catalogue.list()]
+    items = [(r.metadata(), status_of(r)) for r in catalogue.list()]
     schedule = home_schedule(settings)
     report = schedule.due_for_appraisal(items, as_of, decisions=decisions, holds=holds)
     copies = removable_copies(settings.home, catalogue, schedule, as_of, decisions=decisions, holds=holds)
@@ -206,9 +203,9 @@ def decide(
     return decisions
 
 
-def _checked_decision(schedule: Schedule, row: sqlite3.Row, decision: Decision, earlier: Decision | None) -> Decision:
+def _checked_decision(schedule: Schedule, row: ItemRow, decision: Decision, earlier: Decision | None) -> Decision:
     code = decision.archival_code
-    if decision.action is Action.remove_copy or row["status"] == "transferred":
+    if decision.action is Action.remove_copy or row.status == "transferred":
         raise InvalidDecisionError(
             "已移交档案的本库副本无须鉴定：保留期满后直接提出销毁批次 (destroy propose) / a transferred record is "
             "not appraised here; propose its copy for removal once the keep period has ended",
@@ -217,11 +214,11 @@ def _checked_decision(schedule: Schedule, row: sqlite3.Row, decision: Decision, 
         )
     if status_of(row) is not Status.active:
         raise InvalidDecisionError(
-            f"只有在档的档案可以鉴定（现状态：{row['status']}）/ only items in the archive are appraised",
+            f"只有在档的档案可以鉴定（现状态：{row.status}）/ only items in the archive are appraised",
             path=code,
             rule="appraisal:in-archive",
         )
-    meta = row_to_metadata(row)
+    meta = row.metadata()
     schedule.dates(meta, decision)  # the decision fits the item and the schedule
     if decision.action is Action.destroy:
         # Due under the decision in force: an item extended or made 永久 is not due at its old date.
@@ -247,7 +244,7 @@ def _record_appraisal(settings: Settings, catalogue: Catalogue, d: Decision) -> 
     for loc in open_locations(settings):
         if loc.name in held:
             event = Event(APPRAISAL, detail, "success", agent=d.decided_by, time=when, location=loc.name)
-            record_event(catalogue, loc, row["aip_key"], d.archival_code, event)
+            record_event(catalogue, loc, row.aip_key, d.archival_code, event)
 
 
 # --- holds --------------------------------------------------------------------------------------
@@ -371,13 +368,13 @@ def _proposable(
     row = catalogue.get(code)
     if row is None:
         return UnknownItemError("目录中没有这件档案 / no such item", path=code, rule="destruction:item")
-    if copy is not None and row["status"] == "transferred":
+    if copy is not None and row.status == "transferred":
         if decision is not None and decision.action is Action.remove_copy:
             return decision  # proposed before: the same decision, so an earlier batch keeps its signatures
         return Decision(code, Action.remove_copy, removal_reason(copy), by, at)
     if status_of(row) is not Status.active:
         return InvalidBatchError(
-            f"不在档（{row['status']}）/ not in the archive", path=code, rule="destruction:in-archive"
+            f"不在档（{row.status}）/ not in the archive", path=code, rule="destruction:in-archive"
         )
     if decision is None:
         return NotDestroyDecisionError("尚无鉴定意见 / no appraisal decision", path=code, rule="destruction:decision")
@@ -469,5 +466,5 @@ def batch_report(settings: Settings, catalogue: Catalogue, batch_id: str) -> dic
 
 def _item_entry(catalogue: Catalogue, d: Decision) -> dict[str, Any]:
     row = catalogue.get(d.archival_code)
-    known = {k: row[k] for k in ("title", "year", "retention", "page_count", "status")} if row is not None else {}
+    known = {k: getattr(row, k) for k in ("title", "year", "retention", "page_count", "status")} if row else {}
     return {"archival_code": d.archival_code, **known, "decision": decision_to_dict(d)}

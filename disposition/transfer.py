@@ -69,7 +69,7 @@ from lxml import etree
 
 from archive import __version__
 from archive.bag import write_bag
-from archive.catalogue import Catalogue, row_to_metadata
+from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import DanganError, ExitCode, StorageError, UsageError
 from archive.evidence import record_event
@@ -234,8 +234,8 @@ def due_for_transfer(
     settings: Settings, catalogue: Catalogue, as_of: date | None = None, fonds: str | None = None
 ) -> DueReport:
     """到期移交: the home's records whose transfer year has begun by ``as_of`` (today)."""
-    rows = [r for r in catalogue.list() if r["status"] in STATUSES and (fonds is None or r["fonds_code"] == fonds)]
-    items = [(row_to_metadata(r), STATUSES[r["status"]].value) for r in rows]
+    rows = [r for r in catalogue.list() if r.status in STATUSES and (fonds is None or r.fonds_code == fonds)]
+    items = [(r.metadata(), STATUSES[r.status].value) for r in rows]
     return home_schedule(settings).due_for_transfer(items, as_of or date.today())
 
 
@@ -330,8 +330,8 @@ def _copy_aip(catalogue: Catalogue, primary: Location, meta: ItemMetadata, write
     """Stream one AIP into the package, checking every file against the catalogue's record."""
     code = meta.archival_code or ""
     row = catalogue.get(code)
-    key = row["aip_key"]
-    expected = {f["path"]: f for f in catalogue.files(code)}
+    key = row.aip_key
+    expected = {f.path: f for f in catalogue.files(code)}
     listed = dict(primary.list_files(key))
     if set(listed) != set(expected):
         odd = sorted(set(listed) ^ set(expected))
@@ -346,13 +346,13 @@ def _copy_aip(catalogue: Catalogue, primary: Location, meta: ItemMetadata, write
         with primary.open(key, rel) as src:
             n, digests = writer.write(f"{base}/{rel}", src)
         want = expected[rel]
-        if digests["sha256"] != want["sha256"] or digests["sm3"] != want["sm3"] or n != (want["size"] or n):
+        if digests["sha256"] != want.sha256 or digests["sm3"] != want.sm3 or n != (want.size or n):
             raise SourceCopyError(
                 "本库副本已损坏, 请先运行 dangan audit --repair (stored copy is damaged)",
                 path=f"{primary.name}:{key}/{rel}",
             )
         size += n
-    tags = {DIGEST_NAMES[a]: expected[f"tagmanifest-{a}.txt"][a] for a in ALGORITHMS}
+    tags = {DIGEST_NAMES[a]: getattr(expected[f"tagmanifest-{a}.txt"], a) for a in ALGORITHMS}
     return AipDigest(code, size, tags)
 
 
@@ -738,13 +738,13 @@ def _mark_transferred(
     row = catalogue.get(code)
     if row is None:
         raise ReceiptError(f"目录中没有该档号 (not in the catalogue): {code}")
-    if row["status"] == "transferred":
+    if row.status == "transferred":
         return False
     detail = (f"移交至 {receipt.receiver}, 接收回执 {receipt.package_digests.get('SHA-256', '')[:16]}, "
               f"本库副本保留至 {until.isoformat()} (transferred; sender copy kept until then)")  # fmt: skip
     holders = [locations[n] for n in catalogue.copies(code) if n in locations] or list(locations.values())[:1]
     for loc in holders:
-        record_event(catalogue, loc, row["aip_key"], code, Event(TRANSFER, detail, "success", receipt.transfer_id))
+        record_event(catalogue, loc, row.aip_key, code, Event(TRANSFER, detail, "success", receipt.transfer_id))
     with catalogue.write():
         catalogue.set_status(code, "transferred")
     return True

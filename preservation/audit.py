@@ -294,15 +294,10 @@ def _due(
     sm3_before = (now - timedelta(days=int(settings.audit["sm3_cycle_days"]))).isoformat(timespec="seconds")
     names = [loc.name for loc in locations]
     out = []
-    rows = catalogue.conn.execute(
-        "SELECT i.archival_code, i.aip_key, i.retention, i.year, i.payload_bytes,"
-        " (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.archival_code=i.archival_code) AS bytes"
-        " FROM items i WHERE i.status IN ('archived', 'transferred')"
-    )
-    for row in rows:
-        code = row["archival_code"]
+    for row in catalogue.kept_items(("archived", "transferred")):
+        code = row.archival_code
         known = catalogue.copies(code)
-        expected = set(names[: settings.required_copies(row["retention"])]) | (set(known) & set(names))
+        expected = set(names[: settings.required_copies(row.retention)]) | (set(known) & set(names))
         for name in sorted(expected, key=names.index):
             if options.location is not None and name != options.location:
                 continue
@@ -317,14 +312,14 @@ def _due(
             out.append(
                 _Due(
                     code,
-                    row["aip_key"],
-                    row["retention"],
-                    row["year"],
+                    row.aip_key,
+                    row.retention,
+                    row.year,
                     name,
                     verified,
                     sm3_at,
                     algorithms,
-                    row["bytes"],
+                    row.stored_bytes,
                 )
             )
     # Times have whole seconds: among copies verified in the same second, the older SM3 check goes first.

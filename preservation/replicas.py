@@ -43,8 +43,8 @@ def _schedule() -> Schedule:
 
 def expected_files(catalogue: Catalogue, archival_code: str) -> list[Expected]:
     """The independent record of an AIP: every file with its size and digests."""
-    rows = catalogue.conn.execute("SELECT path, size, sha256, sm3 FROM files WHERE archival_code=?", (archival_code,))
-    return [Expected(*row) for row in rows]
+    rows = sorted(catalogue.files(archival_code), key=lambda f: f.path)
+    return [Expected(f.path, f.size, f.sha256, f.sm3) for f in rows]
 
 
 def replicate(
@@ -86,15 +86,10 @@ def missing_copies(
     Each as (档号, key, 保管期限, 年度, 门类, the locations lacking it).
     """
     out = []
-    rows = catalogue.conn.execute(
-        "SELECT i.archival_code, i.aip_key, i.retention, i.year, i.category, group_concat(c.location, char(31)) AS held"
-        " FROM items i LEFT JOIN copies c USING (archival_code) WHERE i.status='archived' GROUP BY i.archival_code"
-    )
-    for row in rows:
-        held = set((row["held"] or "").split("\x1f"))
-        lacking = [loc for loc in locations[: required_copies(row["retention"])] if loc.name not in held]
+    for row in catalogue.kept_items(("archived",)):
+        lacking = [loc for loc in locations[: required_copies(row.retention)] if loc.name not in row.held]
         if lacking:
-            out.append((row["archival_code"], row["aip_key"], row["retention"], row["year"], row["category"], lacking))
+            out.append((row.archival_code, row.aip_key, row.retention, row.year, row.category, lacking))
     return out
 
 

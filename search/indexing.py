@@ -8,10 +8,9 @@ Ingest adds each item as it is archived; after a crash between store and index,
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 
-from archive.catalogue import Catalogue
+from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError
 from archive.names import bounded_path
@@ -20,7 +19,6 @@ from search import SearchDoc, SearchIndex, open_index
 
 TEXT_DIR = "metadata/text"
 SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
-_SEARCHABLE_ROWS = f"FROM items WHERE status IN ({', '.join('?' * len(SEARCHABLE))})"
 
 
 def text_path(file_name: str) -> str:
@@ -37,31 +35,31 @@ def open_search(settings: Settings) -> SearchIndex:
     return open_index("sqlite", path=settings.home / "search.sqlite")
 
 
-def search_doc(row: sqlite3.Row, body: str) -> SearchDoc:
+def search_doc(row: ItemRow, body: str) -> SearchDoc:
     """The search document of one catalogue row and its text."""
-    extra = (row["author"], row["doc_number"], row["remarks"], row["fonds_name"], row["classification"])
+    extra = (row.author, row.doc_number, row.remarks, row.fonds_name, row.classification)
     return SearchDoc(
-        archival_code=row["archival_code"],
-        fonds_code=row["fonds_code"],
-        year=int(row["year"]),
-        category=row["category"],
-        retention=row["retention"],
-        title=row["title"],
-        date=row["date"] or "",
+        archival_code=row.archival_code,
+        fonds_code=row.fonds_code,
+        year=int(row.year),
+        category=row.category,
+        retention=row.retention,
+        title=row.title,
+        date=row.date or "",
         metadata_text=" ".join(v for v in extra if v),
         body=body,
     )
 
 
-def body_of(catalogue: Catalogue, locations: list[Location], row: sqlite3.Row) -> str:
+def body_of(catalogue: Catalogue, locations: list[Location], row: ItemRow) -> str:
     """The item's text, read from the first copy that can be read."""
-    paths = [f["path"] for f in catalogue.files(row["archival_code"]) if f["path"].startswith(TEXT_DIR + "/")]
+    paths = [f.path for f in catalogue.files(row.archival_code) if f.path.startswith(TEXT_DIR + "/")]
     if not paths:
         return ""
-    held = catalogue.copies(row["archival_code"])
+    held = catalogue.copies(row.archival_code)
     for loc in sorted(locations, key=lambda loc: loc.name not in held):
         try:
-            return "\n\n".join(loc.read(row["aip_key"], p).decode("utf-8") for p in paths)
+            return "\n\n".join(loc.read(row.aip_key, p).decode("utf-8") for p in paths)
         except (DanganError, UnicodeDecodeError):
             continue
     return ""
@@ -69,14 +67,14 @@ def body_of(catalogue: Catalogue, locations: list[Location], row: sqlite3.Row) -
 
 def _docs(catalogue: Catalogue, locations: list[Location], codes: Iterable[str] | None) -> Iterator[SearchDoc]:
     wanted = None if codes is None else set(codes)
-    for row in catalogue.conn.execute(f"SELECT * {_SEARCHABLE_ROWS}", SEARCHABLE).fetchall():
-        if wanted is None or row["archival_code"] in wanted:
+    for row in catalogue.with_status(SEARCHABLE):
+        if wanted is None or row.archival_code in wanted:
             yield search_doc(row, body_of(catalogue, locations, row))
 
 
 def has_searchable(catalogue: Catalogue) -> bool:
     """Whether the catalogue holds any item the index should hold."""
-    return catalogue.conn.execute(f"SELECT 1 {_SEARCHABLE_ROWS} LIMIT 1", SEARCHABLE).fetchone() is not None
+    return catalogue.any_with_status(SEARCHABLE)
 
 
 def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> tuple[int, int]:
@@ -87,8 +85,7 @@ def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) ->
     """
     if index.outdated():
         return rebuild(catalogue, index, locations), 0
-    rows = catalogue.conn.execute(f"SELECT archival_code {_SEARCHABLE_ROWS}", SEARCHABLE)
-    want = {r[0] for r in rows}
+    want = catalogue.codes_with_status(SEARCHABLE)
     have = index.codes()
     added = index.upsert(_docs(catalogue, locations, want - have)) if want - have else 0
     removed = index.delete(have - want) if have - want else 0

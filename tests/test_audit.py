@@ -54,9 +54,9 @@ def test_copy_policy_puts_two_copies_and_three_for_permanent(archived):
     assert sorted(home.catalogue.copies("J012-WS·2023-D30-0001")) == ["copy2", "local"]
     assert sorted(home.catalogue.copies("J012-WS·2023-Y-0001")) == ["copy2", "copy3", "local"]
     assert not copy_dir(home, "copy3").exists()
-    replicated = [e for e in home.catalogue.events("J012-WS·2023-Y-0001") if e["type"] == REPLICATION]
-    assert {e["location"] for e in replicated} == {"copy2", "copy3"}
-    assert all(e["outcome"] == "success" for e in replicated)
+    replicated = [e for e in home.catalogue.events("J012-WS·2023-Y-0001") if e.type == REPLICATION]
+    assert {e.location for e in replicated} == {"copy2", "copy3"}
+    assert all(e.outcome == "success" for e in replicated)
 
 
 def test_clean_archive_audits_clean_and_records_evidence(archived):
@@ -65,9 +65,9 @@ def test_clean_archive_audits_clean_and_records_evidence(archived):
     assert report.checked_aips == 3 and report.checked_copies == 7
     assert report.checked_files == 7 * 10  # one page + 9 tag files per copy
     assert report.checked_bytes > 0
-    events = [e for e in archived.catalogue.events("J012-WS·2023-D30-0001") if e["type"] == FIXITY_CHECK]
-    assert {e["location"] for e in events} == {"local", "copy2"}
-    assert all("SM3" in e["detail"] and e["outcome"] == "success" for e in events)
+    events = [e for e in archived.catalogue.events("J012-WS·2023-D30-0001") if e.type == FIXITY_CHECK]
+    assert {e.location for e in events} == {"local", "copy2"}
+    assert all("SM3" in e.detail and e.outcome == "success" for e in events)
     # the evidence is beside the AIP in each location, outside the bag
     records = list((archived.path / "store/.records/J012/J012-WS·2023-D30-0001").iterdir())
     assert any("fixity-check" in r.name for r in records)
@@ -111,8 +111,8 @@ def test_each_kind_of_damage_is_found_and_repaired(archived, damage, kind, path)
     assert again.problems == []
     good = hash_file(copy_dir(home, "local") / PAGE)
     assert hash_file(bag / PAGE) == good
-    repairs = [e for e in home.catalogue.events("J012-WS·2023-D30-0001") if e["type"] == REPAIR]
-    assert [(e["location"], e["outcome"]) for e in repairs] == [("copy2", "success")]
+    repairs = [e for e in home.catalogue.events("J012-WS·2023-D30-0001") if e.type == REPAIR]
+    assert [(e.location, e.outcome) for e in repairs] == [("copy2", "success")]
 
 
 def test_consistent_rewrite_of_file_and_manifest_is_caught(archived):
@@ -174,7 +174,7 @@ def test_no_good_copy_changes_nothing_and_says_so(archived):
     assert not any(p.repaired for p in report.problems)
     for page, data in damaged:
         assert page.read_bytes() == data  # nothing overwritten, not even with the other bad copy
-    assert not [e for e in home.catalogue.events("J012-WS·2023-D30-0001") if e["type"] == REPAIR]
+    assert not [e for e in home.catalogue.events("J012-WS·2023-D30-0001") if e.type == REPAIR]
 
 
 def test_two_copies_damaged_in_different_places_mend_each_other(archived):
@@ -207,19 +207,20 @@ def test_bounds_and_least_recently_verified_first(archived):
     home = archived
     first = run(home, AuditOptions(all=True, max_bytes=1))
     assert first.checked_copies == 1 and first.remaining == 6
-    checked = {(e["archival_code"], e["location"]) for code in ("J012-WS·2023-D30-0001",)
-               for e in home.catalogue.events(code) if e["type"] == FIXITY_CHECK}  # fmt: skip
+    checked = {(e.archival_code, e.location) for code in ("J012-WS·2023-D30-0001",)
+               for e in home.catalogue.events(code) if e.type == FIXITY_CHECK}  # fmt: skip
     run(home, AuditOptions(all=True, max_bytes=1))
     second_checked = [
-        (e["archival_code"], e["location"])
+        (e.archival_code, e.location)
         for code in ("J012-WS·2023-D30-0001", "J012-WS·2023-D30-0002", "J012-WS·2023-Y-0001")
         for e in home.catalogue.events(code)
-        if e["type"] == FIXITY_CHECK
+        if e.type == FIXITY_CHECK
     ]
     assert len(second_checked) == 2 and len(set(second_checked)) == 2  # a different copy the second time
     assert checked <= set(second_checked)
     # nothing is due right after ingest: a plain run checks SHA-256 only of what is older than the cycle
-    never_sm3 = home.catalogue.conn.execute("SELECT COUNT(*) FROM copies WHERE sm3_verified_at=''").fetchone()[0]
+    held = [c for r in home.catalogue.list() for c in home.catalogue.copies(r.archival_code).values()]
+    never_sm3 = sum(1 for c in held if not c.sm3_verified_at)
     assert never_sm3 >= 1
     assert run(home, AuditOptions()).checked_copies == never_sm3  # primaries whose SM3 was never re-read
     assert run(home, AuditOptions()).checked_copies == 0

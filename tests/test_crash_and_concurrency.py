@@ -127,7 +127,7 @@ def test_two_processes_allocate_gap_free_unique_numbers(home, tmp_path):
     assert names == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 13)]
     cat = Catalogue(home.settings.catalogue_path)
     try:
-        numbers = sorted(r["item_number"] for r in cat.list())
+        numbers = sorted(r.item_number for r in cat.list())
         assert numbers == list(range(1, 13))
     finally:
         cat.close()

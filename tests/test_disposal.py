@@ -113,7 +113,7 @@ def held_everywhere(home: Home, code: str) -> bool:
 
 
 def status(home: Home, code: str) -> str:
-    return home.catalogue.get(code)["status"]
+    return home.catalogue.get(code).status
 
 
 def decide(home: Home, *codes: str, action: str = "destroy", **kw: str) -> list:
@@ -177,10 +177,10 @@ def test_decision_needs_a_reason_and_a_named_person(home):
 
     [made] = decide(home, OLD[0], action="extend", period="D30", reason="涉及未结案件，延长保管")
     assert made.decided_by == "李鉴定" and made.new_period == "D30"
-    appraisal = [e for e in home.catalogue.events(OLD[0]) if e["type"] == disposal.APPRAISAL]
-    assert sorted(e["location"] for e in appraisal) == ["copy2", "copy3", "local"]
-    assert all("涉及未结案件" in e["detail"] and e["agent"] == "李鉴定" for e in appraisal)
-    local = next(e["id"] for e in appraisal if e["location"] == "local")
+    appraisal = [e for e in home.catalogue.events(OLD[0]) if e.type == disposal.APPRAISAL]
+    assert sorted(e.location for e in appraisal) == ["copy2", "copy3", "local"]
+    assert all("涉及未结案件" in e.detail and e.agent == "李鉴定" for e in appraisal)
+    local = next(e.id for e in appraisal if e.location == "local")
     assert any(p.name.endswith(f"-appraisal-{local}.xml") for p in records(home, "store", OLD[0]).iterdir())
     # extended: no longer due, and not destroyable at its old date
     assert OLD[0] not in [d.meta.archival_code for d in disposal.due(home.settings, home.catalogue).items]
@@ -304,10 +304,10 @@ def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register
             assert any(x["path"].startswith("data/original/扫描件") and x["sha256"] for x in tomb["files"])
             assert "<" in tomb["item_xml"] and code in tomb["item_xml"]
         row = home.catalogue.get(code)
-        assert row["status"] == "destroyed" and row["title"] and home.catalogue.files(code)
+        assert row.status == "destroyed" and row.title and home.catalogue.files(code)
         assert home.catalogue.copies(code) == {}
-        deletions = [e for e in home.catalogue.events(code) if e["type"] == DELETION]
-        assert sorted((e["location"], e["outcome"]) for e in deletions) == [
+        deletions = [e for e in home.catalogue.events(code) if e.type == DELETION]
+        assert sorted((e.location, e.outcome) for e in deletions) == [
             ("copy2", "success"), ("copy3", "success"), ("local", "success"),
         ]  # fmt: skip
     assert held_everywhere(home, OLD[1]) and status(home, OLD[1]) == "archived"
@@ -320,9 +320,9 @@ def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register
     cells = [c for row in load_workbook(xlsx).active.iter_rows(values_only=True) for c in row if c]
     assert OLD[0] in cells and OLD[2] in cells and "已保管期限" in cells
     register = home.catalogue.get(result.register_code)
-    assert (register["category"], register["retention"], register["status"]) == ("WS", "Y", "archived")
-    assert batch_id in register["title"]
-    assert {f["path"] for f in home.catalogue.files(result.register_code) if f["kind"] == "payload"} == {
+    assert (register.category, register.retention, register.status) == ("WS", "Y", "archived")
+    assert batch_id in register.title
+    assert {f.path for f in home.catalogue.files(result.register_code) if f.kind == "payload"} == {
         "data/original/销毁清册.xlsx", "data/original/销毁清册.pdf",
     }  # fmt: skip
     assert len(home.catalogue.copies(result.register_code)) == 3
@@ -360,7 +360,7 @@ def test_run_killed_half_way_leaves_nothing_restorable_and_a_second_run_finishes
     assert status(home, OLD[0]) == DESTROYING
     assert not aip(home, "store", OLD[0]).exists() and aip(home, "copy2", OLD[0]).exists()
     assert all((records(home, f, OLD[0]) / TOMBSTONE).exists() for f in FOLDERS)
-    assert not [e for e in home.catalogue.events(OLD[0]) if e["type"] == DELETION]
+    assert not [e for e in home.catalogue.events(OLD[0]) if e.type == DELETION]
     # neither the copy policy nor a rebuilt catalogue brings the deleted copy back
     assert complete_copies(home.catalogue, open_locations(home.settings), home.settings.required_copies) == []
     assert not aip(home, "store", OLD[0]).exists()
@@ -371,7 +371,7 @@ def test_run_killed_half_way_leaves_nothing_restorable_and_a_second_run_finishes
     assert result.complete, result.to_dict()
     assert status(home, OLD[0]) == "destroyed"
     assert not any(aip(home, f, OLD[0]).exists() for f in FOLDERS)
-    assert len([e for e in home.catalogue.events(OLD[0]) if e["type"] == DELETION]) == 3
+    assert len([e for e in home.catalogue.events(OLD[0]) if e.type == DELETION]) == 3
 
 
 def test_object_lock_refusal_leaves_the_item_whole_and_the_rest_go_on(home, monkeypatch):

@@ -21,6 +21,7 @@ from archive.catalogue import Catalogue
 from archive.config import Fonds, Settings, init_home, load_settings
 from archive.errors import StorageError
 from archive.fixity import SourceReadError, copy_and_hash
+from archive.premis import Event
 from archive.storage import prepare_locations
 from dangan.cli import main as cli_main
 
@@ -112,7 +113,7 @@ def test_a_full_disk_is_a_storage_failure_with_a_report_and_the_next_run_complet
     assert {i["status"] for i in last["items"]} <= {"archived", "duplicate"}
     cat = Catalogue(settings.catalogue_path, create=False)
     try:
-        assert len(cat.list()) == 10 and set(archived) <= {r["archival_code"] for r in cat.list()}
+        assert len(cat.list()) == 10 and set(archived) <= {r.archival_code for r in cat.list()}
     finally:
         cat.close()
 
@@ -122,11 +123,10 @@ def test_a_full_catalogue_disk_is_a_storage_error_naming_the_catalogue(small_dis
     try:
         with pytest.raises(StorageError, match="目录数据库") as caught:
             for _ in range(400):  # 400 x 100 kB: twice the disk
-                with cat.write() as conn:
-                    conn.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
-                    conn.execute("INSERT INTO filler VALUES (randomblob(100000))")
+                with cat.write():
+                    cat.add_event("J012-WS·2024-D10-0001", Event("filler", os.urandom(50_000).hex(), "success"))
         assert "full" in caught.value.message
-        assert not cat.conn.in_transaction  # rolled back: nothing half-written
+        assert not cat.in_transaction  # rolled back: nothing half-written
     finally:
         cat.close()
 

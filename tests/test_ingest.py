@@ -88,7 +88,7 @@ def test_scans_with_no_carrier_stated_are_checked_as_scans(home, tmp_path):
     assert "无法从这些文件得出" in text.errors[0].message  # a text file has no pages to count: says where to give them
     born_digital = ingest(home, batch, defaults=replace(WS_2023, carrier="电子")).items
     assert [r.status for r in born_digital[:2]] == ["archived", "archived"]
-    assert home.catalogue.get(born_digital[0].archival_code)["carrier"] == "电子"
+    assert home.catalogue.get(born_digital[0].archival_code).carrier == "电子"
 
 
 def test_check_report_and_premis_are_stored(home, tmp_path):
@@ -208,7 +208,7 @@ def test_list_filters(home, tmp_path):
     )
     cat = home.catalogue
     assert len(cat.list()) == 3
-    assert [r["archival_code"] for r in cat.list(ListFilter(category="KU"))] == ["J012-KU·2019-D10-0001"]
+    assert [r.archival_code for r in cat.list(ListFilter(category="KU"))] == ["J012-KU·2019-D10-0001"]
     assert len(cat.list(ListFilter(year_from=2020, year_to=2023))) == 2
     assert len(cat.list(ListFilter(retention="D10", fonds="J012"))) == 1
 

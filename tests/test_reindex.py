@@ -52,10 +52,10 @@ def test_a_copy_with_a_wrong_tag_manifest_is_passed_over_and_repaired_from_the_g
 
 @pytest.mark.usefixtures("archived")
 def test_an_edited_title_never_becomes_the_record(home):
-    title = home.catalogue.get(CODE)["title"]
+    title = home.catalogue.get(CODE).title
     edit(copy_dir(home, "local") / ITEM_XML, title.encode(), "改过的题名".encode())
     _, problems = rebuilt(home)
-    assert home.catalogue.get(CODE)["title"] == title
+    assert home.catalogue.get(CODE).title == title
     assert problems and not problems[0].left_out
 
 
@@ -69,12 +69,12 @@ def test_a_copy_whose_metadata_digests_differ_from_its_manifests_is_passed_over(
     data[-1] ^= 1
     page.write_bytes(bytes(data))
     rebag_aip(bag, "data/original/扫描件001.tif")
-    recorded = {f["path"]: f["sha256"] for f in home.catalogue.files(CODE)}
+    recorded = {f.path: f.sha256 for f in home.catalogue.files(CODE)}
     count, problems = rebuilt(home)
     assert count == 3
     assert [(p.key.endswith(CODE), p.left_out) for p in problems] == [(True, False)]
     assert "扫描件001.tif" in problems[0].message and "local" in problems[0].message
-    assert {f["path"]: f["sha256"] for f in home.catalogue.files(CODE)} == recorded
+    assert {f.path: f.sha256 for f in home.catalogue.files(CODE)} == recorded
 
 
 @pytest.mark.usefixtures("archived")

@@ -183,7 +183,7 @@ def test_sigkill_mid_upload_and_server_stop_lose_nothing(s3_home, tmp_path):
     assert reached
     cat = Catalogue(home.settings.catalogue_path)
     try:
-        codes = [r["archival_code"] for r in cat.list()]
+        codes = [r.archival_code for r in cat.list()]
         assert codes == [f"J012-WS·2024-D10-{n:04d}" for n in range(1, 5)]
         assert sorted(s3.list_keys()) == [f"J012/{c}" for c in codes]
         report = audit(home.settings, cat, home.locations(), AuditOptions(all=True))

@@ -49,9 +49,9 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
     notice = codes["低保通知.tif"]
     text_file = home.store / "J012" / notice / "metadata/text/低保通知.tif.txt"
     assert "低保" in text_file.read_text(encoding="utf-8")
-    ocr_events = [e for e in home.catalogue.events(notice) if e["type"] == EXTRACTION]
-    assert ocr_events and "rapidocr" in ocr_events[0]["detail"].lower()
-    assert ocr_events[0]["outcome_detail"] == "1 个文件; rapidocr 识别 1 页"
+    ocr_events = [e for e in home.catalogue.events(notice) if e.type == EXTRACTION]
+    assert ocr_events and "rapidocr" in ocr_events[0].detail.lower()
+    assert ocr_events[0].outcome_detail == "1 个文件; rapidocr 识别 1 页"
     assert "rapidocr 识别 1 页" in cli("show", notice)[1]  # `show` lists each event's outcome too
 
     code, _, found = cli("search", "低保", "--json")
@@ -94,7 +94,7 @@ def test_born_digital_image_is_described_not_ocrd(ocr_home, tmp_path):
     assert result.exit_code == 0, result.to_dict()
     code = result.items[0].archival_code
     assert not (ocr_home.store / "J012" / code / "metadata/text").exists()
-    assert [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION] == []
+    assert [e for e in ocr_home.catalogue.events(code) if e.type == EXTRACTION] == []
 
 
 def test_auto_ocr_reads_a_traditional_scan_with_tesseract(ocr_home, tmp_path):
@@ -115,8 +115,8 @@ def test_auto_ocr_reads_a_traditional_scan_with_tesseract(ocr_home, tmp_path):
     code = result.items[0].archival_code
     text = (ocr_home.store / "J012" / code / "metadata/text/制度.tif.txt").read_text(encoding="utf-8")
     assert "檔案" in text and "討論" in text  # RapidOCR's model cannot write 討 or 論
-    events = [e for e in ocr_home.catalogue.events(code) if e["type"] == EXTRACTION]
-    assert [e["outcome_detail"] for e in events] == ["1 个文件; tesseract chi_tra 识别 1 页"]
+    events = [e for e in ocr_home.catalogue.events(code) if e.type == EXTRACTION]
+    assert [e.outcome_detail for e in events] == ["1 个文件; tesseract chi_tra 识别 1 页"]
 
 
 def test_tesseract_languages_come_from_the_settings(home, tmp_path):
@@ -135,7 +135,7 @@ def test_tesseract_languages_come_from_the_settings(home, tmp_path):
     result = ingest(home, batch, defaults=scans)
     assert result.exit_code == 0, result.to_dict()
     code = result.items[0].archival_code
-    details = [e["detail"] for e in home.catalogue.events(code) if e["type"] == EXTRACTION]
+    details = [e.detail for e in home.catalogue.events(code) if e.type == EXTRACTION]
     assert details and '"languages": "chi_tra"' in details[0]
     assert "檔案" in (home.store / "J012" / code / "metadata/text/制度.tif.txt").read_text(encoding="utf-8")
 

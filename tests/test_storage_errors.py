@@ -138,8 +138,8 @@ def test_audit_repair_goes_on_when_a_location_fails_to_write(archived, monkeypat
     assert len(report.problems) == 2 and not any(p.repaired for p in report.problems)
     assert {p.location for p in report.problems} == {"copy2"} and report.exit_code == 1
     for code in (FIRST, SECOND):
-        (repair,) = [e for e in home.catalogue.events(code) if e["type"] == REPAIR]
-        assert repair["outcome"] == "failure" and "copy2" in repair["outcome_detail"]
+        (repair,) = [e for e in home.catalogue.events(code) if e.type == REPAIR]
+        assert repair.outcome == "failure" and "copy2" in repair.outcome_detail
     monkeypatch.undo()
     if damage == "copy missing":
         (home.path / "copy2" / ".staging").unlink()

@@ -427,22 +427,22 @@ def test_round_trip_from_community_disk_to_town_disk_and_s3(tmp_path, town, run_
     assert town.keys() == {"local": [f"J012/{c}" for c in CODES], "offsite": [f"J012/{c}" for c in CODES]}
     report = audit(town.settings, town.catalogue, town.locations(), AuditOptions(all=True))
     assert report.problems == [] and report.checked_copies == 6
-    events = [e["type"] for e in town.catalogue.events(CODES[0])]
+    events = [e.type for e in town.catalogue.events(CODES[0])]
     assert "ingestion" in events and "replication" in events and "transfer" not in events
     for code in CODES:  # the AIPs arrive unchanged: every file with the digests the sender holds
         assert file_digests(town, code) == file_digests(community, code)
 
     code, confirmed = run_cli(community, "transfer", "confirm", received["receipt"], "--json")
     assert code == 0 and confirmed["status"] == "confirmed" and confirmed["items"] == CODES
-    statuses = {r["archival_code"]: r["status"] for r in community.catalogue.list()}
+    statuses = {r.archival_code: r.status for r in community.catalogue.list()}
     assert statuses == {**dict.fromkeys(CODES, "transferred"), "J012-WS·2019-D10-0001": "archived"}
-    assert "transfer" in [e["type"] for e in community.catalogue.events(CODES[0])]
+    assert "transfer" in [e.type for e in community.catalogue.events(CODES[0])]
     code, again = run_cli(community, "transfer", "confirm", received["receipt"], "--json")
     assert code == 0 and again["status"] == "already_confirmed"
     from archive.reindex import rebuild  # the status is kept in the records beside the AIPs, not only in SQLite
 
     rebuild(community.settings, community.catalogue)
-    assert {r["archival_code"]: r["status"] for r in community.catalogue.list()} == statuses
+    assert {r.archival_code: r.status for r in community.catalogue.list()} == statuses
     kept_until = date.fromisoformat(confirmed["keep_copy_until"])
     assert kept_until.year - date.today().year == 5  # 5 years by default
     assert sender_copies_due(community.settings, community.catalogue, kept_until - timedelta(days=1)) == []
@@ -451,7 +451,7 @@ def test_round_trip_from_community_disk_to_town_disk_and_s3(tmp_path, town, run_
 
 
 def file_digests(home: Home, code: str) -> dict[str, tuple[str, str]]:
-    return {f["path"]: (f["sha256"], f["sm3"]) for f in home.catalogue.files(code)}
+    return {f.path: (f.sha256, f.sm3) for f in home.catalogue.files(code)}
 
 
 def test_second_receive_changes_nothing(package, town):
@@ -525,7 +525,7 @@ def test_same_code_with_other_content_is_refused(package, town, tmp_path):
     before = town.keys()
     result = receive_transfer(town.settings, town.catalogue, package)
     assert "YJ-1-8" in failed_codes(result)
-    assert town.keys() == before and [r["archival_code"] for r in town.catalogue.list()] == CODES[:1]
+    assert town.keys() == before and [r.archival_code for r in town.catalogue.list()] == CODES[:1]
 
 
 # --- storage failures: nothing when a location is down, resumable when it fails half-way ---------------------
@@ -607,7 +607,7 @@ def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
             resign(receipt, copy, lambda text, old=old, new=new: text.replace(old, new, 1))
             with pytest.raises(ReceiptError, match=refusal):
                 confirm_transfer(community.settings, community.catalogue, copy)
-        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+        assert {r.status for r in community.catalogue.list()} == {"archived"}
         assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}"))
     finally:
         community.close()
@@ -671,8 +671,8 @@ def test_resigned_receipt_differing_in_any_field_is_refused_naming_it(tmp_path, 
         resign(receipt, copy, _sub("<接收单位>镇档案馆<", "<接收单位>别的馆<"))
         code, output = run_cli(community, "transfer", "confirm", str(copy))
         assert code == 1 and "接收单位: 应为 镇档案馆, 实为 别的馆" in output and "件已移交至" not in output
-        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
-        assert all(e["type"] != "transfer" for c in CODES for e in community.catalogue.events(c))
+        assert {r.status for r in community.catalogue.list()} == {"archived"}
+        assert all(e.type != "transfer" for c in CODES for e in community.catalogue.events(c))
         assert not list((community.path / "registers" / "transfers").glob(f"*/{copy.name}*"))
         confirmed = confirm_transfer(community.settings, community.catalogue, receipt)  # the true one still confirms
         assert confirmed.status == "confirmed" and confirmed.receiver == "镇档案馆" and confirmed.items == CODES
@@ -701,7 +701,7 @@ def test_sent_record_from_before_the_full_comparison_still_confirms(tmp_path):
         with pytest.raises(ReceiptError, match="sender's record of this transfer") as refused:
             confirm_transfer(community.settings, community.catalogue, receipt)
         assert refused.value.rule == "transfer:sent-record"
-        assert {r["status"] for r in community.catalogue.list()} == {"archived"}
+        assert {r.status for r in community.catalogue.list()} == {"archived"}
         handover.write_bytes(kept)
         assert confirm_transfer(community.settings, community.catalogue, receipt).status == "confirmed"
     finally:

@@ -185,7 +185,7 @@ def test_copy_is_refused_before_its_keep_date_and_nothing_is_written(home, danga
     signed(home, batch_id, until)
     with pytest.raises(SenderCopyKeptError):
         disposal.run_batch(home.settings, home.catalogue, batch_id, as_of=until - timedelta(days=1))
-    assert all(held_everywhere(home, c) and home.catalogue.get(c)["status"] == "transferred" for c in SENT)
+    assert all(held_everywhere(home, c) and home.catalogue.get(c).status == "transferred" for c in SENT)
     assert not list((home.path / "store" / ".records").rglob(TOMBSTONE))
 
 
@@ -213,16 +213,16 @@ def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agre
     assert result.complete, result.to_dict()
 
     for code in SENT:
-        assert home.catalogue.get(code)["status"] == "destroyed" and home.catalogue.copies(code) == {}
+        assert home.catalogue.get(code).status == "destroyed" and home.catalogue.copies(code) == {}
         assert not any((home.path / f / "J012" / code).exists() for f in FOLDERS)
         for f in FOLDERS:
             tomb = json.loads((home.path / f / ".records" / "J012" / code / TOMBSTONE).read_text(encoding="utf-8"))
             assert tomb["disposition"] == COPY_REMOVED and tomb["batch_id"] == batch.batch_id
             assert tomb["transfer"]["transfer_id"] == sent["transfer_id"]
             assert tomb["transfer"]["receipt_sha256"] == receipt
-        deletions = [e for e in home.catalogue.events(code) if e["type"] == DELETION]
-        assert len(deletions) == 3 and all("删除已移交副本" in e["detail"] for e in deletions)
-    assert held_everywhere(home, KEPT) and home.catalogue.get(KEPT)["status"] == "archived"
+        deletions = [e for e in home.catalogue.events(code) if e.type == DELETION]
+        assert len(deletions) == 3 and all("删除已移交副本" in e.detail for e in deletions)
+    assert held_everywhere(home, KEPT) and home.catalogue.get(KEPT).status == "archived"
     with open_search(home.settings) as index:
         assert not set(SENT) & set(index.codes())
 
@@ -260,13 +260,13 @@ def test_removal_stopped_before_its_deletion_events_is_rebuilt_as_destroying(hom
             disposal.run_batch(home.settings, home.catalogue, batch_id, as_of=until)
     assert not any((home.path / f / "J012" / SENT[0]).exists() for f in FOLDERS)
     rebuild(home.settings, home.catalogue)
-    assert home.catalogue.get(SENT[0])["status"] == DESTROYING
+    assert home.catalogue.get(SENT[0]).status == DESTROYING
     assert "正在销毁" in destroyed_notice(home.catalogue, SENT[0])
     report = audit(home.settings, home.catalogue, open_locations(home.settings), AuditOptions(all=True))
     assert report.problems == []  # nothing to restore: no copy is expected of a record on its way out
 
     assert disposal.run_batch(home.settings, home.catalogue, batch_id, as_of=until).complete
-    assert home.catalogue.get(SENT[0])["status"] == "destroyed"
+    assert home.catalogue.get(SENT[0]).status == "destroyed"
 
 
 def test_keep_period_is_configured_per_archive_and_the_cli_takes_the_copies(home, dangan, cjk_font):
@@ -300,4 +300,4 @@ def test_removal_stopped_half_way_is_rebuilt_as_destroying(home, cjk_font, monke
         disposal.run_batch(home.settings, home.catalogue, batch_id, locations, as_of=until)
     assert not (home.path / "store" / "J012" / SENT[0]).exists()
     rebuild(home.settings, home.catalogue)
-    assert home.catalogue.get(SENT[0])["status"] == DESTROYING
+    assert home.catalogue.get(SENT[0]).status == DESTROYING
