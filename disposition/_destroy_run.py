@@ -22,6 +22,7 @@ removed, naming the transfer and the receipt.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,8 @@ from search.indexing import open_search
 from ._home import BatchChangedError, metas_of, now, signed_batch
 from ._ledger import Ledger, approval_to_dict, batch_digest, decision_to_dict
 from ._sender_copies import copy_to_dict, sender_copies
+
+log = logging.getLogger(__name__)
 
 #: Statuses a run may act on or find done; a transferred item only as a sender copy (batch_problems).
 RUNNABLE = ("archived", "transferred", DESTROYING, "destroyed")
@@ -213,6 +216,7 @@ def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
     with run.catalogue.write():
         run.catalogue.set_status(code, "destroyed")
         run.catalogue.drop_copies(code)
+    log.info("destroyed %s", code)
     return ItemOutcome(code, True)
 
 

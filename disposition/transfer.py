@@ -54,6 +54,7 @@ and only a receipt that agrees in every field, with a 检测结论 of 通过, co
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -108,6 +109,8 @@ from ._receive import (
     sync_folder,
 )
 from ._sender_copies import REGISTERS_DIR, SENT_DIR, SENT_RECORD, removable_copies
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKS",
@@ -474,8 +477,13 @@ def receive_transfer(
         locations = open_locations(settings)
         note("check")
         checked = check_package(settings, catalogue, locations[0], package, int(settings.ingest["workers"]))
-        return _decide_and_store(settings, catalogue, locations, checked, options, note)
+        result = _decide_and_store(settings, catalogue, locations, checked, options, note)
+        failed = [f.code for f in checked.report.findings if f.failed]
+        log.log(logging.INFO if not failed else logging.WARNING, "receive %s (%s): %s %s", package,
+                checked.transfer_id, result.status, " ".join(failed))  # fmt: skip
+        return result
     except Exception as exc:
+        log.error("receive %s stopped: %s", package, exc)
         try:
             _write_report(settings.home, checked, [_interrupted(exc)])
         except Exception:  # the error that stopped the receive is the one to raise
@@ -728,6 +736,8 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
     for name in (receipt_path, *sidecars(receipt_path).values()):
         write_durably(folder / name.name, name.read_bytes(), replace=False)  # the sender's copy, kept once
     status = "confirmed" if changed else "already_confirmed"
+    log.info("confirm %s: %s, %d records transferred to %s", receipt.transfer_id, status, len(receipt.codes),
+             receipt.receiver)  # fmt: skip
     return ConfirmResult(receipt.transfer_id, status, receipt.codes, until, receipt.receiver)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import multiprocessing
 import signal
 from collections import Counter, deque
@@ -64,6 +65,8 @@ from retention.rules import Schedule, home_schedule
 from search import SearchDoc, SearchIndex
 from search.indexing import TEXT_DIR, open_search, search_doc, text_path
 from search.indexing import sync as sync_index
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -317,6 +320,9 @@ class Ingestor:
             result.stopped = True
         result.stopped |= item_result.status == "failed"
         result.items.append(item_result)
+        level = logging.INFO if item_result.status in ("archived", "duplicate") else logging.WARNING
+        codes = ", ".join(f.code for f in item_result.errors)
+        log.log(level, "%s %s %s %s", item_result.status, item_result.archival_code or "-", item_result.source, codes)
         if on_item:
             on_item(item_result, len(result.items), total)
 

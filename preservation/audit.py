@@ -14,6 +14,7 @@ reads the repaired copy back before it counts; with no good copy it changes noth
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections import Counter, deque
@@ -31,6 +32,8 @@ from archive.fixity import ALGORITHMS, hash_stream
 from archive.premis import FIXITY_CHECK, REPAIR, Event, default_agent, now_iso
 from archive.storage.base import Location, ObjectLock, stage_stream
 from preservation.replicas import expected_files, retain_until
+
+log = logging.getLogger(__name__)
 
 WORKERS = 2  # hashlib releases the GIL: two threads keep both cores hashing
 IN_FLIGHT = 8 * WORKERS  # copies under way at once: the hashing threads never wait while this thread records
@@ -141,6 +144,8 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
                     verified[(d.archival_code, d.location)] = check
                     continue
                 report.problems.extend(check.problems)
+                for problem in check.problems:
+                    log.warning("%s @ %s: %s %s", d.archival_code, d.location, problem.kind, problem.path or "")
                 if options.repair:
                     recorder.flush()  # the failed check is on record before any repair event
                     _repair(catalogue, locations, d, check, verified, down, pool, report)
@@ -170,6 +175,7 @@ def _probe(locations: list[Location], options: AuditOptions, report: AuditReport
         down.add(loc.name)  # never a repair source either
         if mine:
             report.problems.append(Problem(None, loc.name, None, ProblemKind.unreadable, failure.message))
+            log.error("location %s cannot be read (BC-3-2): %s", loc.name, failure.message)
     return down
 
 
@@ -440,6 +446,7 @@ def _repair(
         record_event(catalogue, target, d.key, d.archival_code, event)
         _say_why(damaged.problems, f"修复失败 (repair failed): {exc.message}")
         report.repair_failed.append(f"{d.archival_code} @ {d.location}: {exc.message}")  # e.g. a full disk
+        log.error("repair of %s @ %s failed: %s", d.archival_code, d.location, exc.message)
         return
     if unsourced:
         report.no_good_copy.append(f"{d.archival_code} @ {d.location}: {', '.join(unsourced)}")
@@ -454,6 +461,8 @@ def _repair(
     _say_why(tried, f"修复后复核仍不符 (still wrong when read back): {_summary(after.problems)}")
     outcome = "success" if after.ok else "failure"
     sources = ", ".join(sorted(finder.used)) or "-"
+    log.log(logging.INFO if after.ok else logging.ERROR, "repair of %s @ %s from %s: %s", d.archival_code,
+            d.location, sources, outcome)  # fmt: skip
     detail = f"从 {sources} 修复并以 SHA-256 + {SM3_MARK} 复核 (repaired from verified files and re-verified)"
     summary = _summary([p for p in damaged.problems if p.repaired])
     record_event(catalogue, target, d.key, d.archival_code, Event(REPAIR, detail, outcome, summary, time=when))

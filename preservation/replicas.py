@@ -7,6 +7,7 @@ read back against the independent record (the catalogue's digests of every file)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import date
@@ -21,6 +22,8 @@ from archive.model import ItemMetadata
 from archive.premis import REPLICATION, Event, now_iso
 from archive.storage.base import Location
 from retention.rules import Schedule, load_schedule
+
+log = logging.getLogger(__name__)
 
 
 def retain_until(retention: str, year: int, category: str = "WS") -> date:
@@ -62,6 +65,7 @@ def replicate(
     except AIPExistsError:
         pass  # written by an earlier, interrupted run: what counts is whether it verifies
     except StorageError as exc:
+        log.warning("copy of %s to %s failed: %s", archival_code, target.name, exc.message)
         check = CopyCheck(archival_code, target.name, ALGORITHMS)
         check.problems.append(Problem(archival_code, target.name, None, ProblemKind.unreadable, exc.message))
         return check
@@ -71,6 +75,7 @@ def replicate(
         with catalogue.write():
             catalogue.set_copy(archival_code, Copy(target.name, when, when, when))
     outcome = "success" if check.ok else "failure"
+    log.log(logging.INFO if check.ok else logging.WARNING, "copy of %s to %s: %s", archival_code, target.name, outcome)
     detail = f"从 {source.name} 复制到 {target.name} 并以 SHA-256 与 SM3 复核 (copied and verified)"
     summary = "; ".join(f"{p.kind}: {p.path or ''}" for p in check.problems)
     event = Event(REPLICATION, detail, outcome, summary, time=when, location=target.name)

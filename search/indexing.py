@@ -8,6 +8,7 @@ Ingest adds each item as it is archived; after a crash between store and index,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from archive.catalogue import Catalogue, ItemRow
@@ -16,6 +17,8 @@ from archive.errors import DanganError
 from archive.names import bounded_path
 from archive.storage.base import Location
 from search import SearchDoc, SearchIndex, open_index
+
+log = logging.getLogger(__name__)
 
 TEXT_DIR = "metadata/text"
 SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
@@ -89,9 +92,13 @@ def sync(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) ->
     have = index.codes()
     added = index.upsert(_docs(catalogue, locations, want - have)) if want - have else 0
     removed = index.delete(have - want) if have - want else 0
+    if added or removed:
+        log.info("search index: %d added, %d removed", added, removed)
     return added, removed
 
 
 def rebuild(catalogue: Catalogue, index: SearchIndex, locations: list[Location]) -> int:
     """Rebuild the whole index from the catalogue and the AIPs' text, swapped in at the end."""
-    return index.rebuild(_docs(catalogue, locations, None))
+    count = index.rebuild(_docs(catalogue, locations, None))
+    log.info("search index rebuilt: %d records", count)
+    return count

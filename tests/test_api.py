@@ -109,6 +109,7 @@ def test_operator_log_on_stderr_and_in_a_file(arc, tmp_path):
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0
     assert "INFO dangan.api: ingest of" in result.stderr and "1 archived" in result.stderr
+    assert "INFO ingest.pipeline: archived J012-WS·2023-D30-0001" in result.stderr  # each item, for the operator
     assert "1 archived" in log_file.read_text(encoding="utf-8")
     quiet = CliRunner().invoke(main, ["--home", str(arc.home), "list"], catch_exceptions=False)
     assert quiet.exit_code == 0 and "INFO" not in quiet.stderr
