@@ -1,52 +1,9 @@
 """BagIt 校验: a strict, streaming RFC 8493 validator that reads bags through a small seam.
 
-Design
-    * **Sources.** The validator sees a bag only through :class:`BagSource`: a
-      listing of regular files with sizes, and a streaming ``open``.
-      :class:`DirectorySource` is the local implementation; an S3 source can list
-      objects and stream them without downloading the bag.  ``DirectorySource``
-      walks without following symlinks, reports every symlink (and FIFO, device,
-      unreadable folder) as a finding, and opens files component by component
-      with ``O_NOFOLLOW`` relative to the bag's own directory handle, so nothing
-      outside the root can be opened even if the tree changes underneath.
-    * **Cheap to costly.** Structure (``bagit.txt``, ``data/``, manifests,
-      ``fetch.txt``) → ``bag-info.txt`` and Payload-Oxum → completeness →
-      checksums.  ``fast=True`` stops before checksums.  Every stage runs even
-      after earlier errors, so one report holds every finding.
-    * **Read once.** Tag files are read once, parsed and hashed from memory.
-      Each payload file is read once in 1 MiB blocks, feeding the digests of
-      every manifest that lists it.  ``fetch.txt`` URLs are never fetched.
-    * **No silent gaps.** An algorithm hashlib lacks (``manifest-foo.txt``, or
-      sm3 without OpenSSL support) is an ``unsupported_algorithm`` error, never
-      skipped; a *required* algorithm that is unavailable refuses to start.
-    * **Parsing is pure.** ``archive.bagparse`` holds the byte-level parsers and
-      path rules, re-exported here for other modules.
-
-Verdicts on Linux where bagit-python 1.9 and the LoC conformance suite disagree
-    * ``v1.0/invalid/bagit-with-invalid-whitespace`` (``BagIt-Version : 1.0``):
-      **invalid**.  RFC 8493 §2.1.1 fixes the exact line form; bagit-python is
-      wrong to accept it.
-    * ``v0.97/warning/duplicate-file-with-different-case`` and
-      ``.../same-filename-listed-twice-with-different-normalization``:
-      **invalid**, with an extra ``duplicate_entry`` warning naming the colliding
-      spellings.  The suite assumes macOS, which folds case and normalises
-      Unicode; on Linux the second spelling names a file that is really absent,
-      and an archive must not call a bag complete when a listed file cannot be
-      opened under its listed name.  Names that merely collide (both files
-      present) stay valid with the same warning, as they would break on
-      macOS/Windows.
-    * ``v0.97/warning/special-system-files``: **invalid as distributed**: the
-      upstream repository never committed ``data/.DS_Store``.  With the file
-      restored the bag is valid with an ``extra`` warning about OS junk files.
-    * ``windows-only/*``: **invalid** everywhere: drive letters, ``%VAR%``
-      shortcuts, UNC paths and backslashes are refused on every platform,
-      because archived bags travel between systems.
-    * Warnings, valid: md5sum's ``*`` marker, ``./`` prefixes, and (before v1.0)
-      the same path listed twice with the same digest (an error from v1.0 on).
-
-Percent-encoding follows RFC 8493 §2.1.3: only ``%0A``, ``%0D`` and ``%25`` are
-decoded, so ``data/%7Etest1.txt`` names a file literally called ``%7Etest1.txt``,
-which is how the suite's ``bag-with-encoded-names`` bags are laid out.
+It sees a bag only through :class:`~archive.bagsource.BagSource`, checks from cheap to costly
+(structure, ``bag-info.txt`` and Payload-Oxum, completeness, checksums), reads each file once for
+every digest, and collects every finding into one :class:`BagReport`. The design, and the verdicts
+that differ from bagit-python and the LoC conformance suite: ``docs/bag-validation.md``.
 """
 
 from __future__ import annotations
