@@ -2,7 +2,7 @@
 
 These carry no behaviour beyond small derived properties; modules that act on them
 (profiles, checks, bags, catalogue) import them from here so every module speaks
-the same language (see ``../shared/glossary.md``).
+the same language: 件 (item), 全宗 (fonds), 档号 (archival code), 著录项 (metadata field).
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def parse_storage_spec(spec: str) -> StorageConfig:
 
 
 @main.command()
-@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--catalog",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -166,7 +166,7 @@ def parse_storage_spec(spec: str) -> StorageConfig:
 @AS_JSON
 @on_archive
 def ingest(arc: Archive, source: Path, catalog: Path | None, as_json: bool, **class_fields: Any) -> None:
-    """归档: 把一批文件检测后封装为 AIP (ingest a folder of records)."""
+    """归档: 把一批文件 (或单个文件) 检测后封装为 AIP (ingest a folder of records, or one file)."""
     show_bar = not as_json and sys.stderr.isatty()
     with Progress(
         TextColumn("归档"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,

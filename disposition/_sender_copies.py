@@ -2,7 +2,7 @@
 
 ``dangan transfer confirm`` records a PREMIS ``transfer`` event beside every copy (its
 outcome detail is the 移交编号) and marks the record transferred. The 居委会 keeps its
-copy ``keep_copy_years`` (5) from that day (the 2012 rule, standards.md §8); after that
+copy ``keep_copy_years`` (5) from that day (the 2012 《电子档案移交与接收办法》); after that
 the copy may be removed through the approved destruction path of :mod:`disposition.disposal`:
 proposed, signed by the same roles, tombstoned and listed in the 销毁清册, but without a
 鉴定, because the record itself lives on at the 镇馆.

@@ -9,7 +9,7 @@ the records 已移交 (transferred). The sender keeps its copies ``keep_copy_yea
 more years; after that they go through the approved destruction path like any record.
 
 The package is one BagIt bag (RFC 8493, SHA-256 and SM3 manifests) whose payload is
-laid out as the 2012 《电子档案移交与接收办法》 describes (standards.md §8), so the
+laid out as the 2012 《电子档案移交与接收办法》 describes (its annex), so the
 说明文件 written by :func:`retention.registers.transfer_readme` describes it truly::
 
     bagit.txt  bag-info.txt          External-Identifier = the transfer id (YJ-<全宗号>-<date>-<hex>)

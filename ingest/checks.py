@@ -1,7 +1,7 @@
 """四性检测 at 归档 (DA/T 70-2018): the check table and the item-level checks.
 
-Each check has a DA/T 70 style code. Codes marked U in ``../shared/standards.md``
-(GD-3-4 … GD-3-7 numbering) are this project's assignment, named here so the
+Each check has a DA/T 70-2018 style code. The GD-3-4 … GD-3-7 numbers are not verified
+against the standard's text: they are this project's assignment, named here so the
 report says what was checked. Modules that find problems (profiles, formats,
 sources) return failures and warnings; :func:`complete_report` adds a 通过 finding
 for every check that ran and found nothing, so the stored report is complete.

@@ -11,8 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archive.config import Settings
+from archive.errors import ConfigError, UsageError
 from archive.model import Finding, ItemMetadata, Verdict
 from archive.numbers import whole_number
+from metadata_profiles import Profiles
+
+# Fields only the command line can give in bare-folder mode: attribute → (option, 著录项).
+_CLASS_OPTIONS = {
+    "category": ("--category", "门类"), "retention": ("--retention", "保管期限"), "author": ("--author", "责任者"),
+    "date": ("--date", "日期"), "org_code": ("--org", "机构(问题)"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,3 +87,31 @@ def build_metadata(
         remarks=(fields.get("remarks") or "").strip(),
     )
     return meta, findings
+
+
+def require_class_options(defaults: ClassDefaults, profiles: Profiles) -> None:
+    """Refuse a batch without an item list that lacks options (``--retention`` …) for fields its
+    门类's profile requires: no row can give them there, so every item would be refused alike,
+    and one message naming the options says it once, before any file is read.
+
+    Raises:
+        UsageError: naming every missing option and its 著录项.
+    """
+    try:
+        profile = profiles.for_category(defaults.category or "")
+    except ConfigError:  # no or an unknown 门类: the default profile's list, the 门类 itself is checked per item
+        profile = profiles.profiles["default"]
+    missing = [
+        f"{option} ({label})"
+        for attr, (option, label) in _CLASS_OPTIONS.items()
+        if (attr == "category" or profile.is_required(attr)) and not (getattr(defaults, attr) or "").strip()
+    ]
+    date = (defaults.date or "").strip()
+    if defaults.year is None and not (date[:4].isascii() and date[:4].isdigit() and len(date) >= 4):
+        missing.insert(1, "--year (年度)")  # build_metadata falls back to the year of --date
+    if missing:
+        options = ", ".join(m.split()[0] for m in missing)
+        raise UsageError(
+            f"缺少 {'、'.join(missing)}: 不用归档文件目录 (--catalog) 时, 这些必填著录项只能在命令行给出, "
+            f"未归档任何一件 (without an item list the command line must give {options}; nothing was filed)"
+        )

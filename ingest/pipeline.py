@@ -55,7 +55,7 @@ from ingest.checks import (
     scan_resolution_findings,
 )
 from ingest.formats import INSPECT_SETTINGS, inspect_file, preload
-from ingest.metadata import ClassDefaults, build_metadata
+from ingest.metadata import ClassDefaults, build_metadata, require_class_options
 from ingest.ocr import OcrEngine, get_engine
 from ingest.sources import SourceItem, read_batch
 from ingest.text import ExtractedText, extract_text
@@ -266,6 +266,8 @@ class Ingestor:
             with self:
                 return self.run(root, catalog, defaults, on_item)
         defaults = defaults or ClassDefaults()
+        if catalog is None:
+            require_class_options(defaults, self.profiles)  # once for the batch, not per item
         result = IngestResult()
         try:
             self.recover()

@@ -3,7 +3,8 @@
 There are two ways in:
 
 * **catalog mode**: a CSV or XLSX 归档文件目录 names every 件 (one row each) and its files;
-* **bare-folder mode**: each file or subfolder directly under the batch folder is one 件.
+* **bare-folder mode**: each file or subfolder directly under the batch folder is one 件;
+  a single file given instead of a folder is one 件 the same way.
 
 Nothing is judged here beyond what is needed to find the files safely. Every symlink and
 every path that would leave the batch folder is refused (GD-4-7) and never followed. Names
@@ -16,9 +17,6 @@ at all raises :class:`~archive.errors.CatalogInputError`.
 from __future__ import annotations
 
 import bisect
-import csv
-import datetime as dt
-import io
 import os
 import posixpath
 import re
@@ -26,8 +24,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archive.errors import CatalogInputError, UsageError
+from archive.errors import UsageError
 from archive.model import Finding, Verdict
+from ingest._itemlist import CATALOG_SUFFIXES, Row, read_table
 from metadata_profiles import normalise_retention
 
 __all__ = ["FIELD_KEYS", "SourceItem", "read_batch"]
@@ -41,24 +40,10 @@ FIELD_KEYS = (
 UNSAFE_MESSAGE = "路径越出来源目录或为符号链接 (path escapes the source folder or is a symlink)"
 UNLISTED_MESSAGE = "文件未列入归档文件目录 (file not in the item list)"
 
-# Column headers of the item list (DA/T 22 §1 plus the class levels), after NFKC and with
-# blanks and '*' removed, mapped to field keys. "files" holds the file references.
-_COLUMNS = {
-    "序号": "seq", "顺序号": "seq", "档号": "archival_code", "文号": "doc_number", "文件编号": "doc_number",
-    "发文字号": "doc_number", "责任者": "author", "题名": "title", "文件题名": "title", "标题": "title",
-    "日期": "date", "文件日期": "date", "成文日期": "date", "形成日期": "date", "密级": "classification",
-    "页数": "page_count", "保管期限": "retention", "期限": "retention", "备注": "remarks", "门类": "category",
-    "门类代码": "category", "档案门类": "category", "年度": "year", "机构(问题)": "org_code", "机构": "org_code",
-    "问题": "org_code", "机构(问题)代码": "org_code", "载体": "carrier", "载体类型": "carrier",
-    "全宗号": "fonds_code", "文件": "files", "文件名": "files", "电子文件名": "files", "文件路径": "files",
-    "电子文件": "files",
-}  # fmt: skip
 _DATE = re.compile(r"(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?")
 _ABSOLUTE = re.compile(r"^(?:[A-Za-z]:|[\\/]|~(?:/|$))")
 _REF_SPLIT = re.compile(r"[;；|]")
 _JUNK_NAMES = {"thumbs.db", "ehthumbs.db", "desktop.ini", "__macosx", "$recycle.bin"}
-_CATALOG_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls"}
-_HEADER_SCAN_ROWS = 20
 
 
 @dataclass
@@ -89,7 +74,7 @@ def read_batch(root: Path, catalog: Path | None = None) -> tuple[list[SourceItem
     """Read a batch folder, driven by an item list when one is given.
 
     Args:
-        root: the batch folder (来源目录).
+        root: the batch folder (来源目录), or a single file, which is then the one 件.
         catalog: the 归档文件目录 (CSV or XLSX); None for bare-folder mode.
 
     Returns:
@@ -97,12 +82,20 @@ def read_batch(root: Path, catalog: Path | None = None) -> tuple[list[SourceItem
         findings (unlisted files, junk files, item-list remarks).
 
     Raises:
-        UsageError: ``root`` is not a folder.
+        UsageError: ``root`` is neither a folder nor a file, or is a file given with an item list.
         CatalogInputError: the item list cannot be read or has no file column.
     """
     root = Path(root)
+    if root.is_file() or (root.is_symlink() and not root.is_dir()):
+        if catalog is not None:
+            raise UsageError(
+                "来源是单个文件时不能配归档文件目录，请给出文件所在的文件夹 "
+                "(a single file is one item: give its folder to use an item list)",
+                path=str(root),
+            )
+        return [_single_file(root)], []
     if not root.is_dir():
-        raise UsageError("来源目录不存在或不是文件夹 (batch folder not found)", path=str(root))
+        raise UsageError("来源不存在，或不是文件夹或文件 (batch folder or file not found)", path=str(root))
     tree = _Tree(root)
     if catalog is None:
         return _bare_items(tree)
@@ -356,31 +349,46 @@ def _bare_items(tree: _Tree) -> tuple[list[SourceItem], list[Finding]]:
             continue
         out = _Resolved()
         _add_entry(tree, entry, entry.rel, out)
-        title = Path(entry.name).stem if entry.kind == "file" else entry.name
-        item = SourceItem(entry.rel, out.stored_files(), {"title": title}, out.findings)
-        if entry.kind == "file" and _looks_like_catalog(entry.name):
-            msg = f"{entry.rel}：像是归档文件目录，是否漏了 --catalog？ (looks like an item list; --catalog forgotten?)"
-            item.findings.append(_warn("GD-1-12", msg, entry.rel))
-        items.append(item)
+        items.append(_bare_item(entry, out))
     return items, batch
+
+
+def _bare_item(entry: _Entry, out: _Resolved) -> SourceItem:
+    """One 件 of bare-folder mode, titled from the file or folder name."""
+    title = Path(entry.name).stem if entry.kind == "file" else entry.name
+    item = SourceItem(entry.rel, out.stored_files(), {"title": title}, out.findings)
+    if entry.kind == "file" and _looks_like_catalog(entry.name):
+        msg = f"{entry.rel}：像是归档文件目录，是否漏了 --catalog？ (looks like an item list; --catalog forgotten?)"
+        item.findings.append(_warn("GD-1-12", msg, entry.rel))
+    return item
+
+
+def _single_file(path: Path) -> SourceItem:
+    """A single file given as the source: one 件, as the same file would be in a bare folder.
+
+    A link is refused here too (GD-4-7), as everywhere below a batch folder.
+    """
+    name, ok = _display_name(path.name)
+    entry = _Entry(name, path, "link" if path.is_symlink() else "file", not ok)
+    out = _Resolved()
+    if entry.kind == "link":
+        out.findings.append(_unsafe("来源", name))
+    else:
+        _add_file(entry, name, out)
+        out.anchors.append("")
+    return _bare_item(entry, out)
 
 
 def _looks_like_catalog(name: str) -> bool:
     path = Path(name)
-    return path.suffix.lower() in _CATALOG_SUFFIXES and "目录" in path.stem
+    return path.suffix.lower() in CATALOG_SUFFIXES and "目录" in path.stem
 
 
 # --- catalog mode ----------------------------------------------------------------------
 
 
-@dataclass
-class _Row:
-    line: int
-    values: dict[str, str]
-
-
 def _catalog_items(tree: _Tree, catalog: Path) -> tuple[list[SourceItem], list[Finding]]:
-    rows, batch = _read_table(catalog)
+    rows, batch = read_table(catalog)
     batch = list(tree.findings) + batch
     used: dict[str, str] = {}
     items = [_row_item(tree, row, used) for row in rows]
@@ -395,7 +403,7 @@ def _catalog_items(tree: _Tree, catalog: Path) -> tuple[list[SourceItem], list[F
     return items, batch
 
 
-def _row_item(tree: _Tree, row: _Row, used: dict[str, str]) -> SourceItem:
+def _row_item(tree: _Tree, row: Row, used: dict[str, str]) -> SourceItem:
     where = f"目录第{row.line}行"
     item = SourceItem(where, fields=_row_fields(row.values))
     refs = [r for r in _REF_SPLIT.split(row.values.get("files", "")) if r.strip()]
@@ -474,144 +482,5 @@ def _same_file(a: Path, b: Path) -> bool:
 def _catalog_copy(entry: _Entry, catalog: Path) -> bool:
     """A sibling with the catalog's stem and a list suffix (目录.xlsx next to 目录.csv)."""
     path = Path(entry.rel)
-    same_list = path.stem == catalog.stem and path.suffix.lower() in _CATALOG_SUFFIXES
+    same_list = path.stem == catalog.stem and path.suffix.lower() in CATALOG_SUFFIXES
     return same_list and _same_file(entry.real.parent, catalog.parent)
-
-
-# --- reading the item list -------------------------------------------------------------
-
-
-def _read_table(catalog: Path) -> tuple[list[_Row], list[Finding]]:
-    """Read the item list into rows keyed by field; raises CatalogInputError."""
-    if not catalog.is_file():
-        raise CatalogInputError("归档文件目录不存在 (item list not found)", path=str(catalog))
-    suffix = catalog.suffix.lower()
-    if suffix == ".xls":
-        raise CatalogInputError(
-            "不支持旧版 .xls，请另存为 .xlsx 或 CSV (legacy .xls is not supported)", path=str(catalog)
-        )
-    data = catalog.read_bytes()
-    if suffix in {".xlsx", ".xlsm"} or (suffix not in _CATALOG_SUFFIXES and data[:2] == b"PK"):
-        raw = _xlsx_rows(catalog)
-    else:
-        raw = _csv_rows(_decode(data, catalog))
-    return _keyed_rows(raw, catalog)
-
-
-def _decode(data: bytes, catalog: Path) -> str:
-    """Strict UTF-8 (BOM or not), then GB18030; never a silent guess."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = _strict(data, "utf-16", catalog)
-    elif data.startswith(b"\xef\xbb\xbf"):  # a BOM says UTF-8: no fallback
-        text = _strict(data[3:], "utf-8", catalog)
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            # GB18030's BOM (84 31 95 33) decodes to U+FEFF, which would glue itself to the first header
-            text = _strict(data, "gb18030", catalog, utf8_error=err).removeprefix("\ufeff")
-    if "\x00" in text:
-        raise CatalogInputError("目录含空字符，不是文本文件 (not a text file)", path=str(catalog), rule="GD-1-12")
-    return text
-
-
-def _strict(data: bytes, encoding: str, catalog: Path, utf8_error: UnicodeDecodeError | None = None) -> str:
-    """Decode or raise naming the line; of two failed decodings, the one that got further."""
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as err:
-        where = max(err.start, utf8_error.start if utf8_error else 0)
-        line = data.count(b"\n", 0, where) + 1
-        tried = "UTF-8 或 GB18030" if encoding == "gb18030" else encoding.upper()
-        msg = (
-            f"第{line}行无法按 {tried} 解码，请另存为 UTF-8 或 GB18030 编码的 CSV"
-            f" (line {line} cannot be decoded as {tried.replace('或', 'or')})"
-        )
-        raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12") from err
-
-
-def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    for record in reader:  # a quoted cell may span lines: number a row by its first line
-        rows.append((start, [cell.strip() for cell in record]))
-        start = reader.line_num + 1
-    return rows
-
-
-def _xlsx_rows(catalog: Path) -> list[tuple[int, list[str]]]:
-    import openpyxl  # only catalog mode with a spreadsheet needs it
-
-    try:
-        book = openpyxl.load_workbook(catalog, read_only=True, data_only=True)
-    except Exception as err:  # openpyxl raises many types for a damaged workbook
-        msg = f"无法打开 XLSX 归档文件目录 (cannot open the XLSX item list): {err}"
-        raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12") from err
-    try:
-        sheet = book.worksheets[0]
-        sheet.reset_dimensions()  # some writers store a wrong sheet size
-        cells = sheet.iter_rows(values_only=True)
-        return [(n, [_cell_text(v) for v in row]) for n, row in enumerate(cells, start=1)]
-    finally:
-        book.close()
-
-
-def _cell_text(value: object) -> str:
-    """A spreadsheet cell as text: dates as YYYYMMDD, 12.0 as 12."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.date):  # datetime is a date too
-        return value.strftime("%Y%m%d")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _header_key(cell: str) -> str | None:
-    name = re.sub(r"[\s*]", "", unicodedata.normalize("NFKC", cell))
-    return _COLUMNS.get(name)
-
-
-def _find_header(raw: list[tuple[int, list[str]]]) -> int | None:
-    """Index of the first row naming at least two known columns (skips a title row)."""
-    for index, (_, cells) in enumerate(raw[:_HEADER_SCAN_ROWS]):
-        if sum(1 for c in cells if _header_key(c)) >= 2:
-            return index
-    return None
-
-
-def _keyed_rows(raw: list[tuple[int, list[str]]], catalog: Path) -> tuple[list[_Row], list[Finding]]:
-    index = _find_header(raw)
-    if index is None:
-        msg = "归档文件目录找不到表头行（题名、文件等） (no header row found in the item list)"
-        raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12")
-    columns, findings = _map_columns(raw[index][1], catalog)
-    if "files" not in columns.values():
-        msg = "归档文件目录缺少文件列（文件/文件名/电子文件名/文件路径） (the item list has no file column)"
-        raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12")
-    rows = []
-    for line, cells in raw[index + 1 :]:
-        if not any(cells):
-            continue
-        values = {key: cells[i] for i, key in columns.items() if i < len(cells)}
-        rows.append(_Row(line, values))
-    return rows, findings
-
-
-def _map_columns(header: list[str], catalog: Path) -> tuple[dict[int, str], list[Finding]]:
-    columns: dict[int, str] = {}
-    findings: list[Finding] = []
-    for i, cell in enumerate(header):
-        key = _header_key(cell)
-        if key is None and cell:
-            msg = f"未识别的列“{cell}”，已忽略 (unknown column ignored)"
-            findings.append(_warn("GD-1-12", msg, catalog.name, found=cell))
-        elif key in columns.values():
-            msg = f"列“{cell}”重复，只用第一列 (duplicate column, the first one is used)"
-            findings.append(_warn("GD-1-12", msg, catalog.name, found=cell))
-        elif key is not None:
-            columns[i] = key
-    return columns, findings

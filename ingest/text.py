@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import codecs
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,9 +37,20 @@ from PIL import Image, ImageOps
 from archive.errors import MissingDependencyError
 from archive.model import Finding, Verdict
 from archive.xmlsafe import parse_xml
-from ingest._decode import Notes, decodes, describe
+from ingest._decode import decodes, describe
+from ingest._text_run import (
+    OCR_MAX_PIXELS,
+    TEXT_NO_ENGINE,
+    TEXT_NOT_EXTRACTED,
+    TEXT_OCR_FAILED,
+    TEXT_OCR_TIMEOUT,
+    TEXT_TRUNCATED,
+    TEXT_UNREADABLE,
+    OcrTimeSpent,
+    Run,
+)
 from ingest.formats import Inspection
-from ingest.ocr import SOURCE_FILE, SOURCE_TEXT_LAYER, EngineInfo, OcrEngine, OcrError, OcrTimeoutError, PageText
+from ingest.ocr import SOURCE_FILE, SOURCE_TEXT_LAYER, EngineInfo, OcrEngine, PageText
 
 __all__ = [
     "ExtractedText",
@@ -53,24 +63,8 @@ __all__ = [
     "extract_text",
 ]
 
-# Finding codes of text extraction. They are this project's, not DA/T 70's: extraction
-# runs after the 四性检测 and its problems never reject an item.
-TEXT_OCR_FAILED = "text:ocr-failed"
-TEXT_OCR_TIMEOUT = "text:ocr-timeout"
-TEXT_NO_ENGINE = "text:no-ocr-engine"
-TEXT_UNREADABLE = "text:unreadable"
-TEXT_NOT_EXTRACTED = "text:not-extracted"
-TEXT_TRUNCATED = "text:truncated"
-
 #: Pages are rendered for OCR at this resolution (DA/T 31 recommends 300 dpi scans for OCR).
 PDF_RENDER_DPI = 300
-#: Larger page images are scaled down before OCR: A4 at 600 dpi is 35 million pixels, and
-#: neither engine reads better above 300 dpi.
-OCR_MAX_PIXELS = 40_000_000
-#: A page narrower or lower than this many pixels holds no legible text and is not OCR'd.
-MIN_OCR_SIDE = 16
-#: A page whose every channel spans at most this many levels is blank (one colour) and is not OCR'd.
-BLANK_SPREAD = 2
 _DOCX_PART_LIMIT = 64 * 1024**2
 # A page with an image and fewer visible characters than this is OCR'd: its text is a stamp, not the page.
 _FEW_CHARS = 10
@@ -95,108 +89,6 @@ class ExtractedText:
     def text(self) -> str:
         """All pages, separated by a blank line (for indexing)."""
         return "\n\n".join(page.text for page in self.pages)
-
-
-class _OcrTimeSpent(Exception):
-    """The file's OCR time ([ingest] ocr_time_limit) is spent: reading stops, the pages so far are kept."""
-
-
-class _Run:
-    """One file's extraction: its OCR engine, its findings and its character and OCR-time budgets."""
-
-    def __init__(
-        self, name: str, path: Path, engine: OcrEngine | None, max_chars: int, pdf_dpi: int, ocr_seconds: float | None
-    ) -> None:
-        self.notes = Notes(name, path)  # libraries quote the staging path; messages use the name
-        self.engine = engine
-        self.engine_info: EngineInfo | None = None
-        self.remaining = max_chars
-        self.pdf_dpi = pdf_dpi
-        self.full = False  # the character budget is spent: stop reading
-        self.ocr_seconds = ocr_seconds
-        self.ocr_deadline: float | None = None  # set at the first OCR'd page: decoding is not OCR time
-        self.blank_pages = 0
-
-    def page(
-        self, number: int, text: str, source: str, confidence: float | None = None, reader: str | None = None
-    ) -> PageText:
-        """A page, its text cut to what is left of the budget (the cut is reported once)."""
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if len(text) > self.remaining:
-            text, self.full = text[: max(0, self.remaining)], True
-            self.notes.warn(TEXT_TRUNCATED, "文本过长，已截断", "text truncated", f"page {number} cut")
-        self.remaining -= len(text)
-        return PageText(number, text, source, confidence, reader)
-
-    def ocr(self, image: Image.Image, number: int) -> PageText | None:
-        """OCR one page; a failure becomes a finding and None (the next page goes on)."""
-        if self.engine is None:
-            self.no_engine()
-            return None
-        if self.engine_info is None:
-            self.engine_info = self.engine.info()
-        if _blank_or_tiny(image):
-            self.blank_pages += 1
-            return None
-        self._check_time()
-        try:
-            found = self.engine.recognize(_ocr_ready(image))
-        except MissingDependencyError:
-            raise
-        except OcrTimeoutError as exc:
-            self.notes.warn(TEXT_OCR_TIMEOUT, f"第 {number} 页识别超时", f"page {number} OCR timed out", exc.message)
-            return None
-        except OcrError as exc:
-            self.notes.warn(TEXT_OCR_FAILED, f"第 {number} 页识别失败", f"page {number} OCR failed", exc.message)
-            return None
-        # An engine may trip on one odd page in ways it does not type; the next page still goes on.
-        except Exception as exc:  # noqa: BLE001
-            self.notes.warn(TEXT_OCR_FAILED, f"第 {number} 页识别失败", f"page {number} OCR failed", describe(exc))
-            return None
-        return self.page(number, found.text, found.source, found.confidence, found.reader)
-
-    def _check_time(self) -> None:
-        if self.ocr_seconds is None:
-            return
-        now = time.monotonic()
-        if self.ocr_deadline is None:
-            self.ocr_deadline = now + self.ocr_seconds
-        elif now >= self.ocr_deadline:
-            raise _OcrTimeSpent
-
-    def no_engine(self) -> None:
-        """Say once per file that scanned pages were left without OCR."""
-        if not any(f.code == TEXT_NO_ENGINE for f in self.notes.findings):
-            zh, en = "未启用 OCR，扫描页未提取文本", "no OCR engine: scanned pages not read"
-            self.notes.add(Verdict.not_applicable, TEXT_NO_ENGINE, zh, en, None)
-
-
-def _blank_or_tiny(image: Image.Image) -> bool:
-    """A page too small to hold legible text, or of one colour (a blank frame, a separator sheet).
-
-    Only a page without any variation is blank: a faint page with a few strokes still goes to
-    the engine. getextrema reads the pixels once in C, far cheaper than recognition.
-    """
-    if image.width < MIN_OCR_SIDE or image.height < MIN_OCR_SIDE:
-        return True
-    extrema = image.getextrema()
-    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
-    return all(high - low <= BLANK_SPREAD for low, high in bands)  # type: ignore[operator]
-
-
-def _ocr_ready(image: Image.Image) -> Image.Image:
-    """Scale a huge page down to OCR_MAX_PIXELS, keeping the dpi it then has."""
-    pixels = image.width * image.height
-    if pixels <= OCR_MAX_PIXELS:
-        return image
-    factor = (OCR_MAX_PIXELS / pixels) ** 0.5
-    size = (max(1, int(image.width * factor)), max(1, int(image.height * factor)))
-    mode = "L" if image.mode == "1" else image.mode  # resampling a bilevel page keeps its strokes
-    smaller = image.convert(mode).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    dpi = image.info.get("dpi")
-    if dpi:
-        smaller.info["dpi"] = (dpi[0] * factor, dpi[1] * factor)
-    return smaller
 
 
 # --- dispatch -------------------------------------------------------------------------------
@@ -274,7 +166,7 @@ def extract_text(
         MissingDependencyError: OCR was needed and the engine is not installed.
     """
     path = Path(path)
-    run = _Run(display_name or path.name, path, engine, max_chars, pdf_dpi, ocr_time_limit)
+    run = Run(display_name or path.name, path, engine, max_chars, pdf_dpi, ocr_time_limit)
     kind = _kind(inspection)
     pages: list[PageText] = []
     if kind == "image" and not ocr_images:
@@ -287,7 +179,7 @@ def extract_text(
     return ExtractedText(pages, run.engine_info, run.notes.findings, run.blank_pages)
 
 
-def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: _Run) -> None:
+def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: Run) -> None:
     try:
         for page in pages_found:
             pages.append(page)
@@ -295,7 +187,7 @@ def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: _Run) 
                 break
     except MissingDependencyError:
         raise
-    except _OcrTimeSpent:
+    except OcrTimeSpent:
         zh = f"OCR 用时已达设置 [ingest] ocr_time_limit = {run.ocr_seconds:g} 秒, 其后的页面未提取文本"
         run.notes.warn(TEXT_OCR_TIMEOUT, zh, "OCR time limit reached; later pages not read", f"{len(pages)} pages kept")
     # The last net: the file passed validation, yet a library may still trip on it, and
@@ -304,7 +196,7 @@ def _collect(pages_found: Iterable[PageText], pages: list[PageText], run: _Run) 
         run.notes.warn(TEXT_UNREADABLE, "文件文本无法读取", "text cannot be read", describe(exc))
 
 
-def _not_extracted(run: _Run, kind: str | None, inspection: Inspection) -> None:
+def _not_extracted(run: Run, kind: str | None, inspection: Inspection) -> None:
     what = inspection.format_name or inspection.mime or "unknown"
     if kind == "ofd":
         run.notes.warn(
@@ -317,7 +209,7 @@ def _not_extracted(run: _Run, kind: str | None, inspection: Inspection) -> None:
 # --- scans ----------------------------------------------------------------------------------
 
 
-def _image_pages(path: Path, run: _Run) -> Iterator[PageText]:
+def _image_pages(path: Path, run: Run) -> Iterator[PageText]:
     """One OCR page per frame; a TIFF's frames are decoded one at a time."""
     if run.engine is None:
         run.no_engine()
@@ -341,7 +233,7 @@ def _frame(im: Image.Image) -> Image.Image:
 # --- PDF ------------------------------------------------------------------------------------
 
 
-def _pdf_pages(path: Path, run: _Run) -> Iterator[PageText]:
+def _pdf_pages(path: Path, run: Run) -> Iterator[PageText]:
     """Each page's text layer; pages that need OCR are rendered one at a time."""
     import pypdfium2 as pdfium
 
@@ -364,7 +256,7 @@ def _pdf_pages(path: Path, run: _Run) -> Iterator[PageText]:
             pdf.close()
 
 
-def _read_pdf_page(pdf: Any, index: int, run: _Run) -> tuple[str, bool, Image.Image | None]:
+def _read_pdf_page(pdf: Any, index: int, run: Run) -> tuple[str, bool, Image.Image | None]:
     """The page's text, whether it needs OCR, and if so (and there is an engine) the page as an image.
 
     A page needs OCR when it draws something but has no text (a scan, or text drawn as
@@ -420,7 +312,7 @@ _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fal
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 
 
-def _docx_pages(path: Path, run: _Run) -> Iterator[PageText]:
+def _docx_pages(path: Path, run: Run) -> Iterator[PageText]:
     """The main document part as one page: paragraphs on their own lines, table cells too."""
     with zipfile.ZipFile(path) as package:
         part = _docx_main_part(package, run.notes.name)
@@ -460,7 +352,7 @@ def _docx_text(root: Any) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _xlsx_pages(path: Path, run: _Run) -> Iterator[PageText]:
+def _xlsx_pages(path: Path, run: Run) -> Iterator[PageText]:
     """One page per worksheet: its name, then one line per non-empty row, cells tab-separated."""
     import openpyxl
 
@@ -482,7 +374,7 @@ def _row_text(row: tuple[object, ...]) -> str:
     return "\t".join(cells)
 
 
-def _bounded(first: str, lines: Iterable[str], run: _Run) -> str:
+def _bounded(first: str, lines: Iterable[str], run: Run) -> str:
     """Join lines, stopping once the file's character budget is spent (a sheet can have a million rows)."""
     kept, size = [first], len(first)
     for line in lines:
@@ -495,7 +387,7 @@ def _bounded(first: str, lines: Iterable[str], run: _Run) -> str:
     return "\n".join(kept)
 
 
-def _text_pages(path: Path, run: _Run) -> Iterator[PageText]:
+def _text_pages(path: Path, run: Run) -> Iterator[PageText]:
     """Plain text or CSV as one page, decoded as found at ingest (UTF-8, UTF-16 with BOM, GB18030)."""
     encoding = _encoding(path)
     if encoding is None:
@@ -516,7 +408,7 @@ def _encoding(path: Path) -> str | None:
     return next((enc for enc in ("utf-8", "gb18030") if decodes(path, enc)), None)
 
 
-_EXTRACTORS: dict[str, Callable[[Path, _Run], Iterator[PageText]]] = {
+_EXTRACTORS: dict[str, Callable[[Path, Run], Iterator[PageText]]] = {
     "image": _image_pages,
     "pdf": _pdf_pages,
     "docx": _docx_pages,

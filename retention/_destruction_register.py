@@ -1,6 +1,7 @@
 """销毁清册 (destruction register): the permanent record of what was destroyed, by whose decision.
 
-Columns follow standards.md §8: the general practice (档号, 题名, 年度, 页数, 鉴定意见) and the
+Columns follow common 鉴定销毁 practice (档案法 2020 art. 21 leaves the procedure to the 国家档案主管部门):
+the general practice (档号, 题名, 年度, 页数, 鉴定意见) and the
 会计 list (应保管期限, 已保管期限), so one register serves both. The batch header names the
 鉴定小组, the 单位负责人 who approved and the 监销人; the PDF ends with signature blanks
 for the 监销人, who sign after the destruction.

@@ -3,7 +3,7 @@
 :func:`handover_xml` writes the 交接登记表 and :func:`read_handover` reads it back (at the
 receiving end), so the format lives in one place.
 
-The 《电子档案移交与接收登记表》 (standards.md §8) records the work's name and content,
+The 《电子档案移交与接收登记表》 (annex to the 2012 《电子档案移交与接收办法》) records the work's name and content,
 the quantity (件) and data volume (GB, three decimals), the carrier, the check results
 (准确性、完整性、可用性、安全性、载体外观), the digests with their algorithm named, and
 both sides. We add the exact byte count and one entry per AIP, so the receiver can

@@ -1,6 +1,6 @@
 """移交清册 (transfer list): the 文件目录.XML of an electronic transfer, and its XLSX twin.
 
-The 2012 电子档案移交与接收办法 (standards.md §8) puts a 文件目录.XML at the root of the
+The 2012 《电子档案移交与接收办法》 (its annex) puts a 文件目录.XML at the root of the
 transfer with one entry per 件: 顺序号, 档号, 责任者, 题名, 日期, 密级, 电子档案名称, 备注.
 The layout we write (no namespace, fields as child elements in that order)::
 

@@ -1,6 +1,6 @@
 """销毁 (destruction): a batch of expired items and the approvals it needs.
 
-standards.md §8: the 鉴定小组 reviews expired items one by one, the unit's leadership
+Common 鉴定销毁 practice (档案法 2020 art. 21): the 鉴定小组 reviews expired items one by one, the unit's leadership
 (单位负责人) approves the 销毁清册, and at least two 监销人 check before and sign after
 the destruction. :func:`check_approved` enforces that, and that nothing in the batch is
 held, kept by its decision, or not yet due. Every violation is collected before the

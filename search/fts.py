@@ -1,85 +1,13 @@
 """嵌入式全文检索 (the embedded search backend): SQLite FTS5 over character bigrams made in Python.
 
-Tokens. Measured with ``bench/search.py --compare`` on 10,000 generated community records
-(4.4 M characters; 2-character queries include 低保, 档案, 楼组 and three personal names):
-
-================  =======  =======  =============  =========  ========
-candidate         build s  size MB  2-char recall  4+ recall  query ms
-================  =======  =======  =============  =========  ========
-bigram (chosen)       4.0     13.3         100.0 %    100.0 %      1.2
-unigram phrase        2.5     11.8         100.0 %    100.0 %      4.2
-FTS5 trigram          3.0     18.6           0.0 %    100.0 %      0.7
-jieba for search     65.5      9.3          85.5 %    100.0 %      3.9
-LIKE scan                                  100.0 %    100.0 %     68
-================  =======  =======  =============  =========  ========
-
-The ``trigram`` tokenizer cannot answer a two-character query from its index (only a LIKE
-scan can); jieba misses words it segments differently (person names such as 刘洋, 楼组 in
-楼组长) and is 16 times slower to build; unigram phrases are complete but read the long
-position lists of common characters, 3.5 times slower per query. Overlapping bigrams, plus
-each CJK run's last character alone so one-character queries work as prefix queries, are
-complete for every query (:func:`search.text.index_tokens`, :func:`search.text.query_tokens`).
-
-Storage. The tokens go into a *contentless* FTS5 table with the ``ascii`` tokenizer (it only
-splits on the spaces we put between tokens); the original texts, for snippets, are in an
-ordinary table, and a deletion replays the tokens (:data:`TOKENIZER_VERSION` guards that).
-Each row id carries the item's class (全宗, 年度, 门类, 保管期限) in its high bits, so the
-count groups row ids by class without reading a table per match, and the facets and the
-total are summed in Python from those per-class counts (:mod:`search.fts_sql`).
-
-Ranking. Items matching in the title or the metadata come first, ranked by ``bm25()`` over a
-second, small FTS5 table of those two fields (weights 10 and 5); items matching in the body
-only follow, ranked by ``bm25()`` over all three (10, 5, 1), and only when a page reaches
-them. When nothing matches in the title or metadata, the body band ranks the plain
-expression instead of excluding the first band with ``NOT``, which would double the phrases
-bm25 reads.
-
-The first band's table keeps no lengths (``columnsize=0``), so its bm25 is BM25 without
-length normalisation: a title or 责任者 that says the word twice, or says it in both fields,
-ranks higher, and equals follow in row id order. Titles are short and alike in length, so
-their lengths mostly reordered equals, and reading them was most of the cost: bm25 costs
-about 1.1 µs per ranked row, and about 1 µs of that is FTS5 reading the row's length from
-``%_docsize`` through a statement of its own. Without it a word in half the titles (工作:
-49,000 rows in the first band) ranks in 7 ms instead of 38. Bodies differ in length by a
-thousand times, and the body band keeps its lengths.
-
-Where the time goes (``bench/search.py`` at 100,000 generated items, issue #4). FTS5 has no
-top-k pruning, so ``ORDER BY … LIMIT`` ranks every row of a band. Counting per class costs
-about 0.2 µs per match, most of it the sort behind ``GROUP BY``. The slowest query left is a
-phrase in a third of the bodies (入户调查: 33,800 rows in the body band, 60–70 ms), where
-two-character words, broad words, filtered queries and 档号 prefixes stay under 40 ms at
-p95. Measured and left out: lengths from a side table joined on row id (the join costs what
-the lookup saved), ``mmap_size``, counting through ``group_concat`` or ``json_group_array``
-in Python, and one materialised pass for counts and ranking.
-
-Two cores. bm25 takes its statistics (row count, average length, each phrase's row count)
-from the whole table whatever rows a statement visits, so a band ranked in two row id halves
-gives each row the score it has in the whole, and merging the halves' first rows by (score,
-row id) gives the page one statement would. A search therefore counts on one helper
-connection while this thread and a second helper rank the halves. On the 2-vCPU build
-machine that took a quarter to a third off the wall time of the slowest queries (工作 and
-入户调查 before the first band lost its lengths, interleaved runs: median 74 → 57 ms and
-74 → 55 ms) for about half again as much CPU: threads running SQLite at once contend inside
-it. Helper processes did better (median 48 and 51 ms) but cost a process start in every
-``dangan search``, and were left out.
-
-Damage. The index is a cache, so a file SQLite reports as not a database or as malformed is
-moved aside (``search.sqlite.damaged-<time>``, with its ``-wal`` and ``-shm``) and an empty
-index started in its place, whether that shows when the file is opened or in a later read or
-write (which then runs again on the new index): the callers' repair (``sync`` at ingest,
-``dangan reindex``) fills it again. :attr:`FtsIndex.damaged_copy` says where the old file went;
-nothing is printed or logged here.
-
-Generations. An index generation is five tables (``classes_N``, ``docs_N``, ``text_N``, ``fts_N``,
-``head_N``) named in ``meta``; :meth:`FtsIndex.rebuild` fills generation N+1 while readers go on
-using N, then switches the name and drops N in one transaction. One rebuild at a time: a
-second rebuild drops the first one's unfinished tables, and writes made to the old generation
-during a rebuild are not carried over (the caller compares :meth:`FtsIndex.codes` afterwards).
+The texts' overlapping bigrams go into a contentless FTS5 table; title and metadata matches rank
+first (bm25), body-only matches after, and counts per class give the facets. A damaged file is
+set aside and an empty index started; a rebuild fills a new generation of tables while readers
+use the old one. Why these choices, with the measurements: ``docs/search-benchmarks.md``.
 """
 
 from __future__ import annotations
 
-import heapq
 import os
 import sqlite3
 import threading
@@ -90,31 +18,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from archive.errors import UsageError
 from archive.sqlitefile import is_damage, set_aside
-from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
-from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
-from search.fts_sql import ALL_ROWS, Statement, Tier, classes, plan, row_id
-from search.query import ParsedQuery, code_key, parse_query
+from search.base import Hit, Query, SearchDoc, SearchIndex, SearchResult
+from search.errors import SearchBackendError, SearchQueryError, SearchTimeoutError
+from search.fts_page import Pager, facet_counts, fetch_rows, filters_classes, statement_args
+from search.fts_schema import (
+    SCHEMA_VERSION,
+    TOKENIZER_VERSION,
+    check_fts5,
+    create_generation,
+    drop_generation,
+    old_layout,
+    other_generations,
+    other_tokens,
+    read_meta,
+    tokenizer_stamp,
+)
+from search.fts_sql import classes, plan
+from search.fts_write import batches, put_batch, remove
+from search.query import ParsedQuery, parse_query
 from search.snippet import make_snippet, match_pattern
 from search.synonyms import Synonyms, load_synonyms
-from search.text import fold, fold_stamp, index_tokens
 
-SCHEMA_VERSION = "3"  # bump when the tables change: an older index must be rebuilt
-# Bump when index_tokens() changes: contentless deletes need the same tokens (a change of
-# fold() moves search.text.FOLD_VERSION, also in the stamp). 2: line breaks between CJK
-# characters no longer end a run.
-TOKENIZER_VERSION = "bigram-2"
+__all__ = ["BATCH", "SCHEMA_VERSION", "TOKENIZER_VERSION", "FtsIndex", "check_fts5", "tokenizer_stamp"]
+
 BATCH = 2000  # documents per write transaction
 PROGRESS_OPS = 20_000  # SQLite VM steps between time-limit checks: about a millisecond
 SNAPSHOT_TRIES = 100  # attempts to open the read connections on one revision while writers commit
 PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536")
 T = TypeVar("T")
-
-
-def tokenizer_stamp() -> str:
-    """What produced the tokens: stored in the index so a change of rules is noticed."""
-    return f"{TOKENIZER_VERSION}; {fold_stamp()}"
 
 
 class _DamagedIndex(SearchBackendError):
@@ -127,19 +59,6 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def check_fts5() -> None:
-    """Probe this Python's SQLite for FTS5 (and report the version when it is missing)."""
-    try:
-        con = sqlite3.connect(":memory:")
-        con.execute("CREATE VIRTUAL TABLE probe USING fts5(a, content='', tokenize='ascii')")
-        con.close()
-    except sqlite3.Error as exc:
-        raise SearchConfigError(
-            f"此 Python 的 SQLite {sqlite3.sqlite_version} 不支持 FTS5, 无法建立检索索引 "
-            f"(SQLite {sqlite3.sqlite_version} in this Python lacks FTS5; use the elasticsearch backend)"
-        ) from exc
 
 
 class FtsIndex(SearchIndex):
@@ -233,42 +152,13 @@ class FtsIndex(SearchIndex):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.execute("INSERT OR IGNORE INTO meta VALUES ('revision', '0')")
         if self._meta(con, "generation") is None:
-            self._create_generation(con, 1)
+            create_generation(con, 1)
             con.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [("generation", "1"), ("schema", SCHEMA_VERSION), ("tokenizer", tokenizer_stamp())],
             )
 
-    @staticmethod
-    def _meta(con: sqlite3.Connection, key: str) -> str | None:
-        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    @staticmethod
-    def _create_generation(con: sqlite3.Connection, g: int) -> None:
-        con.execute(
-            f"CREATE TABLE classes_{g} (id INTEGER PRIMARY KEY, fonds TEXT NOT NULL, year INTEGER NOT NULL, "
-            "category TEXT NOT NULL, retention TEXT NOT NULL, UNIQUE (fonds, year, category, retention))"
-        )
-        con.execute(
-            f"CREATE TABLE docs_{g} (id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, code_key TEXT NOT NULL, "
-            "date TEXT NOT NULL)"
-        )
-        con.execute(f"CREATE INDEX docs_{g}_key ON docs_{g} (code_key)")
-        con.execute(
-            f"CREATE TABLE text_{g} (id INTEGER PRIMARY KEY, title TEXT NOT NULL, meta TEXT NOT NULL, "
-            "body TEXT NOT NULL)"
-        )
-        con.execute(f"CREATE VIRTUAL TABLE fts_{g} USING fts5(title, meta, body, content='', tokenize='ascii')")
-        # Title and metadata again, alone: the first ranking band reads these short lists, not the bodies'.
-        con.execute(
-            f"CREATE VIRTUAL TABLE head_{g} USING fts5(title, meta, content='', columnsize=0, tokenize='ascii')"
-        )
-
-    @staticmethod
-    def _drop_generation(con: sqlite3.Connection, g: int) -> None:
-        for table in (f"fts_{g}", f"head_{g}", f"text_{g}", f"docs_{g}", f"classes_{g}"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+    _meta = staticmethod(read_meta)
 
     def _generation(self, con: sqlite3.Connection) -> int:
         return int(self._meta(con, "generation") or 1)
@@ -368,7 +258,7 @@ class FtsIndex(SearchIndex):
     def _check_schema(self, con: sqlite3.Connection) -> None:
         schema = self._meta(con, "schema")
         if schema != SCHEMA_VERSION:
-            raise SearchBackendError(_old_layout(schema), path=str(self.path))
+            raise SearchBackendError(old_layout(schema), path=str(self.path))
 
     def _check_tokenizer(self, con: sqlite3.Connection) -> None:
         reason = self._outdated(con)
@@ -385,14 +275,14 @@ class FtsIndex(SearchIndex):
     def _outdated(self, con: sqlite3.Connection) -> str | None:
         schema, stamp = self._meta(con, "schema"), self._meta(con, "tokenizer")
         if schema != SCHEMA_VERSION:
-            return _old_layout(schema)
-        return _other_tokens(stamp) if stamp != tokenizer_stamp() else None
+            return old_layout(schema)
+        return other_tokens(stamp) if stamp != tokenizer_stamp() else None
 
     # -- writing -------------------------------------------------------------------------------
 
     def upsert(self, docs: Iterable[SearchDoc]) -> int:
         written = 0
-        for batch in _batches(docs, BATCH):
+        for batch in batches(docs, BATCH):
             self._mending(lambda batch=batch: self._upsert_batch(batch))
             written += len(batch)
         return written
@@ -400,11 +290,11 @@ class FtsIndex(SearchIndex):
     def _upsert_batch(self, batch: list[SearchDoc]) -> None:
         with self._write() as con:
             self._check_tokenizer(con)
-            self._put_batch(con, self._generation(con), batch)
+            put_batch(con, self._generation(con), batch)
 
     def delete(self, archival_codes: Iterable[str]) -> int:
         removed = 0
-        for batch in _batches(archival_codes, BATCH):
+        for batch in batches(archival_codes, BATCH):
             removed += self._mending(lambda batch=batch: self._delete_batch(batch))
         return removed
 
@@ -412,69 +302,15 @@ class FtsIndex(SearchIndex):
         with self._write() as con:
             self._check_tokenizer(con)
             g = self._generation(con)
-            return sum(self._remove(con, g, code) for code in batch)
-
-    def _put_batch(self, con: sqlite3.Connection, g: int, batch: list[SearchDoc]) -> None:
-        # Sequence numbers never repeat, across generations too: a row id is never reused.
-        sequence = int(self._meta(con, "sequence") or 0)
-        classes: dict[tuple[str, int, str, str], int] = {}
-        for doc in batch:
-            _check_doc(doc)
-            self._remove(con, g, doc.archival_code)
-            sequence += 1
-            doc_id = row_id(self._class_id(con, g, doc, classes), sequence)
-            con.execute(
-                f"INSERT INTO docs_{g} (id, code, code_key, date) VALUES (?, ?, ?, ?)",
-                (doc_id, doc.archival_code, code_key(doc.archival_code), doc.date),
-            )
-            con.execute(f"INSERT INTO text_{g} VALUES (?, ?, ?, ?)", (doc_id, doc.title, doc.metadata_text, doc.body))
-            title, meta, body = _tokens(doc.archival_code, doc.title, doc.metadata_text, doc.body)
-            con.execute(
-                f"INSERT INTO fts_{g} (rowid, title, meta, body) VALUES (?, ?, ?, ?)", (doc_id, title, meta, body)
-            )
-            con.execute(f"INSERT INTO head_{g} (rowid, title, meta) VALUES (?, ?, ?)", (doc_id, title, meta))
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('sequence', ?)", (str(sequence),))
-
-    @staticmethod
-    def _class_id(con: sqlite3.Connection, g: int, doc: SearchDoc, cache: dict[tuple[str, int, str, str], int]) -> int:
-        key = (doc.fonds_code, doc.year, doc.category, doc.retention)
-        if key not in cache:
-            con.execute(
-                f"INSERT OR IGNORE INTO classes_{g} (fonds, year, category, retention) VALUES (?, ?, ?, ?)", key
-            )
-            cache[key] = con.execute(
-                f"SELECT id FROM classes_{g} WHERE fonds = ? AND year = ? AND category = ? AND retention = ?", key
-            ).fetchone()[0]
-        return cache[key]
-
-    def _remove(self, con: sqlite3.Connection, g: int, code: str) -> int:
-        row = con.execute(
-            f"SELECT d.id, d.code, t.title, t.meta, t.body FROM docs_{g} d JOIN text_{g} t USING (id) WHERE code = ?",
-            (code,),
-        ).fetchone()
-        if not row:
-            return 0
-        doc_id, code, title, meta, body = row
-        # A contentless table forgets a row only when given the very tokens it was indexed with.
-        title, meta, body = _tokens(code, title, meta, body)
-        con.execute(
-            f"INSERT INTO fts_{g} (fts_{g}, rowid, title, meta, body) VALUES ('delete', ?, ?, ?, ?)",
-            (doc_id, title, meta, body),
-        )
-        con.execute(
-            f"INSERT INTO head_{g} (head_{g}, rowid, title, meta) VALUES ('delete', ?, ?, ?)", (doc_id, title, meta)
-        )
-        con.execute(f"DELETE FROM text_{g} WHERE id = ?", (doc_id,))
-        con.execute(f"DELETE FROM docs_{g} WHERE id = ?", (doc_id,))
-        return 1
+            return sum(remove(con, g, code) for code in batch)
 
     def rebuild(self, docs: Iterable[SearchDoc]) -> int:
         new = self._mending(self._start_generation)
         written = 0
         try:
-            for batch in _batches(docs, BATCH):
+            for batch in batches(docs, BATCH):
                 with self._write() as con:
-                    self._put_batch(con, new, batch)
+                    put_batch(con, new, batch)
                 written += len(batch)
             with self._write() as con:
                 con.execute(f"INSERT INTO fts_{new} (fts_{new}) VALUES ('optimize')")
@@ -484,7 +320,7 @@ class FtsIndex(SearchIndex):
                 con.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(new),))
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('tokenizer', ?)", (tokenizer_stamp(),))
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                self._drop_generation(con, old)
+                drop_generation(con, old)
         except _DamagedIndex:
             # The documents are partly read and cannot be read again here: the empty index
             # started in place of the damaged one is filled by the next sync or reindex.
@@ -499,7 +335,7 @@ class FtsIndex(SearchIndex):
             ) from None
         except BaseException:
             with self._write() as con:
-                self._drop_generation(con, new)
+                drop_generation(con, new)
             raise
         # A rebuild writes the whole index through the WAL; without this the file keeps that
         # size (hundreds of MB at 100,000 items) until some later checkpoint. Busy readers
@@ -523,21 +359,11 @@ class FtsIndex(SearchIndex):
                     path=str(self.path),
                 )
             current = self._generation(con)
-            for leftover in self._other_generations(con, current):
-                self._drop_generation(con, leftover)
+            for leftover in other_generations(con, current):
+                drop_generation(con, leftover)
             new = current + 1
-            self._create_generation(con, new)
+            create_generation(con, new)
         return new
-
-    @staticmethod
-    def _other_generations(con: sqlite3.Connection, current: int) -> set[int]:
-        names = [
-            r[0]
-            for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'docs\\_%' ESCAPE '\\'"
-            )
-        ]
-        return {int(n.split("_")[1]) for n in names if n.split("_")[1].isdigit()} - {current}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -564,25 +390,25 @@ class FtsIndex(SearchIndex):
             self._check_schema(con)
             g = self._generation(con)
             every, fonds = self._class_table(con, g)
-            if fonds <= query.visible_fonds and not _filters_classes(query):
+            if fonds <= query.visible_fonds and not filters_classes(query):
                 allowed = every  # the common case, all of the home's fonds visible: no per-class test
             else:
-                allowed = {r[0]: every[r[0]] for r in con.execute(*_args(classes(g, query)))}
+                allowed = {r[0]: every[r[0]] for r in con.execute(*statement_args(classes(g, query)))}
             statements = plan(g, query, parsed, class_filtered=len(allowed) < len(every))
             if helpers:  # only with a pool: _read gives helpers then alone
                 assert self._pool is not None
                 # The count on one helper while this thread and the other helper rank the page.
-                counting = self._pool.submit(_fetch, helpers[0], statements.counts)
+                counting = self._pool.submit(fetch_rows, helpers[0], statements.counts)
                 try:
-                    rows = _Pager(con, self._pool, helpers[1], self._middle_row(con, g)).page(
+                    rows = Pager(con, self._pool, helpers[1], self._middle_row(con, g)).page(
                         statements.tiers, query.limit, query.offset
                     )
                 finally:
                     wait([counting])  # the helper's transaction ends only after its statement
-                facets, total = _facets(counting.result(), allowed)
+                facets, total = facet_counts(counting.result(), allowed)
             else:
-                facets, total = _facets(con.execute(*_args(statements.counts)), allowed)
-                rows = _Pager(con).page(statements.tiers, query.limit, query.offset) if total else []
+                facets, total = facet_counts(con.execute(*statement_args(statements.counts)), allowed)
+                rows = Pager(con).page(statements.tiers, query.limit, query.offset) if total else []
             hits = self._hits(con, g, rows, parsed)
         return SearchResult(total=total, hits=hits, facets=facets)
 
@@ -637,122 +463,3 @@ class FtsIndex(SearchIndex):
             for con in (self._con, *self._helpers):
                 if con is not None:
                     con.close()
-
-
-class _Pager:
-    """One page across the ranked tiers of a search, each tier's rows ranked in two halves at
-    once when a helper connection is given (bm25 takes its statistics from the whole table,
-    so the halves' scores are those of the whole, and merging by (score, row id) gives the
-    order a single statement would)."""
-
-    def __init__(
-        self,
-        con: sqlite3.Connection,
-        pool: ThreadPoolExecutor | None = None,
-        helper: sqlite3.Connection | None = None,
-        middle: int = 0,
-    ) -> None:
-        self.con, self.pool, self.helper, self.middle = con, pool, helper, middle
-
-    def page(self, tiers: tuple[Tier, ...], limit: int, offset: int) -> list[tuple[int, float]]:
-        """A later tier is read only when the page reaches into it."""
-        rows: list[tuple[int, float]] = []
-        earlier = False  # whether an earlier tier matched anything
-        for n, tier in enumerate(tiers):
-            if len(rows) >= limit:
-                break
-            if offset and tier.count is not None and n < len(tiers) - 1:
-                size = self.con.execute(*_args(tier.count)).fetchone()[0]
-                earlier = earlier or size > 0
-                if offset >= size:
-                    offset -= size
-                    continue
-            page = tier.page if earlier or tier.alone is None else tier.alone
-            found = self._rows(page, tier.split, limit - len(rows), offset)
-            earlier = earlier or bool(found)
-            rows += found
-            offset = 0
-        return rows
-
-    def _rows(self, page: Statement, split: bool, limit: int, offset: int) -> list[tuple[int, float]]:
-        if not split:
-            return _fetch(self.con, page, (limit, offset))
-        if self.pool is None or self.helper is None or self.middle <= ALL_ROWS[0]:
-            return _fetch(self.con, page, (*ALL_ROWS, limit, offset))
-        want = limit + offset  # each half's first rows, enough for the merged page
-        upper = self.pool.submit(_fetch, self.helper, page, (self.middle, ALL_ROWS[1], want, 0))
-        try:
-            lower = _fetch(self.con, page, (ALL_ROWS[0], self.middle - 1, want, 0))
-        finally:
-            wait([upper])
-        merged = heapq.merge(lower, upper.result(), key=lambda row: (row[1], row[0]))
-        return list(merged)[offset:want]
-
-
-def _old_layout(schema: str | None) -> str:
-    return (
-        f"检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex) "
-        f"(the index has an older layout, {schema}; rebuild it)"
-    )
-
-
-def _other_tokens(stamp: str | None) -> str:
-    return (
-        f"检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引 "
-        f"(the index was built with other token rules, {stamp}; rebuild it before writing)"
-    )
-
-
-def _args(statement: Statement) -> tuple[str, tuple[Any, ...]]:
-    return statement.sql, statement.params
-
-
-def _fetch(con: sqlite3.Connection, statement: Statement, extra: tuple[Any, ...] = ()) -> list[Any]:
-    return con.execute(statement.sql, (*statement.params, *extra)).fetchall()
-
-
-def _filters_classes(query: Query) -> bool:
-    """Whether the query narrows the classes (全宗, 年度, 门类, 保管期限) beyond ``visible_fonds``."""
-    return any(
-        v not in (None, "") for v in (query.fonds, query.year_from, query.year_to, query.category, query.retention)
-    )
-
-
-def _facets(
-    counts: Iterable[tuple[int, int]], allowed: dict[int, tuple[Any, ...]]
-) -> tuple[dict[str, dict[Any, int]], int]:
-    """Facet counts and the total from the per-class counts; a class not in ``allowed`` counts nowhere."""
-    sums: tuple[dict[Any, int], ...] = tuple({} for _ in FACETS)
-    total = 0
-    for class_id, n in counts:
-        keys = allowed.get(class_id)
-        if keys is None:
-            continue
-        total += n
-        for counted, key in zip(sums, keys, strict=True):
-            counted[key] = counted.get(key, 0) + n
-    return {name: dict(sorted(c.items())) for name, c in zip(FACETS, sums, strict=True)}, total
-
-
-def _tokens(code: str, title: str, meta: str, body: str) -> tuple[str, str, str]:
-    # The 档号 goes into the metadata column too, so its parts (J012, WS, 2024) are words.
-    return index_tokens(fold(title)), index_tokens(fold(f"{code} {meta}")), index_tokens(fold(body))
-
-
-def _check_doc(doc: SearchDoc) -> None:
-    if not doc.archival_code or not doc.fonds_code:
-        raise UsageError(
-            f"检索文档缺少档号或全宗号: {doc.archival_code!r} "
-            "(a search document needs an archival code and a fonds code)"
-        )
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -5,7 +5,7 @@ process group and stops it by that group's id, never by name. The pytest fixture
 below give each xdist worker its own server (session scope) and each test a fresh
 bucket with Object Lock (对象锁定) enabled.
 
-Facts this relies on (see ``../shared/seaweedfs.md``): every service also listens on
+Facts about SeaweedFS this relies on: every service also listens on
 its port + 10000 for gRPC, so ports are drawn below 45000 with a free twin; the
 Iceberg and Lance side ports are switched off so two servers can run at once. Each
 bucket is its own SeaweedFS collection and grows several volumes at once, so the

@@ -12,7 +12,7 @@ from archive.errors import NotFoundError, UsageError
 from dangan import Archive
 from dangan.cli import main
 
-from .conftest import make_scan_batch
+from .conftest import make_image, make_scan_batch
 
 CLASS = {"category": "WS", "year": 2023, "retention": "D30", "carrier": "纸质", "author": "社区", "date": "20230301"}
 CLASS_ARGS = ("--category", "WS", "--year", "2023", "--retention", "D30", "--carrier", "纸质", "--author", "社区",
@@ -140,3 +140,36 @@ def test_an_unknown_time_zone_in_the_settings_is_refused(arc):
     config.write_text(config.read_text(encoding="utf-8").replace('"Asia/Shanghai"', '"Mars/Olympus"'), encoding="utf-8")
     with pytest.raises(UsageError, match="timezone"):
         Archive.open(arc.home).settings  # noqa: B018 (loading is the point)
+
+
+def test_a_single_file_is_ingested_as_one_item(arc, tmp_path):
+    photo = make_image(tmp_path / "来源" / "重阳节活动.tif", seed=3)
+    result = arc.ingest(photo, **CLASS)
+    assert [(r.source, r.status) for r in result.items] == [("重阳节活动.tif", "archived")]
+    record = arc.show(result.items[0].archival_code)
+    assert record.item["title"] == "重阳节活动" and "data/original/重阳节活动.tif" in [f["path"] for f in record.files]
+    code, data = cli_json(arc, "ingest", str(make_image(tmp_path / "第二件.tif", seed=4)), *CLASS_ARGS)
+    assert code == 0 and [(i["source"], i["status"]) for i in data["items"]] == [("第二件.tif", "archived")]
+
+
+def test_missing_class_options_are_named_once_for_the_batch(arc, tmp_path):
+    batch = make_scan_batch(tmp_path / "batch", 3)
+    with pytest.raises(UsageError) as caught:
+        arc.ingest(batch, category="WS", year=2023)
+    message = caught.value.message
+    assert message.startswith("缺少 --retention (保管期限)、--author (责任者)、--date (日期):")
+    assert "--year" not in message and "--category" not in message
+    assert arc.list().items == []  # refused before any item was read
+    result = CliRunner().invoke(main, ["--home", str(arc.home), "ingest", str(batch), "--category", "WS"])
+    assert result.exit_code == 2
+    assert result.output.count("--retention (保管期限)") == 1 and "--year (年度)" in result.output
+    assert "GD-2-4" not in result.output
+
+
+def test_a_date_option_gives_the_year_and_a_list_gives_the_rest(arc, tmp_path):
+    batch = make_scan_batch(tmp_path / "batch", 1)
+    result = arc.ingest(batch, category="WS", retention="D30", carrier="纸质", author="社区", date="20230301")
+    assert [r.status for r in result.items] == ["archived"]
+    (batch / "目录.csv").write_text("题名,责任者,日期,保管期限,页数,文件\n通知,社区,20230302,D30,1,扫描件001.tif\n")
+    result = arc.ingest(batch, batch / "目录.csv", category="WS")  # no options needed: the list has the fields
+    assert [r.status for r in result.items] == ["duplicate"]

@@ -1,4 +1,4 @@
-"""档号 rule engine: pinned examples from standards.md, strict parsing, round-trips."""
+"""档号 rule engine: pinned examples from DA/T 22-2015 and DA/T 13-2022, strict parsing, round-trips."""
 
 from __future__ import annotations
 

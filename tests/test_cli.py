@@ -180,7 +180,7 @@ def _suite_bags() -> list[tuple[Path, bool]]:
     bags = []
     for bag in sorted(p for p in suite.glob("v*/*/*") if p.is_dir()):
         category = bag.parent.name
-        # warning/ bags are valid unless the file really is missing on Linux (see archive/bagcheck.py)
+        # warning/ bags are valid unless the file really is missing on Linux (see docs/bag-validation.md)
         valid = category == "valid" or (category == "warning" and bag.name in {
             "made-with-md5sum-tools", "relative-path", "same-filename-listed-twice-with-the-same-hash"})  # fmt: skip
         bags.append((bag, valid))

@@ -313,7 +313,7 @@ def test_damage_found_while_rebuilding_leaves_an_empty_index_and_says_to_rebuild
         exc.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # as SQLite reports a page it cannot read
         raise exc
 
-    monkeypatch.setattr(FtsIndex, "_put_batch", failing)
+    monkeypatch.setattr("search.fts.put_batch", failing)  # the rebuild writes through it
     with pytest.raises(SearchBackendError, match="再运行 dangan reindex"):
         fts.rebuild(CORPUS)
     monkeypatch.undo()

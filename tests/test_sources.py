@@ -237,6 +237,34 @@ def test_unknown_column_is_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("header", "field"), [("作者", "责任者"), ("年份", "年度"), ("发文日期", "日期"), ("保管年限", "保管期限")]
+)
+def test_a_synonym_header_is_refused_with_the_name_to_use(tmp_path: Path, header: str, field: str) -> None:
+    """Read as its field it might be misread, ignored its column would be lost: the list is refused."""
+    touch(tmp_path, "a.pdf")
+    catalog = write_csv(tmp_path, [f"题名,{header},经办人,文件", "甲,振兴社区居委会,张三,a.pdf"])
+    with pytest.raises(CatalogInputError, match=f"列“{header}”若为{field}，请改名为“{field}”") as caught:
+        read_batch(tmp_path, catalog)
+    assert caught.value.rule == "GD-1-12" and "经办人" not in caught.value.message
+
+
+def test_every_synonym_header_is_named_at_once(tmp_path: Path) -> None:
+    touch(tmp_path, "a.pdf")
+    catalog = write_csv(tmp_path, ["题名, 作者 ,年份*,文件", "甲,居委会,2023,a.pdf"])
+    with pytest.raises(CatalogInputError, match="作者.*年份") as caught:
+        read_batch(tmp_path, catalog)
+    assert "作者 → 责任者; 年份* → 年度" in caught.value.message
+
+
+def test_a_synonym_beside_its_field_is_only_warned_about(tmp_path: Path) -> None:
+    touch(tmp_path, "a.pdf")
+    items, batch = read_batch(tmp_path, write_csv(tmp_path, ["题名,责任者,作者,文件", "甲,居委会,张三,a.pdf"]))
+    assert items[0].fields["author"] == "居委会"
+    assert [(f.code, f.verdict, f.found) for f in batch] == [("GD-1-12", Verdict.warning, "作者")]
+    assert "已有“责任者”列" in batch[0].message
+
+
+@pytest.mark.parametrize(
     ("raw", "code"),
     [("永久", "Y"), ("定期30年", "D30"), ("定期10年", "D10"), ("长期", "C"), ("短期", "D"),
      ("d30", "D30"), (" Y ", "Y"), ("定期 10 年", "D10"), ("五年", "五年")],
@@ -364,6 +392,33 @@ def test_bare_folder_mode(tmp_path: Path) -> None:
     assert codes(by_source["空文件夹"].findings) == ["GD-2-7"]
     assert codes(by_source["归档文件目录.csv"].findings, Verdict.warning) == ["GD-1-12"]
     assert [(f.code, f.verdict, f.path) for f in batch] == [("GD-4-3", Verdict.warning, "Thumbs.db")]
+
+
+def test_a_single_file_is_one_item(tmp_path: Path) -> None:
+    photo = touch(tmp_path, "照片/2023年重阳节活动.png")
+    items, batch = read_batch(photo)
+    assert batch == []
+    (item,) = items
+    assert item.ok and item.source == "2023年重阳节活动.png"
+    assert item.files == [("2023年重阳节活动.png", photo)]
+    assert item.fields == {"title": "2023年重阳节活动"}
+
+
+def test_a_single_file_as_it_would_be_in_a_bare_folder(tmp_path: Path) -> None:
+    """Read alone or with its folder, a file is the same 件 (but for its path)."""
+    touch(tmp_path, "通知.pdf")
+    (alone,), _ = read_batch(tmp_path / "通知.pdf")
+    (in_folder,), _ = read_batch(tmp_path)
+    assert (alone.source, names(alone), alone.fields) == (in_folder.source, names(in_folder), in_folder.fields)
+
+
+def test_a_single_file_link_or_file_with_a_list_is_refused(tmp_path: Path) -> None:
+    target = touch(tmp_path, "a.pdf")
+    (tmp_path / "link.pdf").symlink_to(target)
+    (item,), _ = read_batch(tmp_path / "link.pdf")
+    assert codes(item.findings) == ["GD-4-7"] and item.files == []
+    with pytest.raises(UsageError, match="单个文件"):
+        read_batch(target, write_csv(tmp_path, ["题名,文件", "甲,a.pdf"]))
 
 
 # --- the committed sample batch --------------------------------------------------------
