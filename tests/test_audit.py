@@ -270,7 +270,7 @@ def test_cli_audit_json_shape_exit_codes_and_show(archived, cli):
     assert code == 2 and "nowhere" in text
     for size in ("lots", "1e400G", "9" * 5000):  # not a number, infinite, past int()'s 4,300 digits
         code, text, _ = cli("audit", "--max-bytes", size)
-        assert code == 2 and "bad size" in text
+        assert code == 2 and "无法识别的大小" in text
 
 
 def test_file_replaced_by_a_link_to_an_intact_copy_is_damage(archived, tmp_path):
