@@ -77,7 +77,7 @@ from archive.bagparse import (
     parse_tag_file,
     version_tuple,
 )
-from archive.errors import BagError, MissingDependencyError, UsageError
+from archive.errors import BagError, MissingDependencyError, StorageError, UsageError
 from archive.numbers import whole_number
 
 __all__ = [
@@ -129,7 +129,7 @@ class BagSource(ABC):
 
         Raises:
             BagError: when the path is unsafe or not a regular file.
-            OSError: when the file cannot be read.
+            OSError: when the file cannot be read (StorageError: the same, from a storage location).
         """
 
     def irregular_entries(self) -> Iterator[tuple[str, str]]:
@@ -358,7 +358,7 @@ class _Validation:
             try:
                 with self.source.open(name) as handle:
                     self.cache[name] = handle.read()
-            except (OSError, BagError) as exc:
+            except (OSError, BagError, StorageError) as exc:
                 self.add("unreadable", name, error=exc)
                 return None
         return self.cache[name]
@@ -502,7 +502,7 @@ class _Validation:
         try:
             with self.source.open(path) as handle:
                 return _update(hashers, iter(lambda: handle.read(BLOCK_SIZE), b""))
-        except (OSError, BagError) as exc:
+        except (OSError, BagError, StorageError) as exc:
             self.add("unreadable" if isinstance(exc, FileNotFoundError) else "read_failed", path, error=exc)
             return None
 

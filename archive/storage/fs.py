@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from archive.errors import AIPExistsError, RecordExistsError, StorageError
 from archive.fixity import fsync_dir, sync_filesystem, write_durably
@@ -54,6 +54,17 @@ class FsLocation(Location):
     def __init__(self, name: str, root: Path):
         self.name = name
         self.root = root
+
+    @classmethod
+    def from_options(cls, name: str, options: dict[str, Any], *, home: Path | None = None) -> FsLocation:
+        """``path`` (default: the location's name), relative to the archive home unless absolute."""
+        path = Path(str(options.get("path", name)))
+        return cls(name, path if path.is_absolute() or home is None else home / path)
+
+    @classmethod
+    def spec_options(cls, where: str, spec: str) -> dict[str, Any]:
+        """``NAME=PATH``: any text is a path."""
+        return {"path": where}
 
     def describe(self) -> str:
         return f"{self.name} (fs: {self.root})"

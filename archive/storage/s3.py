@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import psutil
 from boto3.exceptions import Boto3Error
@@ -54,7 +55,7 @@ from s3transfer.utils import ChunksizeAdjuster
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from archive.config import S3_SETTINGS
-from archive.errors import AIPExistsError, ConfigError, LockedError, RecordExistsError, StorageError
+from archive.errors import AIPExistsError, ConfigError, LockedError, RecordExistsError, StorageError, UsageError
 from archive.storage.base import Location, ObjectLock
 from archive.storage.s3client import UNANSWERED, ClientLimits, make_client
 
@@ -306,8 +307,8 @@ class S3Location(Location):
         self._unanswered: str | None = None  # why the server is taken as down for the rest of this run
 
     @classmethod
-    def from_options(cls, name: str, options: dict[str, Any]) -> S3Location:
-        """Build a location from the options of a ``[[storage]]`` entry of type ``s3``."""
+    def from_options(cls, name: str, options: dict[str, Any], *, home: Path | None = None) -> S3Location:
+        """Build a location from the options of a ``[[storage]]`` entry of type ``s3`` (``home`` is unused)."""
         unknown = set(options) - OPTIONS
         if any("secret" in k or "key_id" in k or "access" in k for k in unknown):
             raise ConfigError(
@@ -337,6 +338,18 @@ class S3Location(Location):
             limits=ClientLimits.from_options(options),
             lock_mode=mode,
         )
+
+    @classmethod
+    def spec_options(cls, where: str, spec: str) -> dict[str, Any]:
+        """``NAME=s3:http://host:port/bucket[/prefix]``."""
+        url = urlsplit(where)
+        bucket, _, prefix = url.path.lstrip("/").partition("/")
+        if not url.scheme or not url.netloc or not bucket:
+            raise UsageError(f"S3 位置应为 s3:http://主机:端口/桶[/前缀] (bad s3 location): {spec}")
+        options = {"endpoint_url": f"{url.scheme}://{url.netloc}", "bucket": bucket}
+        if prefix:
+            options["prefix"] = prefix.rstrip("/") + "/"
+        return options
 
     def describe(self) -> str:
         where = f"{self.endpoint_url.rstrip('/')}/{self.bucket}/{self.prefix}".rstrip("/")
