@@ -286,7 +286,11 @@ class Location(ABC):
 
     @abstractmethod
     def remove_file(self, key: str, relpath: str) -> None:
-        """Take away a file that does not belong to a committed AIP (修复: extra file)."""
+        """Take away a file that does not belong to a committed AIP (修复: extra file); one already gone is no error.
+
+        Raises:
+            StorageError: no AIP is committed under ``key``, or the file could not be removed.
+        """
 
     # --- append-only records beside the AIP ---------------------------------------------
 

@@ -196,10 +196,14 @@ class FsLocation(Location):
 
     def list_keys(self) -> Iterator[str]:
         root = self._reachable()
-        for fonds in self._subfolders(root):
-            for aip in self._subfolders(root / fonds):
-                if self._regular(root / fonds / aip / "bagit.txt"):
-                    yield f"{fonds}/{aip}"
+        keys = [
+            f"{fonds}/{aip}"
+            for fonds in self._subfolders(root)
+            for aip in self._subfolders(root / fonds)
+            if self._regular(root / fonds / aip / "bagit.txt")
+        ]
+        # sorted whole: folder by folder, fonds J012's AIPs would come before J012-A's ("-" sorts before "/")
+        yield from sorted(keys)
 
     def _subfolders(self, folder: Path) -> list[str]:
         """Names of the real folders in ``folder`` (a link is never one), hidden ones left out, in order."""
@@ -272,6 +276,8 @@ class FsLocation(Location):
     def remove_file(self, key: str, relpath: str) -> None:
         parts = bag_parts(relpath, key)
         with self._failing("delete", self._path(key) / relpath), self.reader(key) as copy:
+            if not copy.present():
+                raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
             try:
                 folder = copy.folder(parts[:-1])
             except FileNotFoundError:

@@ -416,13 +416,15 @@ class S3Location(S3Uploads, S3Versions, Location):
                 self._retain(self._aip_prefix(key) + entry.path, entry.version_id, until)
 
     def remove_file(self, key: str, relpath: str) -> None:
-        """Take one file away; in a versioned bucket this leaves a delete marker (allowed under lock)."""
+        """Take one file away; in a versioned bucket this leaves a delete marker (allowed under lock).
+
+        A file already gone is left so (as on a local disk): what repair wanted is true.
+        """
         self._require_committed(key)
         obj = self._aip_prefix(key) + check_relpath(relpath)
         with self._errors("delete", f"{key}/{relpath}"):
-            if self._head(obj) is None:
-                raise StorageError("文件不存在 (no such file)", path=f"{key}/{relpath}")
-            self.client.delete_object(Bucket=self.bucket, Key=obj)
+            if self._head(obj) is not None:
+                self.client.delete_object(Bucket=self.bucket, Key=obj)
 
     # --- append-only records ------------------------------------------------------------
 
