@@ -20,8 +20,6 @@ from ingest._ocr_base import (
     join_words,
 )
 
-# --- RapidOCR -------------------------------------------------------------------------------
-
 _RAPID_PACKAGE = "rapidocr-onnxruntime"
 # Sessions a forked child inherited from its parent: never used, and never destroyed
 # either, since tearing down another process's thread pool can hang.

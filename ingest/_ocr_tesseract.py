@@ -22,8 +22,6 @@ from ingest._ocr_base import (
     join_words,
 )
 
-# --- Tesseract ------------------------------------------------------------------------------
-
 _TESSERACT_PACKAGE = "tesseract-ocr"
 _VERSION_LINE = re.compile(r"tesseract\s+v?(\S+)", re.I)
 

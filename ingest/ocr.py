@@ -15,6 +15,10 @@ ingest worker calls it for itself.
 - :class:`ScriptAwareEngine` (``auto``, the default) lets RapidOCR read every page and has
   Tesseract ``chi_tra`` read again the pages RapidOCR's text shows to be traditional.
 
+The engines live one per module (``_ocr_tesseract.py``, ``_ocr_rapid.py``, the interface in
+``_ocr_base.py``) and are registered once, by name, in :data:`ENGINES`; every public name is
+importable from here.
+
 All limit themselves to ``threads`` CPU threads (default 1), so ``workers`` ingest
 processes use ``workers`` cores and do not fight each other.
 """
@@ -153,6 +157,8 @@ class ScriptAwareEngine(OcrEngine):
 
 # --- by name --------------------------------------------------------------------------------
 
+#: 识别引擎登记 (the OCR engine registry): ``[ingest] ocr`` names one of these, or ``off``;
+#: a new engine is one module and one line here (README, "Adding a backend").
 ENGINES: dict[str, type[OcrEngine]] = {
     "auto": ScriptAwareEngine,
     "rapidocr": RapidOcrEngine,

@@ -395,8 +395,6 @@ def test_init_says_which_object_lock_mode_a_location_has(tmp_path, s3_server):
     result = CliRunner().invoke(main, [*args, "--storage", "local=store", "--storage", spec], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "GOVERNANCE 模式" in result.stdout and 'lock_mode = "COMPLIANCE"' in result.stdout
-
-
 def test_long_names_fit_s3_keys_and_a_path_no_key_could_hold_is_refused(s3_home, tmp_path):
     batch = tmp_path / "b"
     longest = "abcde" + "档案" * 41 + ".tif"  # 255 bytes: legal on ext4, and its object key fits
