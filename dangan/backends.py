@@ -14,6 +14,7 @@ from pathlib import Path
 from archive.config import Settings
 from archive.errors import ConfigError
 from archive.storage import TYPES as STORAGE_TYPES
+from archive.storage.registry import backend as storage_backend
 from ingest.ocr import ENGINES
 from search import BACKENDS
 
@@ -30,12 +31,10 @@ def check_names(settings: Settings, path: Path) -> None:
         ConfigError: naming the setting, the choices and the file.
     """
     for entry in settings.storage:
-        if entry.type not in STORAGE_TYPES:
-            raise ConfigError(
-                f"存储类型只能是 {' 或 '.join(STORAGE_TYPES)} (storage type must be one of "
-                f"{', '.join(STORAGE_TYPES)}): {entry.type}",
-                path=str(path),
-            )
+        try:
+            storage_backend(entry.type)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=str(path)) from None
     if settings.search["backend"] not in BACKENDS:
         raise ConfigError(
             f"[search] backend 只能是 {' 或 '.join(BACKENDS)}: {settings.search['backend']}", path=str(path)
