@@ -31,7 +31,7 @@ from archive.bagparse import (
     version_tuple,
 )
 from archive.bagsource import BagSource, DirectorySource
-from archive.errors import BagError, MissingDependencyError, UsageError
+from archive.errors import BagError, MissingDependencyError, StorageError, UsageError
 from archive.numbers import whole_number
 
 __all__ = [
@@ -165,7 +165,7 @@ class _Validation:
             try:
                 with self.source.open(name) as handle:
                     self.cache[name] = handle.read()
-            except (OSError, BagError) as exc:
+            except (OSError, BagError, StorageError) as exc:
                 self.add("unreadable", name, error=exc)
                 return None
         return self.cache[name]
@@ -309,7 +309,7 @@ class _Validation:
         try:
             with self.source.open(path) as handle:
                 return _update(hashers, iter(lambda: handle.read(BLOCK_SIZE), b""))
-        except (OSError, BagError) as exc:
+        except (OSError, BagError, StorageError) as exc:
             self.add("unreadable" if isinstance(exc, FileNotFoundError) else "read_failed", path, error=exc)
             return None
 

@@ -41,7 +41,7 @@ class BagSource(ABC):
 
         Raises:
             BagError: when the path is unsafe or not a regular file.
-            OSError: when the file cannot be read.
+            OSError: when the file cannot be read (StorageError: the same, from a storage location).
         """
 
     def irregular_entries(self) -> Iterator[tuple[str, str]]:

@@ -8,18 +8,20 @@ and the SHA-256 and SM3 manifests are required, not optional.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from archive.aip import ITEM_XML, disagreements
-from archive.bagcheck import BagReport, validate_bag
+from archive.bagcheck import BagReport, BagSource, DirectorySource, validate_bag
 from archive.catalogue import Catalogue
 from archive.config import load_settings
-from archive.errors import NotFoundError
+from archive.errors import BagError, NotFoundError, StorageError
 from archive.fixity import ALGORITHMS
 from archive.itemxml import item_from_xml, validate_item_xml
 from archive.storage import open_locations
+from archive.storage.base import CopyReader
 
 
 @dataclass
@@ -58,11 +60,16 @@ class ValidationResult:
 
 def validate_path(bag_dir: Path, label: str | None = None) -> ValidationResult:
     """Validate a bag directory; ours get the metadata and algorithm checks too."""
-    ours = (bag_dir / ITEM_XML).is_file()
-    report = validate_bag(bag_dir, algorithms=ALGORITHMS if ours else None)
-    result = ValidationResult(label or str(bag_dir), report)
-    if ours:
-        data = (bag_dir / ITEM_XML).read_bytes()
+    return validate_source(DirectorySource(bag_dir), label or str(bag_dir))
+
+
+def validate_source(source: BagSource, label: str) -> ValidationResult:
+    """Validate a bag wherever it is; ours (with ``metadata/item.xml``) get the metadata and algorithm checks too."""
+    ours = ITEM_XML in dict(source.list_files())
+    report = validate_bag(source, algorithms=ALGORITHMS if ours else None)
+    result = ValidationResult(label, report)
+    data = _item_xml(source) if ours else None
+    if data is not None:
         problems = validate_item_xml(data, name=ITEM_XML)
         result.metadata_errors = [f.message for f in problems if f.failed]
         if not result.metadata_errors:  # the digests item.xml records must be the ones the manifests list
@@ -71,8 +78,40 @@ def validate_path(bag_dir: Path, label: str | None = None) -> ValidationResult:
     return result
 
 
+def _item_xml(source: BagSource) -> bytes | None:
+    """The bag's item.xml, or None when it cannot be read (the bag report already says why)."""
+    try:
+        with source.open(ITEM_XML) as f:
+            return f.read()
+    except (OSError, BagError, StorageError):
+        return None
+
+
+class LocationSource(BagSource):
+    """A committed AIP read through its storage location's API: a local folder and an S3 bucket alike."""
+
+    def __init__(self, reader: CopyReader, where: str) -> None:
+        self.location = where
+        self._reader = reader
+        self._files: list[tuple[str, int]] | None = None
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """The AIP's files as the location lists them now, listed once."""
+        if self._files is None:
+            self._files = self._reader.files()
+        return iter(self._files)
+
+    def open(self, relpath: str) -> BinaryIO:
+        """A streaming reader over one file (a failure is a StorageError, reported as a finding)."""
+        return self._reader.open(relpath)
+
+
 def validate_target(target: str, home: Path) -> ValidationResult:
-    """A directory is validated as a bag; anything else is looked up as a 档号 in the home."""
+    """A directory is validated as a bag; anything else is looked up as a 档号 in the home.
+
+    An archived item is read from the primary location through its :class:`Location` API, so
+    it is checked the same way whether that location is a local folder or an S3 bucket.
+    """
     path = Path(target)
     if path.is_dir():
         return validate_path(path)
@@ -90,4 +129,10 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     if row is None:
         raise NotFoundError(f"既不是目录也不是已归档的档号 (neither a directory nor an archived 档号): {target}")
     location = open_locations(settings)[0]
-    return validate_path(location.bag_path(row.aip_key), label=target)
+    with location.reader(row.aip_key) as reader:
+        if not reader.present():
+            raise BagError(
+                f"主存储位置 {location.name} 没有此 AIP (the primary location holds no copy of it)",
+                path=target,
+            )
+        return validate_source(LocationSource(reader, f"{location.describe()} {row.aip_key}"), target)

@@ -34,6 +34,7 @@ from preservation.audit import AuditOptions, AuditReport
 from preservation.audit import audit as run_audit
 
 from . import parsing
+from .backends import check_names
 from .results import CatalogFile, Export, Found, RecordList, RecordView, Reindex, Validation
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Archive:
         problems = [f for f in validate_fonds(fonds_code, fonds_name, load_profiles()) if f.failed]
         if problems:
             raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")
-        init_home(path, Fonds(fonds_code, fonds_name), rule, storage, ingest=ingest, copies=copies)
+        init_home(path, Fonds(fonds_code, fonds_name), rule, storage, ingest=ingest, copies=copies, check=check_names)
         arc = cls(path)
         prepare_locations(arc.settings)
         arc._catalogue = Catalogue(arc.settings.catalogue_path)
@@ -126,7 +127,7 @@ class Archive:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.home)
+            self._settings = load_settings(self.home, check_names)
         return self._settings
 
     @property

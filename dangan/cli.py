@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.markup import escape
@@ -21,13 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from archive import __version__
-from archive.config import CONFIG_NAME, OCR_ENGINES, StorageConfig, resolve_home
+from archive.config import CONFIG_NAME, resolve_home
 from archive.errors import UsageError
 from archive.i18n import _, translate_click
+from archive.storage import parse_spec
 
 from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
 from ._logging import configure as configure_logging
 from .api import Archive
+from .backends import OCR_CHOICES
 from .clock import shown
 
 translate_click()  # click's own usage errors and headings in the person's language too
@@ -98,13 +99,13 @@ def main(ctx: click.Context, home: Path | None, verbose: int, log_file: Path | N
 @click.option(
     "--ocr",
     default=None,
-    type=click.Choice(OCR_ENGINES),
+    type=click.Choice(OCR_CHOICES),
     help="扫描件文字识别引擎, 默认 auto; 没有 Tesseract chi_tra 时用 rapidocr (OCR engine; default auto)",
 )
 @on_archive
 def init(arc: Archive, fonds_code: str, fonds_name: str, rule: str, storage: tuple[str, ...], ocr: str | None) -> None:
     """创建档案库 (create an archive home with dangan.toml)."""
-    entries = tuple(parse_storage_spec(spec) for spec in storage) or None
+    entries = tuple(parse_spec(spec) for spec in storage) or None
     created = Archive.init(
         arc.home, fonds_code=fonds_code, fonds_name=fonds_name, rule=rule, storage=entries,
         ingest={"ocr": ocr} if ocr else {},
@@ -129,23 +130,6 @@ _LOCK_NOTES = {
     "COMPLIANCE": "对象锁定已启用, COMPLIANCE 模式: 到期前任何人都不能删除或缩短 (Object Lock in COMPLIANCE mode)",
     "unsupported": "[yellow]不支持对象锁定, 副本可被删除 (no Object Lock: copies can be deleted)[/yellow]",
 }
-
-
-def parse_storage_spec(spec: str) -> StorageConfig:
-    """``NAME=PATH`` (a directory) or ``NAME=s3:http://host:port/bucket[/prefix]``."""
-    name, sep, where = spec.partition("=")
-    if not sep or not name or not where:
-        raise UsageError(f"存储位置写法应为 NAME=PATH 或 NAME=s3:URL/BUCKET (bad --storage): {spec}")
-    if not where.startswith("s3:"):
-        return StorageConfig(name, "fs", {"path": where})
-    url = urlsplit(where.removeprefix("s3:"))
-    bucket, _, prefix = url.path.lstrip("/").partition("/")
-    if not url.scheme or not url.netloc or not bucket:
-        raise UsageError(f"S3 位置应为 s3:http://主机:端口/桶[/前缀] (bad s3 location): {spec}")
-    options = {"endpoint_url": f"{url.scheme}://{url.netloc}", "bucket": bucket}
-    if prefix:
-        options["prefix"] = prefix.rstrip("/") + "/"
-    return StorageConfig(name, "s3", options)
 
 
 @main.command()
@@ -461,4 +445,4 @@ def search(arc: Archive, query: str, as_json: bool, **options: Any) -> None:
             out.print(f"{label}: " + "  ".join(f"{k} ({n})" for k, n in counts.items()))
 
 
-__all__ = ["main", "parse_storage_spec"]
+__all__ = ["main"]

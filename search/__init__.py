@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from search.base import MAX_LIMIT, MAX_WINDOW, Hit, Query, SearchDoc, SearchIndex, SearchResult
@@ -37,28 +38,28 @@ __all__ = [
     "parse_query",
 ]
 
-BACKENDS = ("sqlite", "elasticsearch")
+#: every search backend: its name in ``[search] backend`` and the module and class that implement it.
+#: A module is imported only when its backend is used, so the embedded one needs no Elasticsearch client.
+BACKENDS = {
+    "sqlite": ("search.fts", "FtsIndex"),
+    "elasticsearch": ("search.es", "EsIndex"),
+}
 
 
 def open_index(kind: str, **options: Any) -> SearchIndex:
-    """Open a search index by backend name.
+    """Open a search index by backend name (:data:`BACKENDS`).
 
     ``"sqlite"`` → ``FtsIndex(path, ...)``; ``"elasticsearch"`` → ``EsIndex(url, index_prefix, ...)``.
 
-    Backends are imported on demand, so the embedded one needs no Elasticsearch client.
+    Raises:
+        SearchConfigError: no backend has that name, or the options do not fit it.
     """
-    if kind == "sqlite":
-        from search.fts import FtsIndex
-
-        factory: Any = FtsIndex
-    elif kind == "elasticsearch":
-        from search.es import EsIndex
-
-        factory = EsIndex
-    else:
+    if kind not in BACKENDS:
         raise SearchConfigError(
-            f"未知的检索后端: {kind!r}; 可选 {', '.join(BACKENDS)} (unknown search backend; choose one of {BACKENDS})"
+            f"未知的检索后端: {kind!r}; 可选 {', '.join(BACKENDS)} (unknown search backend; choose one of these)"
         )
+    module, cls = BACKENDS[kind]
+    factory: Any = getattr(importlib.import_module(module), cls)
     try:
         return factory(**options)
     except TypeError as exc:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archive.config import OCR_ENGINES, Fonds, init_home, load_settings
+from archive.config import Fonds, init_home, load_settings
 from archive.errors import UsageError
+from dangan.backends import OCR_CHOICES
 from dangan.cli import main
 from ingest.ocr import ENGINES
 
@@ -74,7 +75,7 @@ def test_init_keeps_quotes_and_backslashes_and_refuses_a_bad_fonds(tmp_path):
 
 
 def test_every_ocr_choice_is_an_engine_or_off():
-    assert set(OCR_ENGINES) == {*ENGINES, "off"}
+    assert set(OCR_CHOICES) == {*ENGINES, "off"}
 
 
 def test_new_home_settings_and_copy_policy_can_be_set(tmp_path):

@@ -201,7 +201,7 @@ def test_auto_keeps_rapidocrs_text_when_tesseract_fails() -> None:
 
 
 def test_despeckling_spares_bilevel_and_coarse_pages() -> None:
-    from ingest.ocr import _despeckled
+    from ingest._ocr_tesseract import _despeckled
 
     speck = Image.new("L", (60, 60), 255)
     speck.putpixel((30, 30), 0)

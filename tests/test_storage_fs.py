@@ -38,22 +38,10 @@ def loc(tmp_path: Path) -> FsLocation:
     return location
 
 
-def test_reader_lists_and_reads_every_file(loc: FsLocation) -> None:
-    with loc.reader(KEY) as copy:
-        assert copy.present()
-        assert copy.files() == sorted((rel, len(data)) for rel, data in FILES.items())
-        for rel, data in FILES.items():
-            with copy.open(rel) as f:
-                assert f.read() == data
-    assert list(loc.list_files(KEY)) == sorted((rel, len(data)) for rel, data in FILES.items())
-    assert loc.read(KEY, "data/original/通知.pdf") == FILES["data/original/通知.pdf"]
+# What every location does (reading back, refusals, repair, records) is in test_storage_contract.py.
 
 
-def test_missing_copy_and_unreachable_location(loc: FsLocation, tmp_path: Path) -> None:
-    with loc.reader("J012/没有") as copy:
-        assert not copy.present() and copy.files() == []
-    with pytest.raises(StorageError):
-        loc.open("J012/没有", "bagit.txt")
+def test_an_unmounted_location_is_unreachable_not_empty(tmp_path: Path) -> None:
     gone = FsLocation("usb", tmp_path / "not-mounted")
     with gone.reader(KEY) as copy, pytest.raises(StorageError, match="不可访问"):
         copy.present()

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from archive.errors import StorageError
 
@@ -147,6 +147,24 @@ class Location(ABC):
 
     name: str
 
+    @classmethod
+    @abstractmethod
+    def from_options(cls, name: str, options: dict[str, Any], *, home: Path | None = None) -> Location:
+        """Build the location a ``[[storage]]`` entry of this type describes (``home``: the archive home).
+
+        Raises:
+            ConfigError: an option is unknown, missing or wrong.
+        """
+
+    @classmethod
+    @abstractmethod
+    def spec_options(cls, where: str, spec: str) -> dict[str, Any]:
+        """The ``[[storage]]`` options of ``--storage NAME=WHERE`` (``where`` without the type's prefix).
+
+        Raises:
+            UsageError: ``where`` is not a place of this type (``spec`` is the whole argument, for the message).
+        """
+
     @abstractmethod
     def describe(self) -> str:
         """One line for people: name, type and where."""
@@ -268,7 +286,11 @@ class Location(ABC):
 
     @abstractmethod
     def remove_file(self, key: str, relpath: str) -> None:
-        """Take away a file that does not belong to a committed AIP (修复: extra file)."""
+        """Take away a file that does not belong to a committed AIP (修复: extra file); one already gone is no error.
+
+        Raises:
+            StorageError: no AIP is committed under ``key``, or the file could not be removed.
+        """
 
     # --- append-only records beside the AIP ---------------------------------------------
 

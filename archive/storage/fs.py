@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from archive.errors import AIPExistsError, RecordExistsError, StorageError
 from archive.fixity import fsync_dir, sync_filesystem, write_durably
@@ -54,6 +54,17 @@ class FsLocation(Location):
     def __init__(self, name: str, root: Path):
         self.name = name
         self.root = root
+
+    @classmethod
+    def from_options(cls, name: str, options: dict[str, Any], *, home: Path | None = None) -> FsLocation:
+        """``path`` (default: the location's name), relative to the archive home unless absolute."""
+        path = Path(str(options.get("path", name)))
+        return cls(name, path if path.is_absolute() or home is None else home / path)
+
+    @classmethod
+    def spec_options(cls, where: str, spec: str) -> dict[str, Any]:
+        """``NAME=PATH``: any text is a path."""
+        return {"path": where}
 
     def describe(self) -> str:
         return f"{self.name} (fs: {self.root})"
@@ -185,10 +196,14 @@ class FsLocation(Location):
 
     def list_keys(self) -> Iterator[str]:
         root = self._reachable()
-        for fonds in self._subfolders(root):
-            for aip in self._subfolders(root / fonds):
-                if self._regular(root / fonds / aip / "bagit.txt"):
-                    yield f"{fonds}/{aip}"
+        keys = [
+            f"{fonds}/{aip}"
+            for fonds in self._subfolders(root)
+            for aip in self._subfolders(root / fonds)
+            if self._regular(root / fonds / aip / "bagit.txt")
+        ]
+        # sorted whole: folder by folder, fonds J012's AIPs would come before J012-A's ("-" sorts before "/")
+        yield from sorted(keys)
 
     def _subfolders(self, folder: Path) -> list[str]:
         """Names of the real folders in ``folder`` (a link is never one), hidden ones left out, in order."""
@@ -261,6 +276,8 @@ class FsLocation(Location):
     def remove_file(self, key: str, relpath: str) -> None:
         parts = bag_parts(relpath, key)
         with self._failing("delete", self._path(key) / relpath), self.reader(key) as copy:
+            if not copy.present():
+                raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
             try:
                 folder = copy.folder(parts[:-1])
             except FileNotFoundError:
