@@ -147,12 +147,26 @@ def _judge(node: Any, auto: bool, walk: _Walk) -> None:
 # Where Office files keep VBA: OOXML in vbaProject.bin, Word 97 under Macros/, Excel and
 # PowerPoint under _VBA_PROJECT_CUR/ or VBA/; ODF keeps Basic and other scripts in Basic/, Scripts/.
 _MACRO_DIRS = frozenset({"macros", "_vba_project_cur", "vba", "basic", "scripts"})
+# Excel 4.0 (XLM) macro sheets live in their own folder of an OOXML package.
+_MACRO_FOLDERS = ("xl/macrosheets/",)
+# What an OOXML package's [Content_Types].xml declares for code, whatever the part is called: a VBA
+# project under any name, a macro-enabled main document, an XLM macro sheet (lower-cased).
+_MACRO_TYPES = (
+    "application/vnd.ms-office.vbaproject",
+    "macroenabled",
+    "application/vnd.ms-excel.macrosheet",
+    "application/vnd.ms-excel.intlmacrosheet",
+)
 
 
-def office_macros(names: set[str]) -> list[Kind]:
-    """[MACROS] when a zip package's members or an OLE file's streams hold macros, else []."""
+def office_macros(names: set[str], content_types: bytes = b"") -> list[Kind]:
+    """[MACROS] when a zip package's members (or the content types it declares) or an OLE file's
+    streams hold macros, else []. A part is found by what it is declared to be, not only by its name:
+    a VBA project renamed ``code.bin`` is declared with the VBA content type all the same."""
     for name in names:
-        parts = name.lower().split("/")
-        if parts[-1] == "vbaproject.bin" or parts[0] in _MACRO_DIRS:
+        lowered = name.lower()
+        parts = lowered.split("/")
+        if parts[-1] == "vbaproject.bin" or parts[0] in _MACRO_DIRS or lowered.startswith(_MACRO_FOLDERS):
             return [MACROS]
-    return []
+    declared = content_types.decode("utf-8", errors="replace").lower()
+    return [MACROS] if any(kind in declared for kind in _MACRO_TYPES) else []

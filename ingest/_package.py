@@ -74,7 +74,7 @@ def check_zip(path: Path, notes: Notes, limits: Limits) -> Decoded:
         names = {info.filename for info in infos}
         decoded = _package_kind(names)
         if "[Content_Types].xml" in names or "mimetype" in names:  # OOXML or ODF: where macros live
-            report_active(notes, office_macros(names), limits.active_content)
+            report_active(notes, office_macros(names, _content_types(archive, names)), limits.active_content)
         # OFD pages are read before the members, so a broken page part is named by its page.
         ofd = _ofd_layout(archive) if decoded.mime == OFD_MIME else None
         failed = _check_members(archive, infos, notes, ofd.roles() if ofd else {})
@@ -83,6 +83,17 @@ def check_zip(path: Path, notes: Notes, limits: Limits) -> Decoded:
             if decoded.pages is not None and pages_refused(notes, decoded.pages, limits):
                 decoded.pages = None
         return decoded
+
+
+def _content_types(archive: zipfile.ZipFile, names: set[str]) -> bytes:
+    """An OOXML package's declared content types (the first MiB: a real one is a few KiB); b"" if none."""
+    if "[Content_Types].xml" not in names:
+        return b""
+    try:
+        with archive.open("[Content_Types].xml") as member:
+            return member.read(1 << 20)
+    except DECODE_ERRORS + (zipfile.BadZipFile,):
+        return b""  # a damaged member is reported by the member check below
 
 
 def _zip_refused(infos: list[zipfile.ZipInfo], size: int, notes: Notes) -> bool:

@@ -203,3 +203,41 @@ def test_finding_is_a_warning_or_failure_only() -> None:
     _active.report_active(notes, [_active.JAVASCRIPT], "refuse")
     _active.report_active(notes, [], "refuse")
     assert [f.verdict for f in notes.findings] == [Verdict.warning, Verdict.failed]
+
+
+def _package(path: Path, types: str, members: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", types)
+        archive.writestr("_rels/.rels", RELS)
+        archive.writestr("word/document.xml", DOCUMENT)
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+
+
+@pytest.mark.parametrize(
+    ("types", "members"),
+    [
+        # a VBA project under another name, found by the content type it is declared with
+        (
+            CONTENT_TYPES.replace("</Types>", '<Default Extension="bin" ContentType="application/vnd.ms-office.'
+                                  'vbaProject"/></Types>'),  # fmt: skip
+            {"word/code.bin": OLE},
+        ),
+        # an Excel 4.0 (XLM) macro sheet, with no VBA at all
+        (
+            CONTENT_TYPES.replace("</Types>", '<Override PartName="/xl/macrosheets/sheet1.xml" ContentType='
+                                  '"application/vnd.ms-excel.macrosheet+xml"/></Types>'),  # fmt: skip
+            {"xl/macrosheets/sheet1.xml": '<xm:macrosheet xmlns:xm="x"><c><f>EXEC("calc.exe")</f></c></xm:macrosheet>'},
+        ),
+        # a macro-enabled main document whose code part is not where it usually is
+        (DOCM_TYPES, {"word/other.bin": OLE}),
+    ],
+)
+def test_macros_found_by_what_a_part_is_declared_to_be(tmp_path: Path, types: str, members: dict) -> None:
+    path = _package(tmp_path / "宏.docx", types, members)
+    assert "GD-3-8" in warnings_of(inspect(path))
+    assert "GD-3-8" in failures(inspect(path, active_content="refuse"))
