@@ -16,7 +16,7 @@ catalogue be rebuilt from storage alone.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from archive.errors import BagError
 from archive.fixity import ALGORITHMS, hash_stream
 from archive.itemxml import item_from_xml
 from archive.model import Item
+from archive.names import bounded_path
 from archive.numbers import whole_number
 from archive.premis import INGESTION, events_from_xml
 from archive.storage.base import Location
@@ -40,6 +41,8 @@ _IDENTIFYING = frozenset(
 ITEM_XML = "metadata/item.xml"
 REPORT_XML = "metadata/check-report.xml"
 PREMIS_XML = "metadata/premis.xml"
+#: where each original file's text is kept (OCR or the file's own text), one file per original
+TEXT_DIR = "metadata/text"
 #: tag files every AIP's tag manifests must list (the tag manifests themselves are not listed in them)
 _REQUIRED_TAGS = (
     "bagit.txt",
@@ -50,6 +53,22 @@ _REQUIRED_TAGS = (
     REPORT_XML,
     PREMIS_XML,
 )
+
+
+def text_path(file_name: str) -> str:
+    """Where the text of one original file is kept inside the AIP: ``<name>.txt``, its last component
+    shortened (:func:`archive.names.bounded_path`) only where that would pass the file system's limit."""
+    return f"{TEXT_DIR}/{bounded_path(file_name, '.txt')}"
+
+
+def tag_files_written(item: Item) -> set[str]:
+    """Every tag file the archive may write for ``item``: the bag's own, the metadata, and a text per original.
+
+    Anything else among an AIP's tag files was put there by someone else: a received AIP holding
+    one is refused, and reindex passes such a copy over (:func:`disagreements`).
+    """
+    manifests = {f"tagmanifest-{alg}.txt" for alg in ALGORITHMS}
+    return {*_REQUIRED_TAGS, *manifests, *(text_path(f.name) for f in item.files)}
 
 
 def bag_info(item: Item, bagging_date: str) -> list[tuple[str, str]]:
@@ -113,7 +132,7 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
     indexed = _indexed(key, read[ITEM_XML], read[PREMIS_XML], tags)
     manifests = {alg: parse_manifest(read[f"manifest-{alg}.txt"], "utf-8", alg) for alg in ALGORITHMS}
     info = parse_tag_file(read["bag-info.txt"], "utf-8")
-    found = disagreements(indexed.item, manifests, info=info)
+    found = disagreements(indexed.item, manifests, info=info, tags=listed)
     if found:
         shown = "; ".join(f"{d.path}: {d.message}" for d in found[:5])
         raise BagError(f"信息包与其自身不符 (the AIP disagrees with itself): {shown}", path=key)
@@ -135,18 +154,24 @@ def disagreements(
     manifests: Mapping[str, Mapping[str, str]],
     sizes: Mapping[str, int] | None = None,
     info: Sequence[tuple[str, str]] = (),
+    tags: Iterable[str] | None = None,
 ) -> list[Disagreement]:
     """Where what ``item`` records differs from the rest of its bag.
 
     Its files (name, size, SHA-256, SM3) against the payload manifests and, given
     ``sizes``, the payload files' actual sizes; its 档号 fields and payload total against
-    ``bag-info.txt`` (``info``). The manifests are held against the bytes elsewhere (bag
+    ``bag-info.txt`` (``info``); given ``tags``, that each tag file is one the archive writes
+    (:func:`tag_files_written`). The manifests are held against the bytes elsewhere (bag
     validation, copy checks); this closes the chain, because a file rewritten together with
     its manifest lines and tag manifests still differs from what was recorded at 归档, and
     the catalogue (hence every later replication and audit) takes item.xml as the truth.
     """
     recorded = {f"{ORIGINAL_DIR}/{f.name}": f for f in item.files}
     out = _info_disagreements(item, info)
+    if tags is not None:  # the AIP's tag files (outside data/): only those the archive writes
+        extra = sorted(set(tags) - tag_files_written(item))
+        message = "AIP 中有本系统不会写入的标签文件 (a tag file the archive never writes)"
+        out += [Disagreement(path, message) for path in extra]
     for alg in ALGORITHMS:
         listed = {p: d for p, d in manifests.get(alg, {}).items() if p.startswith("data/")}
         for path in sorted(recorded.keys() - listed.keys()):

@@ -11,23 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
+from archive.aip import TEXT_DIR, text_path
 from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError
-from archive.names import bounded_path
 from archive.storage.base import Location
 from search import SearchDoc, SearchIndex, open_index
 
 log = logging.getLogger(__name__)
 
-TEXT_DIR = "metadata/text"
+__all__ = ["SEARCHABLE", "TEXT_DIR", "open_search", "rebuild", "search_doc", "sync", "text_path"]
+
 SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
-
-
-def text_path(file_name: str) -> str:
-    """Where the text of one original file is kept inside the AIP: ``<name>.txt``, its last component
-    shortened (:func:`archive.names.bounded_path`) only where that would pass the file system's limit."""
-    return f"{TEXT_DIR}/{bounded_path(file_name, '.txt')}"
 
 
 def open_search(settings: Settings) -> SearchIndex:

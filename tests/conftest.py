@@ -119,16 +119,17 @@ def make_scan_batch(root: Path, count: int, *, seed: int = 0, dpi: float | None 
     return root
 
 
-def rebag_aip(bag: Path, page: str) -> None:
+def rebag_aip(bag: Path, page: str, extra_tags: dict[str, bytes] | None = None) -> None:
     """Rewrite an AIP's manifests, Payload-Oxum and tag manifests over its one page as it now is, its
-    metadata untouched: a forger covering their tracks inside the bag."""
+    metadata untouched (and ``extra_tags`` added, listed in the tag manifests): a forger covering
+    their tracks inside the bag."""
     info = [tuple(line.split(": ", 1)) for line in (bag / "bag-info.txt").read_text(encoding="utf-8").splitlines()]
     info = [(k, v) for k, v in info if k != "Payload-Oxum"]
     size, digests = hash_file(bag / page)
     tags = {
         p: (bag / p).read_bytes() for p in ("metadata/item.xml", "metadata/check-report.xml", "metadata/premis.xml")
     }
-    write_bag(bag, {page: digests}, size, info, tags)
+    write_bag(bag, {page: digests}, size, info, {**tags, **(extra_tags or {})})
 
 
 @pytest.fixture

@@ -242,3 +242,15 @@ def test_list_never_cuts_the_code_and_speaks_chinese(cli, tmp_path, monkeypatch)
     assert code == 0 and "J012-WS·2023-D30-0001" in output and "在档" in output and "archived" not in output
     code, output, _ = cli("show", "J012-WS·2023-D30-0001")
     assert code == 0 and "状态: 在档" in output
+
+
+def test_validate_refuses_an_aip_holding_a_tag_file_the_archive_never_writes(cli, home, tmp_path):
+    """A file slipped in beside the metadata and listed in the tag manifests: a whole bag, not one of ours."""
+    cli("ingest", str(make_scan_batch(tmp_path / "batch", 1)), *CLASS)
+    bag = home.store / "J012/J012-WS·2023-D30-0001"
+    rebag_aip(bag, "data/original/扫描件001.tif", {"metadata/extra.xml": b"<x/>"})
+    code, _, data = cli("validate", str(bag), "--json")
+    errors = data["bags"][0]["errors"]
+    assert code == 1 and [e["kind"] for e in errors] == ["metadata"]
+    assert "metadata/extra.xml" in errors[0]["message"]
+    assert cli("validate", "J012-WS·2023-D30-0001", "--json")[0] == 1  # the same copy, by its 档号

@@ -168,3 +168,15 @@ def test_the_number_of_an_aip_left_out_is_never_given_again(home, tmp_path):
     (item,) = ingest(home, make_scan_batch(tmp_path / "later", 1, seed=9), defaults=d30).items
     assert item.status == "archived" and item.archival_code == "J012-WS·2023-D30-0003"
     assert (copy_dir(home, "local", last) / ITEM_XML).read_bytes().startswith(b"< ")  # left as it was
+
+
+@pytest.mark.usefixtures("archived")
+def test_a_copy_holding_a_tag_file_the_archive_never_writes_is_passed_over(home):
+    """A file slipped in beside the metadata and listed in the tag manifests: the bag is whole and
+    its metadata agrees, yet nothing of the archive wrote it, so the copy is not taken."""
+    bag = copy_dir(home, "local")
+    rebag_aip(bag, "data/original/扫描件001.tif", {"metadata/extra.xml": b"<x/>"})
+    count, problems = rebuilt(home)
+    assert count == 3
+    assert [(p.key.endswith(CODE), p.left_out) for p in problems] == [(True, False)]
+    assert "metadata/extra.xml" in problems[0].message
