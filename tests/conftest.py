@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ from PIL import Image
 
 from archive.bag import write_bag
 from archive.catalogue import Catalogue
-from archive.config import Fonds, Settings, init_home, load_settings
+from archive.config import Fonds, Settings
 from archive.fixity import hash_file
-from archive.storage import prepare_locations
+from dangan import Archive
 from dangan.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,17 +25,50 @@ SHARED = REPO.parent / "shared"
 CORPORA = SHARED / "corpora"
 
 
-@dataclass
-class Home:
-    """An initialised archive home for one test."""
+class Home(Archive):
+    """The archive home of one test: the :class:`dangan.Archive` itself, with what tests look at
+    (its path, its primary store, the keys each location holds) and may swap (settings, catalogue)."""
 
-    path: Path
-    settings: Settings
-    catalogue: Catalogue
+    @property
+    def path(self) -> Path:
+        return self.home
 
     @property
     def store(self) -> Path:
-        return self.path / "store"
+        return self.home / "store"
+
+    @property
+    def settings(self) -> Settings:
+        return Archive.settings.fget(self)  # type: ignore[attr-defined]
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return Archive.catalogue.fget(self)  # type: ignore[attr-defined]
+
+    @catalogue.setter
+    def catalogue(self, value: Catalogue) -> None:
+        self._catalogue = value
+
+    def keys(self) -> dict[str, list[str]]:
+        return {loc.name: list(loc.list_keys()) for loc in self.locations()}
+
+    def reopen(self) -> None:
+        """A fresh catalogue connection (after another process wrote to it)."""
+        self.close()
+        self._catalogue = Catalogue(self.settings.catalogue_path)
+
+
+J012 = Fonds("J012", "振兴社区居民委员会")
+
+
+def new_home(path: Path, fonds: Fonds = J012, **options: Any) -> Home:
+    """A new home for a test; OCR is off unless ``ingest`` says otherwise (it is tested on its own)."""
+    options["ingest"] = {"ocr": "off", **options.get("ingest", {})}
+    return Home.init(path, fonds_code=fonds.code, fonds_name=fonds.name, **options)  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,14 +79,8 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
-    path = tmp_path / "home"
-    # OCR is tested on its own (test_ocr, test_search_ingest); elsewhere it would only slow the suite
-    init_home(path, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"})
-    settings = load_settings(path)
-    prepare_locations(settings)
-    cat = Catalogue(settings.catalogue_path)
-    yield Home(path, settings, cat)
-    cat.close()
+    with new_home(tmp_path / "home") as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from archive.catalogue import Catalogue
-from archive.config import Fonds, Settings, init_home, load_settings
+from archive.config import Fonds, init_home, load_settings
 from archive.errors import LockedError, NotFoundError, UsageError
 from archive.premis import DELETION
 from archive.reindex import rebuild
@@ -45,7 +44,7 @@ from retention.errors import (
 )
 from search.indexing import open_search
 
-from .conftest import make_image, make_scan_batch
+from .conftest import Home, make_image, make_scan_batch
 
 FOLDERS = ("store", "copy2", "copy3")
 OLD = [f"J012-WS·2010-D10-{n:04d}" for n in (1, 2, 3)]  # due for appraisal on 2021-01-01
@@ -60,13 +59,6 @@ def scans(year: int, retention: str) -> ClassDefaults:
     return ClassDefaults(
         category="WS", year=year, retention=retention, carrier="纸质", author="居委会", date=f"{year}0301"
     )
-
-
-@dataclass
-class Home:
-    path: Path
-    settings: Settings
-    catalogue: Catalogue
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +86,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(template: Path, tmp_path: Path) -> Home:
     path = tmp_path / "home"
     shutil.copytree(template, path)
-    settings = load_settings(path)
-    catalogue = Catalogue(settings.catalogue_path)
-    yield Home(path, settings, catalogue)
-    catalogue.close()
+    with Home(path) as opened:
+        yield opened
 
 
 def aip(home: Home, folder: str, code: str) -> Path:

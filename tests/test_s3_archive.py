@@ -16,10 +16,9 @@ import pytest
 from archive.catalogue import Catalogue
 from archive.config import Fonds, StorageConfig, init_home, load_settings
 from archive.reindex import rebuild
-from archive.storage import open_locations, prepare_locations
 from preservation.audit import AuditOptions, audit
 
-from .conftest import dangan_process, make_image, make_scan_batch
+from .conftest import Home, dangan_process, make_image, make_scan_batch, new_home
 from .test_ingest import ingest
 
 pytest_plugins = ["tests.s3server"]
@@ -29,21 +28,15 @@ CLASS_ARGS = ("--category", "WS", "--year", "2024", "--retention", "D10", "--car
 PAGE = "data/original/扫描件001.tif"
 
 
-class S3Home:
-    def __init__(self, path: Path, server):
-        self.path, self.server = path, server
-        self.settings = load_settings(path)
-        self.catalogue = Catalogue(self.settings.catalogue_path)
+class S3Home(Home):
+    """A home whose second location is the test's SeaweedFS server."""
 
-    def locations(self):
-        return open_locations(self.settings)
+    def __init__(self, path: Path, server):
+        super().__init__(path)
+        self.server = server
 
     def s3(self):
         return self.locations()[1]
-
-    def reopen(self) -> None:
-        self.catalogue.close()
-        self.catalogue = Catalogue(self.settings.catalogue_path)
 
 
 @pytest.fixture
@@ -54,11 +47,10 @@ def s3_home(tmp_path, s3_server):
         StorageConfig("local", "fs", {"path": "store"}),
         StorageConfig("offsite", "s3", {"endpoint_url": s3_server.endpoint_url, "bucket": bucket}),
     )
-    init_home(path, Fonds("J012", "振兴社区居民委员会"), storage=storage, ingest={"ocr": "off"})
-    prepare_locations(load_settings(path))
+    new_home(path, storage=storage).close()
     home = S3Home(path, s3_server)
     yield home
-    home.catalogue.close()
+    home.close()
     if s3_server.process is None:
         s3_server.start()
 
@@ -395,6 +387,8 @@ def test_init_says_which_object_lock_mode_a_location_has(tmp_path, s3_server):
     result = CliRunner().invoke(main, [*args, "--storage", "local=store", "--storage", spec], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "GOVERNANCE 模式" in result.stdout and 'lock_mode = "COMPLIANCE"' in result.stdout
+
+
 def test_long_names_fit_s3_keys_and_a_path_no_key_could_hold_is_refused(s3_home, tmp_path):
     batch = tmp_path / "b"
     longest = "abcde" + "档案" * 41 + ".tif"  # 255 bytes: legal on ext4, and its object key fits

@@ -24,11 +24,9 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from archive.bag import write_bag
-from archive.catalogue import Catalogue
-from archive.config import Fonds, Settings, StorageConfig, init_home, load_settings
+from archive.config import Fonds, StorageConfig
 from archive.errors import UsageError
 from archive.fixity import hash_file
-from archive.storage import open_locations, prepare_locations
 from archive.storage.s3 import S3Location
 from dangan.cli import main
 from dangan.cli_transfer import transfer_group
@@ -52,7 +50,7 @@ from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
 from preservation.audit import AuditOptions, audit
 
-from .conftest import make_scan_batch, rebag_aip
+from .conftest import Home, make_scan_batch, new_home, rebag_aip
 
 pytest_plugins = ["tests.s3server"]
 
@@ -66,31 +64,13 @@ def scans(year: int, retention: str) -> ClassDefaults:
                          date=f"{year}0301")  # fmt: skip
 
 
-class Home:
-    """One archive home opened for a test."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.settings: Settings = load_settings(path)
-        self.catalogue = Catalogue(self.settings.catalogue_path)
-
-    def locations(self) -> list:
-        return open_locations(self.settings)
-
-    def keys(self) -> dict[str, list[str]]:
-        return {loc.name: list(loc.list_keys()) for loc in self.locations()}
-
-    def close(self) -> None:
-        self.catalogue.close()
-
-
 def make_home(path: Path, fonds: list[Fonds], storage: tuple[StorageConfig, ...] | None = None) -> Home:
-    init_home(path, fonds[0], storage=storage, ingest={"ocr": "off"})
+    """A home for the given fonds (the first in ``init``, the others added to dangan.toml)."""
+    new_home(path, fonds[0], storage=storage).close()
     config = path / "dangan.toml"
     text = config.read_text(encoding="utf-8")
     text += "".join(f'\n[[fonds]]\ncode = "{f.code}"\nname = "{f.name}"\n' for f in fonds[1:])
     config.write_text(text, encoding="utf-8")
-    prepare_locations(load_settings(path))
     return Home(path)
 
 

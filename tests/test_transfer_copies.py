@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -20,11 +19,9 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from archive.catalogue import Catalogue
-from archive.config import Fonds, Settings, init_home, load_settings
 from archive.premis import DELETION
 from archive.reindex import rebuild
-from archive.storage import open_locations, prepare_locations
+from archive.storage import open_locations
 from archive.tombstone import COPY_REMOVED, DESTROYING, TOMBSTONE, destroyed_notice
 from dangan.cli import main as cli_main
 from dangan.cli_disposal import destroy_group, retention_group
@@ -40,7 +37,7 @@ from retention.appraisal import Action
 from retention.errors import InvalidDecisionError, SenderCopyKeptError, TooFewApproversError
 from search.indexing import open_search
 
-from .conftest import make_scan_batch
+from .conftest import Home, make_scan_batch, new_home
 
 FOLDERS = ("store", "copy2", "copy3")
 SENT = ["J012-WS·2019-D30-0001", "J012-WS·2019-D30-0002", "J012-WS·2019-Y-0001"]
@@ -49,23 +46,9 @@ PROPOSER = "王档案"
 SIGNERS = (("李鉴定", Role.panel), ("赵主任", Role.head), ("钱监销", Role.witness), ("孙监销", Role.witness))
 
 
-@dataclass
-class Home:
-    path: Path
-    settings: Settings
-    catalogue: Catalogue
-
-
-def _home(path: Path) -> Home:
-    settings = load_settings(path)
-    return Home(path, settings, Catalogue(settings.catalogue_path))
-
-
 def _new_home(path: Path) -> Home:
     """A home on local disk keeping every record in all three locations."""
-    init_home(path, Fonds("J012", "振兴社区居民委员会"), ingest={"ocr": "off"}, copies={"default": 3})
-    prepare_locations(load_settings(path))
-    return _home(path)
+    return new_home(path, copies={"default": 3})
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +76,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(template: Path, tmp_path: Path) -> Home:
     path = tmp_path / "community"
     shutil.copytree(template, path)
-    opened = _home(path)
-    yield opened
-    opened.catalogue.close()
+    with Home(path) as opened:
+        yield opened
 
 
 @pytest.fixture
