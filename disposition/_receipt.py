@@ -29,7 +29,7 @@ from archive.errors import DanganError, ExitCode
 from archive.fixity import ALGORITHMS, hash_file, hash_stream
 from archive.xmlsafe import parse_xml
 
-from ._receive import HANDOVER_XML
+from ._package import HANDOVER_XML
 
 __all__ = ["PASSED", "Mismatch", "Receipt", "ReceiptError", "SentTransfer", "load_sent", "read_receipt",
            "receipt_mismatches", "sidecars"]  # fmt: skip

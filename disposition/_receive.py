@@ -1,14 +1,10 @@
-"""接收 (receipt) machinery behind :func:`disposition.transfer.receive_transfer`.
+"""接收检测 (the receive checks): every 移交与接收 check over a package, before anything is written.
 
-Two halves, kept apart so nothing is written before everything is known:
-
-* :func:`check_package` runs every 移交与接收 check (the ``YJ-`` codes of :data:`CHECKS`)
-  over a package on local disk and returns a :class:`CheckedPackage` holding the full
-  report. It opens files only through :class:`archive.bagcheck.DirectorySource`
-  (no symlink is ever followed) and parses every XML with the hardened parser.
-* :func:`store_package` writes the AIPs of a package that passed into the home's
-  locations, indexes them and records an event beside each; it is resumable (see the
-  module docstring of :mod:`disposition.transfer` for why).
+:func:`check_package` runs every check (the ``YJ-`` codes of :data:`disposition._package.CHECKS`)
+over a package on local disk and returns a :class:`~disposition._package.CheckedPackage` holding
+the full report. It opens files only through :class:`archive.bagcheck.DirectorySource` (no
+symlink is ever followed) and parses every XML with the hardened parser; storing a package that
+passed is :mod:`disposition._store`'s.
 
 Checks run cheap to costly and all of them run, so one report lists every problem:
 the package's bag structure, completeness and Payload-Oxum → the registers → each
@@ -21,34 +17,26 @@ are then held against the digests that run measured (YJ-1-2).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import multiprocessing
-import os
-import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from archive.aip import ITEM_XML, disagreements, read_aip
+from archive.aip import ITEM_XML, disagreements
 from archive.bagcheck import BagReport, DirectorySource, validate_bag
-from archive.catalogue import Catalogue, Copy
+from archive.catalogue import Catalogue
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError, DanganError, StorageError, TransferListError, UnsafeXMLError
-from archive.evidence import record_event
-from archive.fixity import ALGORITHMS, hash_file, hash_stream
+from archive.errors import ConfigError, DanganError, TransferListError, UnsafeXMLError
+from archive.fixity import ALGORITHMS, hash_stream
 from archive.itemxml import item_from_xml, validate_item_xml
 from archive.model import CheckReport, Finding, Item, ItemMetadata, Verdict
-from archive.premis import INGESTION, Event, now_iso
-from archive.storage import Location, aip_key
-from archive.storage.base import os_failure, stage_stream
+from archive.storage import Location
 from ingest.formats import INSPECT_SETTINGS, inspect_file
 from metadata_profiles import load_profiles, validate_metadata
-from preservation.replicas import replicate, retain_until
 from retention.registers import (
     AipDigest,
     Handover,
@@ -60,38 +48,20 @@ from retention.registers import (
     sheet_findings,
 )
 
-#: code -> (性, 检测项名称). Numbering follows the DA/T 70 pattern of ingest/checks.py; the
-#: public sources leave the 移交与接收 numbering unverified, so these are this project's assignment.
-CHECKS: dict[str, tuple[str, str]] = {
-    "YJ-1-1": ("真实性", "移交包固化信息有效 (package manifests: SHA-256 and SM3 of every file)"),
-    "YJ-1-2": ("真实性", "信息包固化信息有效 (each AIP's manifests and item.xml digests agree with its files' bytes)"),
-    "YJ-1-3": ("真实性", "信息包摘要与交接登记表一致 (AIP digests as registered)"),
-    "YJ-1-4": ("真实性", "著录与档号一致 (移交清册 XML/XLSX, 交接登记表, 说明文件, 元数据, bag-info, place agree)"),
-    "YJ-1-5": ("真实性", "元数据符合著录方案 (metadata valid against the profiles)"),
-    "YJ-1-6": ("真实性", "全宗属本馆接收范围 (全宗号 and 全宗名称 as in dangan.toml [[fonds]])"),
-    "YJ-1-8": ("真实性", "与馆藏无冲突 (no different AIP under one 档号 or 件号, nor package under one 移交编号)"),
-    "YJ-2-1": ("完整性", "总件数相符 (counts: 交接登记表, 移交清册, package)"),
-    "YJ-2-2": ("完整性", "数据量相符 (bytes: 交接登记表, Payload-Oxum, package)"),
-    "YJ-2-3": ("完整性", "无缺失 (nothing registered or listed is missing)"),
-    "YJ-2-4": ("完整性", "无多余 (nothing unregistered or unlisted)"),
-    "YJ-3-1": ("可用性", "登记材料可读且有效 (XML: hardened parse, no DTD, XSD and structure; XLSX and text readable)"),
-    "YJ-3-2": ("可用性", "包结构符合 BagIt (RFC 8493, SHA-256 and SM3 manifests)"),
-    "YJ-3-3": ("可用性", "内容数据格式可用 (identified and fully decoded)"),
-    "YJ-4-7": ("安全性", "路径安全 (no path escaping the package, no symlinks or special files)"),
-}
+from ._package import (
+    HANDOVER_XML,
+    LIST_XLSX,
+    LIST_XML,
+    README_TXT,
+    REGISTERS,
+    ROOT_FILES,
+    TRANSFER_ID,
+    CheckedPackage,
+    PackageAip,
+    aip_tag_digests,
+    fail,
+)
 
-AIP_ROOT = "data/电子档案"
-LIST_XML = "data/文件目录.XML"
-README_TXT = "data/说明文件.TXT"
-HANDOVER_XML = "data/其他/交接登记表.XML"
-LIST_XLSX = "data/其他/移交清册.xlsx"
-REGISTERS = (LIST_XML, README_TXT, HANDOVER_XML, LIST_XLSX)
-ROOT_FILES = {"bagit.txt", "bag-info.txt"} | {
-    f"{kind}-{a}.txt" for kind in ("manifest", "tagmanifest") for a in ALGORITHMS
-}
-#: digest names in the registers (as the 登记表 names its algorithms) ↔ hashlib names
-DIGEST_NAMES = {"sha256": "SHA-256", "sm3": "SM3"}
-TRANSFER_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,99}")
 #: checks that need the 移交清册, the 交接登记表, and to open each AIP's files by path
 LIST_CHECKS = ("YJ-1-3", "YJ-2-1", "YJ-2-2", "YJ-2-3", "YJ-2-4")
 HANDOVER_CHECKS = ("YJ-1-3", "YJ-2-1", "YJ-2-2")
@@ -104,75 +74,6 @@ _ROW_FIELDS = (
     ("密级", "classification"),
     ("备注", "remarks"),
 )
-
-
-def fail(
-    code: str, message: str, path: str | None = None, expected: str | None = None, found: str | None = None
-) -> Finding:
-    """A failed 移交与接收 finding."""
-    return Finding(code, Verdict.failed, message, path, expected, found)
-
-
-def aip_tag_digests(sha256: dict[str, str], sm3: dict[str, str], base: str) -> dict[str, str]:
-    """An AIP's digests as the 交接登记表 gives them: SHA-256 of its tagmanifest-sha256.txt, SM3 of its -sm3.txt.
-
-    The tag manifests name every tag file and manifest, and the manifests every payload file, so
-    these two digests identify the whole bag (each under its own algorithm).
-    """
-    out = {}
-    for algorithm, manifest in (("sha256", sha256), ("sm3", sm3)):
-        digest = manifest.get(f"{base}tagmanifest-{algorithm}.txt")
-        if digest:
-            out[DIGEST_NAMES[algorithm]] = digest
-    return out
-
-
-# --- results of the checks --------------------------------------------------------------------
-
-
-@dataclass
-class PackageAip:
-    """One AIP of a package as the checks found it.
-
-    ``base`` is its folder in the package (``data/电子档案/…/档号/``); ``files`` its files
-    (AIP-relative path → size); ``held`` is true when the home already holds this very
-    AIP in its primary location (left there by an earlier, interrupted receive).
-    """
-
-    row: TransferRow
-    base: str
-    files: dict[str, int] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
-    meta: ItemMetadata | None = None
-    payload: list[str] = field(default_factory=list)
-    manifests: dict[str, dict[str, str]] = field(default_factory=dict)  # its own: algorithm → path → digest
-    held: bool = False
-
-    @property
-    def key(self) -> str:
-        assert self.meta is not None and self.meta.archival_code
-        return aip_key(self.meta.fonds_code, self.meta.archival_code)
-
-    @property
-    def size(self) -> int:
-        return sum(self.files.values())
-
-
-@dataclass
-class CheckedPackage:
-    """A package after the checks: the report, and what the store step needs."""
-
-    root: Path
-    report: CheckReport
-    transfer_id: str = ""
-    sender: str = ""
-    receiver: str = ""  # 接收单位 as the 交接登记表 names it
-    digests: dict[str, str] = field(default_factory=dict)  # SHA-256 / SM3 of the package's tag manifests
-    handover_sha256: str = ""
-    aips: list[PackageAip] = field(default_factory=list)
-    sha256: dict[str, str] = field(default_factory=dict)  # the package's SHA-256 manifest: path → digest
-    files_checked: int = 0
-    bytes_checked: int = 0
 
 
 def check_package(
@@ -503,8 +404,6 @@ class _Checker:
                 )
             aip.held = held == sha
 
-    # -- stage 5: formats, the costly part, in worker processes
-
     # -- stage 5: the costly part: every byte's digests here while worker processes decode every payload file
 
     def check_content(self, workers: int) -> None:
@@ -584,153 +483,5 @@ def bag_findings(report: BagReport, prefix: str, corrupt_code: str) -> list[Find
     return out
 
 
-def sync_folder(folder: Path) -> None:
-    """Make every file written under ``folder`` durable, before a rename publishes it.
-
-    One ``syncfs(2)`` of the file system rather than an ``fsync`` per file: each fsync forces
-    a journal commit of its own (about 3.5 ms on the benchmark's disk), which for the 13,000
-    files of a 1,000-件 package cost more than the copying. Where syncfs is missing or fails,
-    every file and folder is fsync'ed, and an error there raises.
-    """
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _SYNCFS is not None and _SYNCFS(fd) == 0:
-            return
-    finally:
-        os.close(fd)
-    for dirpath, _dirs, names in os.walk(folder):
-        for name in [*names, "."]:
-            handle = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(handle)
-            finally:
-                os.close(handle)
-
-
-def _syncfs() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).syncfs  # Linux (glibc, musl)
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNCFS = _syncfs()
-
-
 def _show(digests: object) -> str:
     return ", ".join(f"{k}:{v}" for k, v in sorted(dict(digests).items()))  # type: ignore[call-overload]
-
-
-# --- storing a package that passed ------------------------------------------------------------
-
-
-@dataclass
-class StoreOutcome:
-    """What one store run did: AIPs written now, AIPs already there, and why it stopped early."""
-
-    stored: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    failures: list[Finding] = field(default_factory=list)
-
-
-def store_package(
-    settings: Settings, catalogue: Catalogue, locations: list[Location], package: CheckedPackage
-) -> StoreOutcome:
-    """Store, index and replicate every AIP of a checked package; stop at the first storage failure.
-
-    Every required location is probed first, so a location that is down stores nothing at
-    all. A failure after that leaves whole, verified AIPs only; running the receive again
-    stores the rest (AIPs already held are recognised by their digests and kept).
-    """
-    outcome = StoreOutcome()
-    try:
-        _probe(settings, locations, package.aips)
-    except StorageError as exc:
-        outcome.failures.append(_storage_failure(exc, "未保存任何内容 (nothing stored)"))
-        return outcome
-    source = DirectorySource(package.root)
-    for aip in package.aips:
-        try:
-            _store_aip(settings, catalogue, locations, source, package, aip)
-        except StorageError as exc:
-            outcome.failures.append(_storage_failure(exc, "再次运行接收即可补齐 (run receive again to complete)"))
-            break
-        (outcome.held if aip.held else outcome.stored).append(aip.row.archival_code)
-    return outcome
-
-
-def _storage_failure(exc: StorageError, note: str) -> Finding:
-    return fail("BC-4-8", f"存储失败 (storage failed), {note}: {exc.message}", exc.path)
-
-
-def _required(settings: Settings, locations: list[Location], meta: ItemMetadata) -> list[Location]:
-    return locations[: settings.required_copies(meta.retention)]
-
-
-def _probe(settings: Settings, locations: list[Location], aips: Iterable[PackageAip]) -> None:
-    """Touch every location a copy will go to before anything is written; raises StorageError when one is down."""
-    needed: dict[str, tuple[Location, str]] = {}
-    for aip in aips:
-        assert aip.meta is not None
-        for loc in _required(settings, locations, aip.meta):
-            needed.setdefault(loc.name, (loc, aip.key))
-    for loc, key in needed.values():
-        loc.recover()  # what a killed receive or ingest left half-written is cleared first, as ingest does
-        loc.exists(key)
-
-
-def _store_aip(
-    settings: Settings,
-    catalogue: Catalogue,
-    locations: list[Location],
-    source: DirectorySource,
-    package: CheckedPackage,
-    aip: PackageAip,
-) -> None:
-    meta = aip.meta
-    assert meta is not None and meta.archival_code
-    primary, code, until = locations[0], meta.archival_code, retain_until(meta.retention, meta.year)
-    if not aip.held:
-        _commit_primary(primary, source, package, aip, until)
-    if catalogue.get(code) is None:
-        # Indexed as ingest indexes a fresh AIP (cf. ingest.pipeline.Ingestor._read_primary).
-        indexed = read_aip(primary, aip.key)
-        when = now_iso()
-        indexed.copies = {primary.name: Copy.fresh(primary.name, when)}
-        catalogue.index(indexed)
-        detail = f"接收移交 (received by transfer) {package.transfer_id} 自 {package.sender}"
-        record_event(catalogue, primary, aip.key, code, Event(INGESTION, detail, "success", time=when))
-    for target in _required(settings, locations, meta)[1:]:
-        if target.name in catalogue.copies(code):
-            continue
-        check = replicate(catalogue, code, aip.key, primary, target, until)
-        if not check.ok:
-            problem = check.problems[0]
-            raise StorageError(
-                f"副本未能写入 {target.name} (copy not stored): {problem.kind} {problem.detail}", path=code
-            )
-
-
-def _commit_primary(
-    primary: Location, source: DirectorySource, package: CheckedPackage, aip: PackageAip, until: date
-) -> None:
-    """Copy the AIP from the package into staging, read each file back against the package manifest, make
-    it durable, commit."""
-    with primary.staging() as work:
-        for rel in sorted(aip.files):
-            with source.open(aip.base + rel) as src:  # a write failure: storage, completed by the next receive
-                target = stage_stream(primary.name, work, rel.split("/"), src, f"{aip.base}{rel}")
-            try:
-                written = hash_file(target, ("sha256",))[1]["sha256"]
-            except OSError as exc:
-                raise os_failure(primary.name, "read", target, exc) from exc
-            if written != package.sha256.get(aip.base + rel):
-                raise StorageError(f"写入后复核摘要不符 (digest differs after the write): {rel}", path=aip.key)
-        sync_folder(work)
-        try:
-            primary.commit(aip.key, work, until)
-        except AIPExistsError:
-            # Committed meanwhile by a concurrent receive of the same package: fine if it is this very AIP.
-            with primary.open(aip.key, "tagmanifest-sha256.txt") as f:
-                if hash_stream(f, ("sha256",))[1]["sha256"] != aip.digests.get("SHA-256"):
-                    raise

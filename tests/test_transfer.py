@@ -786,7 +786,7 @@ def test_receive_stopped_by_an_error_still_writes_its_report(package, town, monk
     def broken(*args, **kwargs):
         raise RuntimeError("模拟故障 simulated fault")
 
-    monkeypatch.setattr(f"disposition.transfer.{stage}", broken)
+    monkeypatch.setattr(f"disposition._receive_run.{stage}", broken)  # where receive looks it up
     with pytest.raises(RuntimeError):
         receive_transfer(town.settings, town.catalogue, package)
     [report] = (town.path / "registers" / "transfer-reports").glob("*.xml")
