@@ -68,9 +68,16 @@ class Transfers:
         options = PrepareOptions(as_of=as_of, fonds=fonds, receiver=receiver, sent_by=sent_by)
         return prepare_transfer(self._arc.settings, self._arc.catalogue, dest, options)
 
-    def receive(self, package: Path, *, receiver: str = "", received_by: str = "") -> ReceiveResult:
-        """接收移交包: every YJ check, then store all or nothing."""
-        return receive_transfer(self._arc.settings, self._arc.catalogue, package, ReceiveOptions(receiver, received_by))
+    def receive(
+        self, package: Path, *, receiver: str = "", received_by: str = "", expected: dict[str, str] | None = None
+    ) -> ReceiveResult:
+        """接收移交包: every YJ check, then store all or nothing.
+
+        ``expected``: the 包摘要 the sender gave outside the package (``{"SHA-256": hex}``, and/or SM3),
+        checked as YJ-1-7; without it the report warns that the package's origin is not proven.
+        """
+        options = ReceiveOptions(receiver, received_by, dict(expected or {}))
+        return receive_transfer(self._arc.settings, self._arc.catalogue, package, options)
 
     def confirm(self, receipt: Path) -> ConfirmResult:
         """确认接收回执 and mark the records transferred."""

@@ -79,11 +79,26 @@ def prepare(
     "--receiver", default="", help="接收单位, 须与交接登记表所填一致, 默认取其所填 (must match the package's 接收单位)"
 )
 @click.option("--received-by", default="", help="接收人, 默认当前用户 (person receiving)")
+@click.option(
+    "--package-sha256",
+    default="",
+    help="移交方在签署的交接登记表上写明的包摘要 (SHA-256), 用于核对包的来源 (the digest transfer prepare printed)",
+)
+@click.option("--package-sm3", default="", help="同上, SM3 包摘要 (the SM3 package digest, likewise)")
 @AS_JSON
 @on_archive
-def receive(arc: Archive, package: Path, receiver: str, received_by: str, as_json: bool) -> None:
+def receive(
+    arc: Archive,
+    package: Path,
+    receiver: str,
+    received_by: str,
+    package_sha256: str,
+    package_sm3: str,
+    as_json: bool,
+) -> None:
     """接收移交包: 移交与接收检测, 全部通过才入库 (check a package; store it only if all checks pass)."""
-    result = arc.transfers.receive(package, receiver=receiver, received_by=received_by)
+    expected = {name: value for name, value in (("SHA-256", package_sha256), ("SM3", package_sm3)) if value}
+    result = arc.transfers.receive(package, receiver=receiver, received_by=received_by, expected=expected)
     if as_json:
         emit_json(result.to_dict())
     else:

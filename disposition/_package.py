@@ -25,6 +25,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "YJ-1-4": ("真实性", "著录与档号一致 (移交清册 XML/XLSX, 交接登记表, 说明文件, 元数据, bag-info, place agree)"),
     "YJ-1-5": ("真实性", "元数据符合著录方案 (metadata valid against the profiles)"),
     "YJ-1-6": ("真实性", "全宗属本馆接收范围 (全宗号 and 全宗名称 as in dangan.toml [[fonds]])"),
+    "YJ-1-7": ("真实性", "包摘要与移交方另行告知的一致 (package digest as the sender gave it outside the package)"),
     "YJ-1-8": ("真实性", "与馆藏无冲突 (no different AIP under one 档号 or 件号, nor package under one 移交编号)"),
     "YJ-2-1": ("完整性", "总件数相符 (counts: 交接登记表, 移交清册, package)"),
     "YJ-2-2": ("完整性", "数据量相符 (bytes: 交接登记表, Payload-Oxum, package)"),

@@ -315,7 +315,8 @@ class _Checker:
         itself; the register's digests cover only its tag manifests, which a forger rewrites.
         """
         sizes = {p: n for p, n in aip.files.items() if p.startswith("data/")}
-        for d in disagreements(item, aip.manifests, sizes, info):
+        tags = [p for p in aip.files if not p.startswith("data/")]  # only those the archive writes
+        for d in disagreements(item, aip.manifests, sizes, info, tags):
             self.add(fail("YJ-1-2", f"{ITEM_XML}: {d.message}", aip.base + d.path, d.expected or None, d.found or None))
 
     def _inner_listing(self, aip: PackageAip, inner: BagReport) -> None:

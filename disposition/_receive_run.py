@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import DanganError, UsageError
 from archive.fixity import require_algorithms
-from archive.model import CheckReport
+from archive.model import CheckReport, Finding, Verdict
 from archive.storage import Location, open_locations
 from search.indexing import open_search
 from search.indexing import sync as sync_search
 
-from ._package import CheckedPackage
+from ._package import CheckedPackage, fail
 from ._receive import check_package
 from ._receive_records import (
     RECEIPTS_DIR,
@@ -43,6 +43,9 @@ class ReceiveOptions:
 
     receiver: str = ""
     received_by: str = ""
+    #: 包摘要 the sender gave outside the package (on the signed 交接登记表, by another channel):
+    #: algorithm name as ``transfer prepare`` prints it (SHA-256, SM3) → hex digest
+    expected: dict[str, str] = field(default_factory=dict)
 
 
 # The operators' log names the public module, as before the steps had modules of their own.
@@ -91,6 +94,27 @@ def receive_transfer(
         raise
 
 
+def _origin(checked: CheckedPackage, options: ReceiveOptions) -> Finding:
+    """YJ-1-7: the package is the one the sender made, by the digest they gave outside it.
+
+    Everything inside a package can be rewritten consistently by whoever carries it (AIPs, their
+    metadata, the registers, every manifest): only a digest that travels another way, written on
+    the signed 交接登记表 or read out by the sender, tells the package the sender made from a forgery.
+    """
+    if not options.expected:
+        return Finding(
+            "YJ-1-7", Verdict.warning,
+            "未给出移交方另行告知的包摘要, 未能核对包的来源; 请按签署的交接登记表用 --package-sha256 核对 "
+            "(no package digest given: the package's origin is not proven)",
+        )  # fmt: skip
+    for name, want in options.expected.items():
+        found = checked.digests.get(name, "")
+        if want.strip().lower() != found:
+            message = f"包摘要 {name} 与移交方告知的不符, 包不是移交方所制作的那一个 (not the package the sender made)"
+            return fail("YJ-1-7", message, None, want, found or "（无）")
+    return Finding("YJ-1-7", Verdict.passed, "通过 (passed): " + ", ".join(sorted(options.expected)))
+
+
 def _decide_and_store(
     settings: Settings,
     catalogue: Catalogue,
@@ -104,6 +128,7 @@ def _decide_and_store(
     earlier = _earlier_package(settings.home, checked)
     if earlier is not None:
         checked.report.findings.append(earlier)
+    checked.report.findings.append(_origin(checked, options))
     _complete_report(checked.report)
     result = ReceiveResult(package, "rejected", checked.report, checked.transfer_id, checked.digests)
     if not checked.report.ok:

@@ -27,6 +27,7 @@ from archive.bag import write_bag
 from archive.config import Fonds, StorageConfig
 from archive.errors import UsageError
 from archive.fixity import hash_file
+from archive.model import Verdict
 from archive.storage.s3 import S3Location
 from dangan.cli import main
 from dangan.cli_transfer import transfer_group
@@ -243,6 +244,33 @@ def forge_aip_bag_info_and_register(pkg: Path) -> None:
     register_anew(pkg, CODES[1])
 
 
+def add_tag_file_inside_aip_and_register(pkg: Path) -> None:
+    """A file slipped in beside an AIP's metadata, listed in its tag manifests, registered anew: a whole
+    bag whose metadata agrees with it, yet holding what the archive never writes."""
+    bag = aip_dir(pkg, CODES[0])
+    rebag_aip(bag, "data/original/扫描件001.tif", {"metadata/extra.xml": b"<x/>"})
+    register_anew(pkg, CODES[0])
+
+
+def forge_everything(pkg: Path) -> None:
+    """The forger who also rewrites the digests item.xml records: inside the package all agrees, and only
+    the digest the sender gave outside it (YJ-1-7) can tell this package from the one they made."""
+    bag = aip_dir(pkg, CODES[1])
+    page = bag / "data" / "original" / "扫描件002.tif"
+    old = hash_file(page)[1]
+    data = bytearray(page.read_bytes())
+    data[-1] ^= 1
+    page.write_bytes(bytes(data))
+    new = hash_file(page)[1]
+    item = bag / "metadata" / "item.xml"
+    text = item.read_text(encoding="utf-8")
+    for algorithm in ("sha256", "sm3"):
+        text = text.replace(old[algorithm], new[algorithm])
+    item.write_text(text, encoding="utf-8")
+    rebag_aip(bag, "data/original/扫描件002.tif")
+    register_anew(pkg, CODES[1])
+
+
 def register_anew(pkg: Path, code: str) -> None:
     """Write an AIP's digests as they now are into the 交接登记表 (its size unchanged), and rebag the package."""
     bag = aip_dir(pkg, code)
@@ -336,6 +364,7 @@ TAMPERING = [
     (swap_aip_file_consistently, "YJ-1-3"),
     (forge_aip_and_register, "YJ-1-2"),
     (forge_aip_bag_info_and_register, "YJ-1-2"),
+    (add_tag_file_inside_aip_and_register, "YJ-1-2"),
     (huge_payload_oxum, "YJ-2-2"),
     (huge_register_size_and_rebag, "YJ-3-1"),
     (huge_item_number_in_aip_and_rebag, "YJ-3-1"),
@@ -400,7 +429,7 @@ def test_round_trip_from_community_disk_to_town_disk_and_s3(tmp_path, town, run_
 
     code, received = run_cli(town, "transfer", "receive", str(pkg), "--json")
     assert code == 0, received["findings"]
-    assert received["status"] == "received" and received["stored"] == CODES and received["checks"] == 15
+    assert received["status"] == "received" and received["stored"] == CODES and received["checks"] == 16
     code, listed = run_cli(town, "list", "--json")
     assert [i["archival_code"] for i in listed["items"]] == CODES
     assert {i["fonds_code"] for i in listed["items"]} == {"J012"}
@@ -608,13 +637,20 @@ def _sub(pattern: str, new: str, count: int = 1) -> Callable[[str], str]:
     return lambda text: re.sub(pattern, new, text, count=count)
 
 
+def _other_digit(element: str) -> Callable[[str], str]:
+    """The first hex digit of a digest element changed (to 1 where it is 0, else to 0): always a change."""
+    return lambda text: re.sub(
+        rf"({element}>)(\w)", lambda m: m.group(1) + ("1" if m.group(2) == "0" else "0"), text, count=1
+    )
+
+
 RECEIPT_TAMPERINGS = [  # (change, the field named, what was sent, what the receipt says)
     (_sub("<接收单位>镇档案馆<", "<接收单位>别的馆<"), "接收单位", "镇档案馆", "别的馆"),
     (_sub(r"<字节数>\d+<", "<字节数>1<"), "字节数", "AIP_BYTES", "1"),
     (_sub("<数量>3<", "<数量>4<"), "数量", "3", "4"),
     (_sub("<移交单位>振兴", "<移交单位>幸福"), "移交单位", "振兴社区居民委员会", "幸福社区居民委员会"),
-    (_sub(r"(<交接登记表摘要 算法=\"SHA-256\">)\w", r"\g<1>0"), "交接登记表摘要 SHA-256", "", ""),
-    (_sub(r"(<包摘要 算法=\"SM3\">)\w", r"\g<1>0"), "包摘要 SM3", "", ""),
+    (_other_digit('<交接登记表摘要 算法="SHA-256"'), "交接登记表摘要 SHA-256", "", ""),
+    (_other_digit('<包摘要 算法="SM3"'), "包摘要 SM3", "", ""),
     (_sub('全宗号="J012"', '全宗号="J020"'), f"{CODES[0]}: 全宗号", "J012", "J020"),
     (_sub(r'字节数="\d+">', '字节数="1">'), f"{CODES[0]}: 字节数", "", "1"),
     (_sub(r'\s*<数字摘要 算法="SM3">\w+</数字摘要>', ""), f"{CODES[0]}: 数字摘要 SM3", "", "（无）"),
@@ -793,3 +829,42 @@ def test_receive_stopped_by_an_error_still_writes_its_report(package, town, monk
     text = report.read_text(encoding="utf-8")
     assert '结论="不通过"' in text and "模拟故障" in text
     assert town.catalogue.list() == []
+
+
+def test_only_the_digest_given_outside_the_package_tells_a_full_forgery(package, town, tmp_path):
+    """Everything inside a package can be rewritten to agree with itself: the 包摘要 the sender wrote on the
+    signed 交接登记表 (YJ-1-7) is what tells their package from a forgery. Without it, the report says the
+    origin is unproven; with it, a forgery is refused and stores nothing, and the genuine package passes."""
+    genuine = hash_file(package / "tagmanifest-sha256.txt", ("sha256",))[1]["sha256"]
+    forged = Path(shutil.copytree(package, tmp_path / "forged"))
+    forge_everything(forged)
+    unproven = receive_transfer(town.settings, town.catalogue, forged, ReceiveOptions())
+    origin = [f for f in unproven.report.findings if f.code == "YJ-1-7"]
+    assert [f.verdict for f in origin] == [Verdict.warning] and "--package-sha256" in origin[0].message
+    assert unproven.status == "received"  # nothing inside it betrays the forgery: hence YJ-1-7
+
+    other = make_home(tmp_path / "town2", [J012])
+    try:
+        expected = ReceiveOptions(expected={"SHA-256": genuine})
+        refused = receive_transfer(other.settings, other.catalogue, forged, expected)
+        assert refused.status == "rejected" and failed_codes(refused) == {"YJ-1-7"}
+        assert not any(other.keys().values()) and other.catalogue.list() == []
+        assert not (other.path / "registers" / "transfer-ids").exists() or not any(
+            (other.path / "registers" / "transfer-ids").iterdir()
+        )
+        passed = receive_transfer(
+            other.settings, other.catalogue, package, ReceiveOptions(expected={"SHA-256": genuine.upper()})
+        )
+        assert passed.status == "received"
+        assert [f.verdict for f in passed.report.findings if f.code == "YJ-1-7"] == [Verdict.passed]
+    finally:
+        other.close()
+
+
+def test_receive_takes_the_package_digest_on_the_command_line(package, town, run_cli):
+    genuine = hash_file(package / "tagmanifest-sha256.txt", ("sha256",))[1]["sha256"]
+    code, received = run_cli(town, "transfer", "receive", str(package), "--package-sha256", "0" * 64, "--json")
+    assert code == 1 and received["status"] == "rejected"
+    assert [f["code"] for f in received["findings"] if f["verdict"] == Verdict.failed.value] == ["YJ-1-7"]
+    code, received = run_cli(town, "transfer", "receive", str(package), "--package-sha256", genuine, "--json")
+    assert code == 0 and received["status"] == "received"
