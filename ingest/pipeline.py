@@ -8,127 +8,61 @@ and commit. The commit runs inside the catalogue's write transaction and ends wi
 rename, so a kill at any moment leaves whole AIPs only and no gap in the 件号.
 
 One item's failure never stops the batch: it is recorded and the next item goes on.
+The workers' per-file work is in :mod:`ingest._receive`, the AIP's tag files in
+:mod:`ingest._tagfiles`, and the results reported in :mod:`ingest._results`.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
 import logging
 import multiprocessing
-import signal
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, read_aip, write_aip
+from archive.aip import ORIGINAL_DIR, read_aip, write_aip
 from archive.archival_code import ArchivalCodeRule, load_rule
-from archive.bagparse import unsafe_reason
 from archive.catalogue import Catalogue, Copy, IndexedAIP
 from archive.config import Settings
-from archive.errors import AIPExistsError, ConfigError, DanganError, ExitCode, RetentionError, StorageError
-from archive.fixity import SourceReadError, copy_and_hash, hash_file, require_algorithms
-from archive.itemxml import item_to_xml, validate_item_xml
+from archive.errors import AIPExistsError, ConfigError, DanganError, RetentionError, StorageError
+from archive.fixity import hash_file, require_algorithms
 from archive.model import CheckReport, FileEntry, Finding, Item, ItemMetadata, Verdict
-from archive.premis import (
-    DIGEST_CALCULATION,
-    EXTRACTION,
-    FORMAT_IDENTIFICATION,
-    INGESTION,
-    VALIDATION,
-    Event,
-    events_to_xml,
-    now_iso,
-)
+from archive.premis import now_iso
 from archive.storage import Location, aip_key, open_locations
-from ingest._writefail import ItemUnwritable, storage_finding, unstorable, write_failure
-from ingest.checks import (
-    complete_report,
-    fail,
-    page_count_findings,
-    page_limit_findings,
-    report_to_xml,
-    scan_resolution_findings,
-)
-from ingest.formats import INSPECT_SETTINGS, inspect_file, preload
+from ingest._item_checks import _judge_carrier, _unbaggable_names
+from ingest._receive import PR_SET_PDEATHSIG, _die_with_parent, _Ocr, _receive_file
+from ingest._results import IngestResult, ItemResult, _duplicate, _rejected, _warnings
+from ingest._tagfiles import PAGE_BREAK, tag_files
+from ingest._writefail import ItemUnwritable, storage_finding, write_failure
+from ingest.checks import fail, page_count_findings, page_limit_findings, scan_resolution_findings
+from ingest.formats import INSPECT_SETTINGS, preload
 from ingest.metadata import ClassDefaults, build_metadata, require_class_options
-from ingest.ocr import OcrEngine, get_engine
 from ingest.sources import SourceItem, read_batch
-from ingest.text import ExtractedText, extract_text
+from ingest.text import ExtractedText
 from metadata_profiles import Profiles, load_profiles, validate_metadata
 from preservation.replicas import complete_copies, replicate, retain_until
 from retention.rules import Schedule, home_schedule
 from search import SearchDoc, SearchIndex
-from search.indexing import TEXT_DIR, open_search, search_doc, text_path
+from search.indexing import open_search, search_doc
 from search.indexing import sync as sync_index
+
+__all__ = [
+    "INDEX_BATCH",
+    "PAGE_BREAK",
+    "PREFETCH",
+    "PR_SET_PDEATHSIG",
+    "IngestResult",
+    "Ingestor",
+    "ItemResult",
+]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class ItemResult:
-    """The outcome for one item of a batch: archived, rejected, duplicate, incomplete (a copy missing),
-    failed (storage failed under it) or not_attempted (the batch stopped at a storage failure before it)."""
-
-    source: str
-    status: str
-    archival_code: str | None = None
-    errors: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        def brief(f: Finding) -> dict[str, Any]:
-            return {"code": f.code, "message": f.message, **({"path": f.path} if f.path else {})}
-
-        return {
-            "source": self.source,
-            "status": self.status,
-            "archival_code": self.archival_code,
-            "errors": [brief(f) for f in self.errors],
-            "warnings": [brief(f) for f in self.warnings],
-        }
-
-
-@dataclass
-class IngestResult:
-    """The outcome of a batch."""
-
-    items: list[ItemResult] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)  # batch-level, e.g. system junk files skipped
-    errors: list[Finding] = field(default_factory=list)  # batch-level storage failures (the index, recovery)
-    stopped: bool = False  # storage failed: the rest of the batch was not attempted
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.items if r.status == status)
-
-    @property
-    def exit_code(self) -> int:
-        if self.count("incomplete") or self.count("failed") or self.errors:
-            return ExitCode.storage
-        return ExitCode.rejected if self.count("rejected") else ExitCode.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "items": [r.to_dict() for r in self.items],
-            "archived": self.count("archived"),
-            "rejected": self.count("rejected"),
-            "duplicate": self.count("duplicate"),
-            "incomplete": self.count("incomplete"),
-            "failed": self.count("failed"),
-            "not_attempted": self.count("not_attempted"),
-            "warnings": [{"code": f.code, "message": f.message, "path": f.path} for f in self.warnings],
-            "errors": [{"code": f.code, "message": f.message, "path": f.path} for f in self.errors],
-        }
-
-
 PREFETCH = 3  # items being received while one commits
 INDEX_BATCH = 100  # archived items indexed in one transaction
-PAGE_BREAK = "\f"  # between the pages of one file's text derivative
-PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
 
 
 @dataclass
@@ -520,7 +454,7 @@ class Ingestor:
         key = aip_key(meta.fonds_code, meta.archival_code)
         when = now_iso()
         try:
-            aip = write_aip(bag_dir, key, item, self._tag_files(item, report, when, texts), when[:10])
+            aip = write_aip(bag_dir, key, item, tag_files(self.rule, item, report, when, texts), when[:10])
         except OSError as exc:  # the staging bag's tag files: a full disk is the location's failure
             raise write_failure(exc, self.location.name, bag_dir) from exc
         try:
@@ -532,215 +466,3 @@ class Ingestor:
             return None  # the next number is tried
         aip.copies = {self.location.name: Copy.fresh(self.location.name, when)}
         return aip
-
-    def _tag_files(
-        self, item: Item, report: CheckReport, when: str, texts: dict[str, ExtractedText]
-    ) -> dict[str, bytes]:
-        code = item.metadata.archival_code or ""
-        final = CheckReport(report.stage, list(report.findings))
-        if not self.rule.is_valid(code):
-            raise AssertionError(f"rendered 档号 does not parse under its own rule: {code}")
-        complete_report(final)
-        item_xml = item_to_xml(item)
-        schema_problems = validate_item_xml(item_xml, name=ITEM_XML)
-        if schema_problems:
-            raise AssertionError(f"item.xml fails its own XSD: {schema_problems[0].message}")
-        derived = {name: PAGE_BREAK.join(p.text for p in t.pages).encode("utf-8") for name, t in texts.items()}
-        derived = {name: data for name, data in derived.items() if data.strip()}
-        events = _ingest_events(item, final, when) + _text_events(texts, when) + _shortened_event(derived, when)
-        return {
-            ITEM_XML: item_xml,
-            REPORT_XML: report_to_xml(final, code, when),
-            PREMIS_XML: events_to_xml(events, code),
-            **{text_path(name): data for name, data in derived.items()},
-        }
-
-
-def _ingest_events(item: Item, report: CheckReport, when: str) -> list[Event]:
-    n = len(item.files)
-    puids = sorted({f.puid or "?" for f in item.files})
-    return [
-        Event(DIGEST_CALCULATION, f"SHA-256 与 SM3 摘要, {n} 个文件, 接收时计算并写入后复核", "success", time=when),
-        Event(FORMAT_IDENTIFICATION, "PRONOM 格式识别 (opf-fido)", "success", ", ".join(puids), time=when),
-        Event(
-            VALIDATION, "归档四性检测 (DA/T 70)", "success", f"{len(report.findings)} 项检测, 全部通过或警告", time=when
-        ),
-        Event(INGESTION, f"归档为 {item.metadata.archival_code}", "success", time=when),
-    ]
-
-
-def _text_events(texts: dict[str, ExtractedText], when: str) -> list[Event]:
-    """An event per OCR engine used (its name, version and settings, and the pages each reader read),
-    and one for text read from the files."""
-    by_engine: dict[str, tuple[int, Counter[str], int]] = {}
-    read = 0
-    for t in texts.values():
-        if t.engine:
-            key = json.dumps(vars(t.engine), sort_keys=True, ensure_ascii=False)
-            files, readers, blank = by_engine.get(key, (0, Counter(), 0))
-            readers.update(p.reader for p in t.pages if p.reader)
-            by_engine[key] = (files + 1, readers, blank + t.blank_pages)
-        elif t.pages:
-            read += 1
-    events = [
-        Event(
-            EXTRACTION,
-            f"OCR 全文识别 (OCR) {engine}",
-            "success",
-            f"{files} 个文件"
-            + "".join(f"; {reader} 识别 {n} 页" for reader, n in sorted(readers.items()))
-            + (f"; 空白或过小页 {blank} 页未送识别 (blank or tiny pages skipped)" if blank else ""),
-            time=when,
-        )
-        for engine, (files, readers, blank) in sorted(by_engine.items())
-    ]
-    if read:
-        events.append(
-            Event(
-                EXTRACTION, "全文提取: 文本层与文档结构 (text read from files)", "success", f"{read} 个文件", time=when
-            )
-        )
-    return events
-
-
-def _shortened_event(names: Iterable[str], when: str) -> list[Event]:
-    """Where a text derivative's name had to be shortened (255 bytes), which original file it belongs to."""
-    pairs = [f"{text_path(n)} ← {ORIGINAL_DIR}/{n}" for n in names if text_path(n) != f"{TEXT_DIR}/{n}.txt"]
-    if not pairs:
-        return []
-    detail = "全文派生文件名过长, 已缩短 (text derivative names shortened to fit 255 bytes)"
-    return [Event(EXTRACTION, detail, "success", "; ".join(pairs), time=when)]
-
-
-def _judge_carrier(meta: ItemMetadata, scan_names: set[str]) -> list[Finding]:
-    """载体 stated nowhere: an item holding scan formats (images, image-only PDFs) is taken as 纸质, so
-    the DA/T 31 scan rules apply unless the archivist says 电子; any other item is 电子."""
-    if not scan_names:
-        meta.carrier = "电子"
-        return []
-    meta.carrier = "纸质"
-    message = (
-        "未给出载体, 含扫描格式文件, 按纸质扫描件检测 (DA/T 31); 如为电子原件, "
-        "请在目录载体列或命令行 --carrier 中写明电子 "
-        "(carrier not given: scan formats found, checked as scans; state 电子 for born-digital files)"
-    )
-    return [Finding("GD-2-4", Verdict.warning, message)]
-
-
-def _unbaggable_names(src: SourceItem, rooms: list[int]) -> list[Finding]:
-    """GD-4-7: names a bag's manifest could not list safely (a backslash), judged by the rule
-    ``dangan validate`` applies, so that no AIP is written that its own validator refuses; and names
-    a storage location could not hold (a component over 255 bytes, an S3 key over its ``rooms``)."""
-    out = []
-    for name, _path in src.files:
-        reason = unsafe_reason(f"{ORIGINAL_DIR}/{name}")
-        if reason:
-            zh, en = reason
-            out.append(fail("GD-4-7", f"文件名不能写入 BagIt 清单: {zh} (a bag cannot list this name: {en})", name))
-        elif message := unstorable(name, rooms):
-            out.append(fail("GD-4-7", message, name))
-    return out
-
-
-def _duplicate(src: SourceItem, archival_code: str) -> ItemResult:
-    warning = Finding("GD-1-8", Verdict.warning, f"内容已归档为 {archival_code}, 未重复归档 (already archived)")
-    return ItemResult(src.source, "duplicate", archival_code, warnings=[warning])
-
-
-def _warnings(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.verdict is Verdict.warning]
-
-
-def _rejected(src: SourceItem, findings: list[Finding]) -> ItemResult:
-    return ItemResult(src.source, "rejected", errors=[f for f in findings if f.failed], warnings=_warnings(findings))
-
-
-# --- work done in the worker processes (module level, so it can be pickled) ----------
-
-
-def _die_with_parent() -> None:
-    """Linux: a worker is killed with its parent, so a SIGKILLed ingest leaves no orphans behind."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return  # not Linux: orphans wait on their queue until the machine's next cleanup
-
-
-@dataclass
-class _Received:
-    """What a worker found of one file: its entry, whether it is a scan format, findings and text."""
-
-    entry: FileEntry | None
-    is_scan: bool
-    findings: list[Finding]
-    text: ExtractedText | None = None
-    storage: str | None = None  # the staging copy could not be written or read back (a full disk)
-
-
-@dataclass(frozen=True)
-class _Ocr:
-    """How a worker reads an item's pages: the engine, Tesseract's languages, and whether image files are scans."""
-
-    engine: str
-    tesseract_languages: str
-    scans: bool
-    time_limit: float  # seconds of OCR per file ([ingest] ocr_time_limit)
-
-    def get_engine(self) -> OcrEngine | None:
-        if self.engine == "off":
-            return None
-        options = {"languages": self.tesseract_languages} if self.engine == "tesseract" else {}
-        return get_engine(self.engine, **options)
-
-
-def _receive_file(name: str, src: Path, dest: Path, limits: dict[str, Any], ocr: _Ocr, location: str) -> _Received:
-    target = dest / name
-    if dest.resolve() not in target.resolve().parents:
-        return _Received(None, False, [fail("GD-4-7", "文件名越出包目录 (file name escapes the bag)", name)])
-    try:
-        size, digests = copy_and_hash(src, target)
-        return _examine(name, target, dest, size, digests, limits, ocr)
-    except SourceReadError as exc:
-        return _Received(None, False, [fail("GD-2-7", f"无法读取文件 (cannot read): {exc.strerror}", name)])
-    except OSError as exc:  # writing or re-reading the staged copy: never the source file's fault
-        failure = write_failure(exc, location, target, name)
-        if isinstance(failure, ItemUnwritable):
-            return _Received(None, False, [failure.finding])
-        return _Received(None, False, [], storage=str(failure))
-
-
-def _examine(
-    name: str, target: Path, dest: Path, size: int, digests: dict[str, str], limits: dict[str, Any], ocr: _Ocr
-) -> _Received:
-    """Identify, decode and read the text of one staged copy, then re-read it against its digests."""
-    found = inspect_file(target, name, **limits)
-    entry = FileEntry(
-        name=name, size=size, sha256=digests["sha256"], sm3=digests["sm3"], puid=found.puid,
-        format_name=found.format_name, mime=found.mime, pages=found.pages, dpi=found.dpi,
-        color_mode=found.color_mode,
-    )  # fmt: skip
-    findings = [f if f.path else replace(f, path=name) for f in found.findings]
-    text = None
-    if not any(f.failed for f in findings):
-        text = extract_text(
-            target,
-            found,
-            engine=ocr.get_engine(),
-            display_name=name,
-            ocr_images=ocr.scans,
-            ocr_time_limit=ocr.time_limit,
-        )
-        # only what went wrong: "not applicable" notes (audio, OCR off) would clutter the 四性 report
-        findings += [f if f.path else replace(f, path=name) for f in text.findings if f.verdict is Verdict.warning]
-    # GD-1-1: the written copy, read back, against the digests taken on receipt
-    reverified = _reverify_file(dest, entry)
-    return _Received(entry, found.is_scan_format, findings + ([reverified] if reverified else []), text)
-
-
-def _reverify_file(dest: Path, entry: FileEntry) -> Finding | None:
-    size, digests = hash_file(dest / entry.name, ("sha256",))
-    if size == entry.size and digests["sha256"] == entry.sha256:
-        return None
-    message = "写入后复核摘要不符 (digest differs after the write)"
-    return fail("GD-1-1", message, entry.name, entry.sha256, digests["sha256"])
