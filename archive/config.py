@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from archive.errors import ConfigError, UsageError
+from archive.i18n import _
 
 CONFIG_NAME = "dangan.toml"
 DEFAULT_HOME = "dangan-data"
@@ -271,9 +272,7 @@ def init_home(
     could be archived under the fonds is a rule of the metadata profiles, checked by the caller
     (``dangan.Archive.init``) first.
     """
-    config = home / CONFIG_NAME
-    if config.exists():
-        raise UsageError(f"档案库已存在, 不会覆盖 (archive home already initialised): {config}")
+    config = refuse_existing(home)
     text = render_config(fonds, rule, storage or DEFAULT_STORAGE, ingest, copies)
     try:  # what a later load would refuse is refused now, with nothing written
         _settings_from(home, tomllib.loads(text), config, check)
@@ -283,6 +282,14 @@ def init_home(
     tmp = config.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, config)
+    return config
+
+
+def refuse_existing(home: Path) -> Path:
+    """The settings file a new home would get; refused when one is there already (never overwritten)."""
+    config = home / CONFIG_NAME
+    if config.exists():
+        raise UsageError(_("档案库已存在, 不会覆盖: {path}").format(path=config))
     return config
 
 

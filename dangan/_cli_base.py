@@ -32,6 +32,15 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def finish(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    """Print a result (``--json``: its JSON, else ``show``) and leave with the result's exit code."""
+    if as_json:
+        emit_json(result.to_json() if hasattr(result, "to_json") else result.to_dict())
+    else:
+        show(result)
+    sys.exit(result.exit_code)
+
+
 def error_line(message: str) -> None:
     err.print(f"[red]{_('错误')}[/red] {escape(message)}", soft_wrap=True)
 

@@ -103,26 +103,17 @@ class Disposal:
         made = disposal.decide(self._arc.settings, self._arc.catalogue, tuple(codes), action, reason, by, period=period)
         return Decisions(list(made))
 
-    def hold(
-        self,
-        *,
-        reason: str,
-        by: str,
-        code: str | None = None,
-        fonds: str | None = None,
-        category: str | None = None,
-        retention: str | None = None,
-        year: str | None = None,
-    ) -> HoldView:
-        """冻结 one record (``code``) or a class; a class without 全宗 is the home's first fonds."""
+    def hold(self, *, reason: str, by: str, year: str | None = None, **scope: str | None) -> HoldView:
+        """冻结 one record (``code``) or a class (``fonds``, ``category``, ``retention``, ``year`` as typed);
+        a class without 全宗 is the home's first fonds."""
         year_from, year_to = parsing.year_range(year)
-        if not code and not any((fonds, category, retention, year)):
+        if not scope.get("code") and not any((*scope.values(), year)):
             raise UsageError(_("请给出 --code 或类别 (--fonds/--category/--retention/--year)"))
-        if not code:
-            fonds = fonds or self._arc.settings.fonds[0].code
+        if not scope.get("code"):
+            scope["fonds"] = scope.get("fonds") or self._arc.settings.fonds[0].code
         placed = disposal.place_hold(
-            self._arc.settings, self._arc.catalogue, reason=reason, by=by, code=code, fonds=fonds, category=category,
-            retention=retention, year_from=year_from, year_to=year_to,
+            self._arc.settings, self._arc.catalogue, reason=reason, by=by, year_from=year_from, year_to=year_to,
+            **scope,
         )  # fmt: skip
         return HoldView(placed)
 

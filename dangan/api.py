@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from archive.catalogue import Catalogue, ListFilter
 from archive.config import (
-    CONFIG_NAME,
     DEFAULT_COPIES,
     Fonds,
     Settings,
     StorageConfig,
     init_home,
     load_settings,
+    refuse_existing,
     resolve_home,
 )
 from archive.errors import NotFoundError, UsageError
@@ -101,8 +101,7 @@ class Archive:
         from metadata_profiles import load_profiles, validate_fonds
 
         path = Path(home)
-        if (path / CONFIG_NAME).exists():  # said before the fonds is judged, as init_home would say it
-            raise UsageError(_("档案库已存在, 不会覆盖: {path}").format(path=path / CONFIG_NAME))
+        refuse_existing(path)  # said before the fonds is judged
         problems = [f for f in validate_fonds(fonds_code, fonds_name, load_profiles()) if f.failed]
         if problems:
             raise UsageError("; ".join(f.message for f in problems), rule="dangan.toml fonds")

@@ -25,7 +25,7 @@ from archive.errors import UsageError
 from archive.i18n import _, translate_click
 from archive.storage import parse_spec
 
-from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, on_archive, out
+from ._cli_base import AS_JSON, ITEM_STATES, emit_json, err, error_line, finish, on_archive, out
 from ._logging import configure as configure_logging
 from .api import Archive
 from .backends import OCR_CHOICES
@@ -160,11 +160,7 @@ def ingest(arc: Archive, source: Path, catalog: Path | None, as_json: bool, **cl
         result = arc.ingest(
             source, catalog, on_item=lambda _r, n, total: bar.update(task, completed=n, total=total), **class_fields
         )
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        _print_ingest(result)
-    sys.exit(result.exit_code)
+    finish(result, as_json, _print_ingest)
 
 
 _STATUS = {
@@ -313,15 +309,14 @@ def list_(arc: Archive, as_json: bool, **flt: Any) -> None:
 @on_archive
 def validate(arc: Archive, paths: tuple[str, ...], as_json: bool) -> None:
     """校验 BagIt 包 (validate bags: a directory, or the 档号 of an archived record)."""
-    result = arc.validate(*paths)
-    if as_json:
-        emit_json(result.to_json())
-    else:
-        for r in result.reports:
-            out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {escape(str(r.target))}")
-            for line in r.lines():
-                out.print(f"    {line}", soft_wrap=True, markup=False)
-    sys.exit(result.exit_code)
+    finish(arc.validate(*paths), as_json, _print_validation)
+
+
+def _print_validation(result: Any) -> None:
+    for r in result.reports:
+        out.print(f"{'[green]有效[/green]' if r.valid else '[red]无效[/red]'}  {escape(str(r.target))}")
+        for line in r.lines():
+            out.print(f"    {line}", soft_wrap=True, markup=False)
 
 
 @main.command()
@@ -376,12 +371,7 @@ def reindex(arc: Archive) -> None:
 @on_archive
 def audit(arc: Archive, as_json: bool, **options: Any) -> None:
     """定期检测: 逐份核验各存储位置中的 AIP (fixity audit of every copy)."""
-    report = arc.audit(**options)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        _print_audit(report)
-    sys.exit(report.exit_code)
+    finish(arc.audit(**options), as_json, _print_audit)
 
 
 _KIND = {

@@ -21,7 +21,7 @@ from archive.errors import DestructionRefusedError
 from retention.appraisal import Action
 from retention.destruction import Role
 
-from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, on_archive, out
+from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, finish, on_archive, out
 from .api import Archive
 from .clock import shown
 
@@ -226,20 +226,19 @@ def approve(arc: Archive, batch_id: str, by: str, role: str) -> None:
 @on_batch
 def run(arc: Archive, batch_id: str, as_json: bool) -> None:
     """执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册 (carry out an approved batch)."""
-    result = arc.disposal.run(batch_id)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        for i in result.items:
-            state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
-            out.print(f"{state}  {i.archival_code}  {escape(i.message)}".rstrip(), soft_wrap=True)
-        for w in result.warnings:
-            out.print(f"[yellow]提示[/yellow] {escape(str(w))}", soft_wrap=True)
-        if result.register_code:
-            out.print(f"销毁清册已归档为 {result.register_code} (destruction register archived, 永久)")
-            for f in result.register_files:
-                out.print(f"  {f}", markup=False)
-    sys.exit(result.exit_code)
+    finish(arc.disposal.run(batch_id), as_json, _print_run)
+
+
+def _print_run(result: Any) -> None:
+    for i in result.items:
+        state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
+        out.print(f"{state}  {i.archival_code}  {escape(i.message)}".rstrip(), soft_wrap=True)
+    for w in result.warnings:
+        out.print(f"[yellow]提示[/yellow] {escape(str(w))}", soft_wrap=True)
+    if result.register_code:
+        out.print(f"销毁清册已归档为 {result.register_code} (destruction register archived, 永久)")
+        for f in result.register_files:
+            out.print(f"  {f}", markup=False)
 
 
 @destroy_group.command()

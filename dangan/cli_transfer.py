@@ -8,7 +8,6 @@ match; 2 usage (nothing due, bad arguments); 4 a location failed while storing.
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ._cli_base import AS_JSON, AS_OF, emit_json, on_archive, out
+from ._cli_base import AS_JSON, AS_OF, emit_json, finish, on_archive, out
 from .api import Archive
 
 
@@ -99,11 +98,7 @@ def receive(
     """接收移交包: 移交与接收检测, 全部通过才入库 (check a package; store it only if all checks pass)."""
     expected = {name: value for name, value in (("SHA-256", package_sha256), ("SM3", package_sm3)) if value}
     result = arc.transfers.receive(package, receiver=receiver, received_by=received_by, expected=expected)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        _print_receive(result)
-    sys.exit(result.exit_code)
+    finish(result, as_json, _print_receive)
 
 
 _RECEIVED = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from archive.errors import DanganError, DestructionRefusedError
 from archive.model import ItemMetadata
@@ -154,21 +155,15 @@ def check_approved(
     batch: DestructionBatch,
     holds: Iterable[Hold],
     items_meta: Iterable[ItemMetadata] | Mapping[str, ItemMetadata],
-    *,
-    schedule: Schedule | None = None,
-    as_of: date | None = None,
-    policy: ApprovalPolicy = DEFAULT_POLICY,
-    sender_copies: Mapping[str, SenderCopy] | None = None,
+    **options: Any,
 ) -> None:
-    """Raise unless the batch may be destroyed now.
+    """Raise unless the batch may be destroyed now (``options`` as :func:`batch_problems` takes them).
 
     Raises:
         DestructionRefusedError: The first violation found (a subclass naming its rule);
             ``details`` holds every violation.
     """
-    problems = batch_problems(
-        batch, holds, items_meta, schedule=schedule, as_of=as_of, policy=policy, sender_copies=sender_copies
-    )
+    problems = batch_problems(batch, holds, items_meta, **options)
     if problems:
         first = problems[0]
         first.details = tuple(problems)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 FLOORS = ["archive", "metadata_profiles", "search", "retention", "preservation", "ingest", "disposition", "dangan"]
 ARCHIVE_CORE = {
     "errors", "model", "config", "fixity", "xmlsafe", "premis", "archival_code", "sqlitefile", "itemxml", "numbers",
+    "i18n", "names",
 }  # fmt: skip
 
 
