@@ -63,7 +63,7 @@ class Problem:
     detail: str = ""
     repaired: bool = False
 
-    def to_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "archival_code": self.archival_code,
             "location": self.location,

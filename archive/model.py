@@ -40,7 +40,7 @@ class Finding:
     def failed(self) -> bool:
         return self.verdict is Verdict.failed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["verdict"] = self.verdict.value
         return {k: v for k, v in d.items() if v is not None}
@@ -87,7 +87,7 @@ class FileEntry:
     color_mode: str | None = None  # 黑白二值 / 灰度 / 彩色
     role: str = "主文档"  # 主文档 / 附属文档
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
@@ -120,7 +120,7 @@ class ItemMetadata:
         """The lowest class in which 件号 runs: 全宗, 门类, 年度, 保管期限, 机构(问题)."""
         return (self.fonds_code, self.category, self.year, self.retention, self.org_code)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

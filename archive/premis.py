@@ -61,7 +61,7 @@ class Event:
     location: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def to_dict(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str]:
         return asdict(self)
 
 

@@ -42,7 +42,7 @@ class ValidationResult:
         out += [f"警告 {f.kind}: {f.message}" for f in self.bag.warnings]
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         def brief(f: Any) -> dict[str, Any]:
             return {"kind": f.kind, "path": f.path, "message": f.message}
 

@@ -144,7 +144,7 @@ def ingest_batch(home: Path, batch: Path, year: int, retention: str) -> int:
 
     def progress(result: Any, done: int, total: int) -> None:
         if result.status != "archived":
-            print(f"  {result.to_dict()}", flush=True)
+            print(f"  {result.to_json()}", flush=True)
         if done % 100 == 0:
             print(f"  {done}/{total}", flush=True)
 
@@ -262,7 +262,7 @@ def child_audit(args: argparse.Namespace) -> dict[str, Any]:
         report = audit(settings, catalogue, locations, options)
     catalogue.close()
     if report.problems or report.remaining:
-        sys.exit(f"audit found problems on a clean archive: {report.to_dict()}")
+        sys.exit(f"audit found problems on a clean archive: {report.to_json()}")
     return {**took, "bytes": report.checked_bytes, "files": report.checked_files}
 
 

@@ -113,7 +113,7 @@ def child_receive(args: argparse.Namespace) -> dict[str, Any]:
     marks.append(("end", time.perf_counter()))
     catalogue.close()
     if result.status != "received":
-        sys.exit(f"receive did not succeed: {json.dumps(result.to_dict(), ensure_ascii=False)[:2000]}")
+        sys.exit(f"receive did not succeed: {json.dumps(result.to_json(), ensure_ascii=False)[:2000]}")
     phases = {name: round(marks[i + 1][1] - at, 2) for i, (name, at) in enumerate(marks[:-1])}
     size = sum(p.stat().st_size for p in files_under(args.package))
     return {"seconds": marks[-1][1] - marks[0][1], "bytes": size, "files": len(files_under(args.package)),

@@ -35,7 +35,7 @@ def emit_json(data: Any) -> None:
 def finish(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
     """Print a result (``--json``: its JSON, else ``show``) and leave with the result's exit code."""
     if as_json:
-        emit_json(result.to_json() if hasattr(result, "to_json") else result.to_dict())
+        emit_json(result.to_json())
     else:
         show(result)
     sys.exit(result.exit_code)

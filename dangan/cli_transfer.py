@@ -63,7 +63,7 @@ def prepare(
     """生成移交包: 到期档案的 AIP、移交清册、交接登记表与说明文件 (write the transfer package)."""
     result = arc.transfers.prepare(dest, as_of=_day(as_of), fonds=fonds, receiver=receiver, sent_by=sent_by)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result.to_json())
         return
     _print(f"已生成移交包 {result.transfer_id}: {result.package} (package written)")
     _print(f"  {len(result.items)} 件, {result.files} 个文件, {result.bytes} 字节")
@@ -138,7 +138,7 @@ def confirm(arc: Archive, receipt: Path, as_json: bool) -> None:
     """确认接收回执: 核对后将档案标为已移交 (verify a receipt and mark the records transferred)."""
     result = arc.transfers.confirm(receipt)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result.to_json())
         return
     state = "已确认" if result.status == "confirmed" else "此前已确认, 未做任何改动 (already confirmed)"
     _print(f"{state} {result.transfer_id}: {len(result.items)} 件已移交至 {result.receiver} (transferred)")

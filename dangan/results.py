@@ -53,7 +53,7 @@ class Validation:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "bags": [r.to_dict() for r in self.reports],
+            "bags": [r.to_json() for r in self.reports],
             "valid": sum(r.valid for r in self.reports),
             "invalid": sum(not r.valid for r in self.reports),
         }
@@ -109,4 +109,4 @@ class Found:
     damaged_copy: Path | None = None  # where a damaged index file was set aside
 
     def to_json(self) -> dict[str, Any]:
-        return self.result.to_dict()
+        return self.result.to_json()

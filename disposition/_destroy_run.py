@@ -66,7 +66,7 @@ class ItemOutcome:
     destroyed: bool
     message: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"archival_code": self.archival_code, "destroyed": self.destroyed, "message": self.message}
 
 
@@ -88,12 +88,12 @@ class RunResult:
     def exit_code(self) -> int:
         return ExitCode.ok if self.complete else ExitCode.storage
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "batch_id": self.batch_id,
             "complete": self.complete,
             "destroyed": [i.archival_code for i in self.items if i.destroyed],
-            "not_destroyed": [i.to_dict() for i in self.items if not i.destroyed],
+            "not_destroyed": [i.to_json() for i in self.items if not i.destroyed],
             "register": {"archival_code": self.register_code, "files": self.register_files},
             "warnings": self.warnings,
         }
@@ -264,7 +264,7 @@ def _new_tombstone(run: _Run, row: ItemRow, decision: Decision, present: list[Lo
         item_xml=item_xml.decode("utf-8"),
         ingested_at=row.ingested_at,
         files=tuple(files),
-        aip_events=tuple(e.to_dict() for e in events_from_xml(premis, name=f"{key}/{PREMIS_XML}")),
+        aip_events=tuple(e.to_json() for e in events_from_xml(premis, name=f"{key}/{PREMIS_XML}")),
         batch_id=batch.batch_id,
         batch_digest=run.digest,
         proposer=batch.proposer,

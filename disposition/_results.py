@@ -34,7 +34,7 @@ class PrepareResult:
     digests: dict[str, str]
     record: Path  # the sender's copy of the registers: registers/transfers/<id>/
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {**_plain(self), "count": len(self.items)}
 
 
@@ -59,13 +59,13 @@ class ReceiveResult:
             return ExitCode.rejected
         return ExitCode.storage if self.status == "incomplete" else ExitCode.ok
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         shown = [f for f in self.report.findings if f.verdict is not Verdict.passed]
         return {
             **_plain(self, skip=("report", "failures")),
             "checks": len(self.report.findings),
-            "findings": [f.to_dict() for f in shown],
-            "failures": [f.to_dict() for f in self.failures],
+            "findings": [f.to_json() for f in shown],
+            "failures": [f.to_json() for f in self.failures],
         }
 
 
@@ -79,7 +79,7 @@ class ConfirmResult:
     keep_copy_until: date
     receiver: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return _plain(self)
 
 

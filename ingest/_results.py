@@ -21,7 +21,7 @@ class ItemResult:
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         def brief(f: Finding) -> dict[str, Any]:
             return {"code": f.code, "message": f.message, **({"path": f.path} if f.path else {})}
 
@@ -52,9 +52,9 @@ class IngestResult:
             return ExitCode.storage
         return ExitCode.rejected if self.count("rejected") else ExitCode.ok
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
-            "items": [r.to_dict() for r in self.items],
+            "items": [r.to_json() for r in self.items],
             "archived": self.count("archived"),
             "rejected": self.count("rejected"),
             "duplicate": self.count("duplicate"),

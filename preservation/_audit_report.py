@@ -46,12 +46,12 @@ class AuditReport:
             return ExitCode.storage
         return ExitCode.rejected if self.unrepaired else ExitCode.ok
 
-    def to_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "checked_aips": self.checked_aips,
             "checked_files": self.checked_files,
             "checked_bytes": self.checked_bytes,
-            "problems": [p.to_dict() for p in self.problems],
+            "problems": [p.to_json() for p in self.problems],
             "checked_copies": self.checked_copies,
             "remaining_due": self.remaining,
             "object_lock": self.object_lock,

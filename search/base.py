@@ -138,7 +138,7 @@ class Hit:
     snippet: str
     score: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"archival_code": self.archival_code, "title": self.title, "snippet": self.snippet, "score": self.score}
 
 
@@ -150,11 +150,11 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     facets: dict[str, dict[Any, int]] = field(default_factory=lambda: {name: {} for name in FACETS})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """JSON-ready: facet keys become strings (years too), as JSON object keys must."""
         return {
             "total": self.total,
-            "hits": [h.to_dict() for h in self.hits],
+            "hits": [h.to_json() for h in self.hits],
             "facets": {name: {str(k): n for k, n in self.facets.get(name, {}).items()} for name in FACETS},
         }
 

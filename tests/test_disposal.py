@@ -284,7 +284,7 @@ def test_a_newer_decision_voids_the_signed_batch(home):
 def test_destruction_removes_every_copy_and_keeps_tombstones_events_and_register(home, cjk_font):
     batch_id = approved(home, OLD[0], OLD[2])
     result = run(home, batch_id)
-    assert result.complete and result.exit_code == 0, result.to_dict()
+    assert result.complete and result.exit_code == 0, result.to_json()
     for code in (OLD[0], OLD[2]):
         assert not any(aip(home, f, code).exists() for f in FOLDERS)
         for f in FOLDERS:
@@ -358,7 +358,7 @@ def test_run_killed_half_way_leaves_nothing_restorable_and_a_second_run_finishes
     assert status(home, OLD[0]) == DESTROYING
 
     result = run(home, batch_id)
-    assert result.complete, result.to_dict()
+    assert result.complete, result.to_json()
     assert status(home, OLD[0]) == "destroyed"
     assert not any(aip(home, f, OLD[0]).exists() for f in FOLDERS)
     assert len([e for e in home.catalogue.events(OLD[0]) if e.type == DELETION]) == 3

@@ -170,10 +170,10 @@ def test_audit_repair_on_a_full_disk_says_why_and_succeeds_once_there_is_room(sm
     try:
         report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
         # the damage stays unrepaired (exit 1, as for any location that refuses the write), and why is said
-        assert report.exit_code == 1 and "[ENOSPC]" in report.repair_failed[0], report.to_dict()
+        assert report.exit_code == 1 and "[ENOSPC]" in report.repair_failed[0], report.to_json()
         filler.unlink()
         report = audit(settings, cat, open_locations(settings), AuditOptions(all=True, repair=True))
-        assert report.exit_code == 0 and page.is_file(), report.to_dict()
+        assert report.exit_code == 0 and page.is_file(), report.to_json()
     finally:
         cat.close()
 

@@ -38,7 +38,7 @@ def aip_dirs(home) -> list[Path]:
 
 def test_bare_folder_becomes_numbered_aips(home, tmp_path):
     result = ingest(home, make_scan_batch(tmp_path / "batch", 3))
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     codes = [r.archival_code for r in result.items]
     assert codes == ["J012-WS·2023-D30-0001", "J012-WS·2023-D30-0002", "J012-WS·2023-D30-0003"]
     assert [p.name for p in aip_dirs(home)] == codes
@@ -82,7 +82,7 @@ def test_scans_with_no_carrier_stated_are_checked_as_scans(home, tmp_path):
     unstated = replace(WS_2023, carrier=None)
     low, missing, text = ingest(home, batch, defaults=unstated).items
     for r in (low, missing):
-        assert r.status == "rejected" and [e.code for e in r.errors] == ["GD-3-5"], r.to_dict()
+        assert r.status == "rejected" and [e.code for e in r.errors] == ["GD-3-5"], r.to_json()
         assert any(w.code == "GD-2-4" and "载体" in w.message for w in r.warnings)
     assert text.status == "rejected" and [e.code for e in text.errors] == ["GD-2-4"]
     assert "无法从这些文件得出" in text.errors[0].message  # a text file has no pages to count: says where to give them
@@ -145,7 +145,7 @@ def test_catalog_batch_with_rejections_goes_on(home, tmp_path):
     result = ingest(home, src, catalog, ClassDefaults(category="WS", year=2023))
     by_title = {r.source: r for r in result.items}
     status = [r.status for r in result.items]
-    assert status == ["archived", "rejected", "rejected", "rejected", "rejected", "archived"], result.to_dict()
+    assert status == ["archived", "rejected", "rejected", "rejected", "rejected", "archived"], result.to_json()
     codes = [{e.code for e in r.errors} for r in result.items]
     assert codes[1] == {"GD-3-5"} and codes[2] == {"GD-3-5"} and codes[3] == {"GD-1-10"} and "GD-3-4" in codes[4]
     assert result.exit_code == 1
@@ -266,7 +266,7 @@ def test_corpus_files_archive_or_are_rejected_cleanly(home, tmp_path):
     for r in result.items:
         assert r.status in {"archived", "rejected", "duplicate"}
         if r.status == "rejected":
-            assert r.errors and all(e.code.startswith("GD-") and e.message for e in r.errors), r.to_dict()
+            assert r.errors and all(e.code.startswith("GD-") and e.message for e in r.errors), r.to_json()
     by_name = {r.source: r.status for r in result.items}
     for bad in (
         "truncated_jpeg.jpg",
@@ -321,10 +321,10 @@ def test_items_over_max_pages_are_rejected_naming_the_setting(home, tmp_path):
         home, src, catalog, ClassDefaults(category="WS", year=2023), max_pages=3
     ).items
     for r in (one, both, listed):
-        assert r.status == "rejected" and {e.code for e in r.errors} == {"GD-3-4"}, r.to_dict()
+        assert r.status == "rejected" and {e.code for e in r.errors} == {"GD-3-4"}, r.to_json()
         assert any("max_pages = 3" in e.message for e in r.errors)
     assert "GD-1-10" not in {e.code for e in listed.errors}  # refused before its files were even read
-    assert ordinary.status == "archived", ordinary.to_dict()
+    assert ordinary.status == "archived", ordinary.to_json()
 
 
 def _javascript_pdf(path: Path) -> Path:
@@ -343,7 +343,7 @@ def test_active_content_is_warned_in_the_report_or_refused_by_setting(home, tmp_
     _javascript_pdf(src / "带脚本.pdf")
     born_digital = replace(WS_2023, carrier="电子")
     (refused,) = ingest_with(home, src, defaults=born_digital, active_content="refuse").items
-    assert refused.status == "rejected" and [e.code for e in refused.errors] == ["GD-3-8"], refused.to_dict()
+    assert refused.status == "rejected" and [e.code for e in refused.errors] == ["GD-3-8"], refused.to_json()
     assert "active_content = refuse" in refused.errors[0].message
     (warned,) = ingest_with(home, src, defaults=born_digital).items
     assert warned.status == "archived" and [w.code for w in warned.warnings] == ["GD-3-8"]
@@ -360,7 +360,7 @@ def test_blank_frames_skipped_by_ocr_are_counted_in_premis(home, tmp_path):
     frames = [Image.new("L", (1, 1), 255) for _ in range(5)] + [Image.new("L", (200, 300), 255)]
     frames[0].save(src / "空白.tif", save_all=True, append_images=frames[1:], dpi=(300, 300))
     (result,) = ingest_with(home, src, ocr="tesseract").items
-    assert result.status == "archived", result.to_dict()
+    assert result.status == "archived", result.to_json()
     (bag_dir,) = aip_dirs(home)
     premis = (bag_dir / PREMIS_XML).read_text(encoding="utf-8")
     assert "空白或过小页 6 页未送识别" in premis
@@ -400,5 +400,5 @@ def test_a_number_in_the_item_list_is_bounded_before_it_is_converted(home, tmp_p
             good = {"题名": f"第{n}件", "责任者": "居委会", "日期": "20230315", "页数": "1", "年度": "2023"}
             w.writerow({**good, **({column: value} if n == 1 else {}), "文件": f"扫描件{n:03d}.tif"})
     result = ingest(home, src, catalog)
-    assert [r.status for r in result.items] == ["rejected", "archived"], result.to_dict()
+    assert [r.status for r in result.items] == ["rejected", "archived"], result.to_json()
     assert "GD-1-3" in {e.code for e in result.items[0].errors}

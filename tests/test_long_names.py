@@ -53,7 +53,7 @@ def test_a_longest_name_is_archived_searched_and_exported_beside_others(home, tm
 
     result = Ingestor.open(home.settings, home.catalogue).run(batch, catalog, ELECTRONIC)
 
-    assert [r.status for r in result.items] == ["archived"] * 4, result.to_dict()
+    assert [r.status for r in result.items] == ["archived"] * 4, result.to_json()
     bag = aip_dirs(home)[0]
     assert os.fsencode(name) in os.listdir(os.fsencode(bag / "data/original"))  # the original, byte-exact
     assert f"data/original/{name}".encode() in (bag / "manifest-sha256.txt").read_bytes()

@@ -58,7 +58,7 @@ def s3_home(tmp_path, s3_server):
 def test_every_item_gets_a_verified_s3_copy_under_object_lock(s3_home, tmp_path):
     home = s3_home
     result = ingest(home, make_scan_batch(tmp_path / "b", 2))
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     assert sorted(home.s3().list_keys()) == ["J012/J012-WS·2023-D30-0001", "J012/J012-WS·2023-D30-0002"]
     assert str(home.s3().object_lock()) == "enforced"
     report = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True))
@@ -325,7 +325,7 @@ def repaired_whole(home: S3Home) -> None:
     home.reopen()
     report = audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True, repair=True))
     found = [(p.location, str(p.kind), p.repaired) for p in report.problems]
-    assert found == [("offsite", "missing_copy", True)], [p.to_dict() for p in report.problems]
+    assert found == [("offsite", "missing_copy", True)], [p.to_json() for p in report.problems]
     assert report.exit_code == 0 and pending_notes(home.s3()) == []
     assert audit(home.settings, home.catalogue, home.locations(), AuditOptions(all=True)).problems == []
 
@@ -399,7 +399,7 @@ def test_long_names_fit_s3_keys_and_a_path_no_key_could_hold_is_refused(s3_home,
     make_image(deep / "扫描件.tif", seed=2)
     result = ingest(s3_home, batch)
     by_source = {r.source: r for r in result.items}
-    assert by_source[longest].status == "archived", result.to_dict()
+    assert by_source[longest].status == "archived", result.to_json()
     refused = by_source["深层文件夹"]
     assert refused.status == "rejected" and [f.code for f in refused.errors] == ["GD-4-7"]
     assert "S3" in refused.errors[0].message

@@ -428,7 +428,7 @@ def test_result_to_dict_shape() -> None:
     result = SearchResult(
         3, [Hit("J012-WS·2024-D30-0001", "题名", "【低保】", 1.5)], {"fonds": {"J012": 3}, "year": {2024: 3}}
     )
-    assert result.to_dict() == {
+    assert result.to_json() == {
         "total": 3,
         "hits": [{"archival_code": "J012-WS·2024-D30-0001", "title": "题名", "snippet": "【低保】", "score": 1.5}],
         "facets": {"fonds": {"J012": 3}, "year": {"2024": 3}, "category": {}, "retention": {}},

@@ -45,7 +45,7 @@ def test_scan_is_ocrd_kept_in_the_aip_and_found(ocr_home, tmp_path, cli):
         ),
     )
     codes = {r.source: r.archival_code for r in result.items}
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     notice = codes["低保通知.tif"]
     text_file = home.store / "J012" / notice / "metadata/text/低保通知.tif.txt"
     assert "低保" in text_file.read_text(encoding="utf-8")
@@ -91,7 +91,7 @@ def test_born_digital_image_is_described_not_ocrd(ocr_home, tmp_path):
         category="WS", year=2023, retention="D30", carrier="电子", author="居委会", date="20230301"
     )
     result = ingest(ocr_home, batch, defaults=born_digital)
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     code = result.items[0].archival_code
     assert not (ocr_home.store / "J012" / code / "metadata/text").exists()
     assert [e for e in ocr_home.catalogue.events(code) if e.type == EXTRACTION] == []
@@ -111,7 +111,7 @@ def test_auto_ocr_reads_a_traditional_scan_with_tesseract(ocr_home, tmp_path):
     save_scan(page, batch / "制度.tif", dpi=300)
     scans = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质", author="居委会", date="20230301")
     result = ingest(ocr_home, batch, defaults=scans)
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     code = result.items[0].archival_code
     text = (ocr_home.store / "J012" / code / "metadata/text/制度.tif.txt").read_text(encoding="utf-8")
     assert "檔案" in text and "討論" in text  # RapidOCR's model cannot write 討 or 論
@@ -133,7 +133,7 @@ def test_tesseract_languages_come_from_the_settings(home, tmp_path):
     save_scan(page, batch / "制度.tif", dpi=300)
     scans = ClassDefaults(category="WS", year=2023, retention="D30", carrier="纸质", author="居委会", date="20230301")
     result = ingest(home, batch, defaults=scans)
-    assert result.exit_code == 0, result.to_dict()
+    assert result.exit_code == 0, result.to_json()
     code = result.items[0].archival_code
     details = [e.detail for e in home.catalogue.events(code) if e.type == EXTRACTION]
     assert details and '"languages": "chi_tra"' in details[0]

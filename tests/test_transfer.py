@@ -465,7 +465,7 @@ def file_digests(home: Home, code: str) -> dict[str, tuple[str, str]]:
 
 def test_second_receive_changes_nothing(package, town):
     first = receive_transfer(town.settings, town.catalogue, package)
-    assert first.status == "received", first.to_dict()
+    assert first.status == "received", first.to_json()
     before = snapshot(town)
     second = receive_transfer(town.settings, town.catalogue, package)
     assert second.status == "already_received" and second.exit_code == 0
@@ -494,7 +494,7 @@ def test_tampered_package_is_refused_and_nothing_stored(package, town, tamper, e
     tamper(package)
     result = receive_transfer(town.settings, town.catalogue, package)
     assert result.status == "rejected" and result.exit_code == 1
-    assert expected in failed_codes(result), [f.to_dict() for f in result.report.failures]
+    assert expected in failed_codes(result), [f.to_json() for f in result.report.failures]
     assert result.receipt is None and result.report_path is not None
     assert '结论="不通过"' in result.report_path.read_text(encoding="utf-8")
     assert_nothing_stored(town)
@@ -567,7 +567,7 @@ def test_failure_half_way_is_completed_by_receiving_again(package, town, s3_serv
     assert list(town.locations()[0].list_keys()) == [f"J012/{c}" for c in CODES[:2]]  # whole AIPs only
     s3_server.start()
     second = receive_transfer(town.settings, town.catalogue, package)
-    assert second.status == "received", second.to_dict()
+    assert second.status == "received", second.to_json()
     assert second.already_held == CODES[:2] and second.stored == CODES[2:]
     assert town.keys() == {"local": [f"J012/{c}" for c in CODES], "offsite": [f"J012/{c}" for c in CODES]}
     assert audit(town.settings, town.catalogue, town.locations(), AuditOptions(all=True)).problems == []
@@ -736,7 +736,7 @@ def test_receiving_a_package_addressed_to_another_archive_stores_nothing(package
         assert town.catalogue.list() == [] and not any(town.keys().values())
         assert not (town.path / "registers" / "transfer-receipts").exists()
         result = receive_transfer(town.settings, town.catalogue, package, ReceiveOptions(receiver="镇档案馆"))
-        assert result.status == "received", result.to_dict()
+        assert result.status == "received", result.to_json()
     finally:
         town.close()
 
@@ -767,7 +767,7 @@ def test_fonds_under_another_name_in_the_town_is_refused(package, tmp_path):
 
 def test_other_content_under_a_transfer_id_already_received_is_refused(package, town, tmp_path):
     first = receive_transfer(town.settings, town.catalogue, package)
-    assert first.status == "received", first.to_dict()
+    assert first.status == "received", first.to_json()
     before = snapshot(town)
     second = Path(shutil.copytree(package, tmp_path / "second"))
     edit(second / "bag-info.txt", "Bag-Software-Agent: dangan ", "Bag-Software-Agent: dangan 9.9 (was ")
@@ -807,7 +807,7 @@ def test_aip_whose_metadata_digests_differ_from_its_bytes_is_refused_before_any_
     result = receive_transfer(town.settings, town.catalogue, package)
     page = f"data/电子档案/2019/WS/{CODES[1]}/data/original/扫描件002.tif"
     assert result.status == "rejected" and result.exit_code == 1 and result.receipt is None
-    assert failed_codes(result) == {"YJ-1-2"}, [f.to_dict() for f in result.report.failures]
+    assert failed_codes(result) == {"YJ-1-2"}, [f.to_json() for f in result.report.failures]
     forged = [f for f in result.report.failures if f.path == page]
     assert len(forged) == 2  # SHA-256 and SM3, each as item.xml records it against the manifest
     assert all("item.xml" in f.message and f.expected and f.expected != f.found for f in forged)

@@ -64,7 +64,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prepared = prepare_transfer(community.settings, community.catalogue, root / "package")
     assert prepared.items == SENT
     received = receive_transfer(town.settings, town.catalogue, prepared.package)
-    assert received.status == "received", received.to_dict()
+    assert received.status == "received", received.to_json()
     assert received.receipt is not None
     confirm_transfer(community.settings, community.catalogue, received.receipt)
     community.catalogue.close()
@@ -192,7 +192,7 @@ def test_copies_are_removed_through_the_approved_path_and_audit_and_reindex_agre
     for person, role in SIGNERS[1:]:
         disposal.approve(home.settings, batch.batch_id, person, role, at(until, 10))
     result = disposal.run_batch(home.settings, home.catalogue, batch.batch_id, as_of=until)
-    assert result.complete, result.to_dict()
+    assert result.complete, result.to_json()
 
     for code in SENT:
         assert home.catalogue.get(code).status == "destroyed" and home.catalogue.copies(code) == {}
