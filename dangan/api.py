@@ -30,14 +30,14 @@ from archive.config import (
 from archive.errors import NotFoundError, UsageError
 from archive.i18n import _
 from archive.storage import Location, open_locations, prepare_locations
-from preservation.audit import AuditOptions, AuditReport
-from preservation.audit import audit as run_audit
 
 from . import parsing
 from .backends import check_names
 from .results import CatalogFile, Export, Found, RecordList, RecordView, Reindex, Validation
 
 if TYPE_CHECKING:
+    from preservation.audit import AuditReport
+
     from ._disposal import Disposal
     from ._transfers import Transfers
 
@@ -303,6 +303,9 @@ class Archive:
         repair: bool = False,
     ) -> AuditReport:
         """定期检测: verify the copies due (or every copy), repairing from a good copy when asked."""
+        from preservation.audit import AuditOptions
+        from preservation.audit import audit as run_audit
+
         options = AuditOptions(max_seconds, parsing.size(max_bytes), check_all, location, repair)
         report = run_audit(self.settings, self.catalogue, self.locations(), options)
         log.info(

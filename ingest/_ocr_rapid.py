@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from importlib import metadata
 from typing import Any
 
 from PIL import Image
@@ -72,6 +71,8 @@ class RapidOcrEngine(OcrEngine):
         }
 
     def version(self) -> str:
+        from importlib import metadata  # only when a version is asked for (20 ms at every start-up otherwise)
+
         try:
             return f"{_RAPID_PACKAGE} {metadata.version(_RAPID_PACKAGE)}, onnxruntime {metadata.version('onnxruntime')}"
         except metadata.PackageNotFoundError as exc:

@@ -18,21 +18,6 @@ from __future__ import annotations
 from .appraisal import Action, Decision, Hold, check_decision, holds_on, is_held, latest_decisions
 from .destruction import Approval, ApprovalPolicy, DestructionBatch, Role, batch_problems, check_approved
 from .periods import PERMANENT, is_longer, period_years, retention_label
-from .registers import (
-    AipDigest,
-    DestructionRegister,
-    DestructionRow,
-    Handover,
-    TransferRow,
-    destruction_register_pdf,
-    destruction_register_xlsx,
-    handover_xml,
-    read_transfer_list,
-    transfer_list_xlsx,
-    transfer_list_xml,
-    transfer_readme,
-    transfer_rows,
-)
 from .rules import (
     CountsFrom,
     Due,
@@ -86,3 +71,19 @@ __all__ = [
     "transfer_readme",
     "transfer_rows",
 ]
+
+#: names of :mod:`retention.registers`, imported on first use: the registers need openpyxl and
+#: fpdf2, which commands that never write a register (ingest, audit, search) should not load
+_REGISTERS = frozenset({
+    "AipDigest", "DestructionRegister", "DestructionRow", "Handover", "TransferRow", "destruction_register_pdf",
+    "destruction_register_xlsx", "handover_xml", "read_transfer_list", "transfer_list_xlsx", "transfer_list_xml",
+    "transfer_readme", "transfer_rows",
+})  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    if name in _REGISTERS:
+        from . import registers
+
+        return getattr(registers, name)
+    raise AttributeError(f"module 'retention' has no attribute {name!r}")
