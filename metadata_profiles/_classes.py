@@ -10,6 +10,7 @@ import unicodedata
 from archive.archival_code import MIDDLE_DOT, normalise_dots
 from archive.config import Settings
 from archive.errors import UsageError
+from archive.i18n import _, language
 
 from ._profiles import load_profiles
 
@@ -46,18 +47,24 @@ def class_codes(
         known_fonds = [f.code for f in settings.fonds]
         fonds = next((code for code in known_fonds if normalise_code(code) == typed), None)
         if fonds is None:
-            raise UsageError(f"本库没有全宗号 {typed}, 本库全宗: {', '.join(known_fonds)} (unknown fonds)")
+            raise UsageError(
+                _("本库没有全宗号 {fonds}, 本库全宗: {known}").format(fonds=typed, known=", ".join(known_fonds))
+            )
     codes = load_profiles(settings.profiles_dir).codes
     if category is not None:
         category = normalise_code(category) or ""
         problem = codes.category_problem(category)
-        if problem is None and not all(level.isascii() and level.isalnum() for level in category.split(MIDDLE_DOT)):
-            problem = ("门类代码只能由字母和数字组成, 各级以“·”分隔", "letters and digits only, levels joined by '·'")
-        if problem is not None:
-            raise UsageError(f"门类代码“{category}”无效: {problem[0]} (invalid category: {problem[1]})")
+        # the code lists give their reason in both languages (it is a finding's text too): the one the person reads
+        reason = None if problem is None else problem[1] if language() == "en" else problem[0]
+        if reason is None and not all(level.isascii() and level.isalnum() for level in category.split(MIDDLE_DOT)):
+            reason = _("门类代码只能由字母和数字组成, 各级以“·”分隔")
+        if reason is not None:
+            raise UsageError(_("门类代码“{category}”无效: {reason}").format(category=category, reason=reason))
     if retention is not None:
         retention = normalise_retention(retention)
         if retention not in codes["retention"].values:
             known = "、".join(codes["retention"].values)
-            raise UsageError(f"保管期限代码“{retention}”不在代码表中 (可用: {known}) (unknown retention code)")
+            raise UsageError(
+                _("保管期限代码“{retention}”不在代码表中 (可用: {known})").format(retention=retention, known=known)
+            )
     return fonds, category, retention

@@ -10,6 +10,7 @@ from typing import Any
 
 from archive.archival_code import MIDDLE_DOT
 from archive.errors import ConfigError
+from archive.i18n import _
 
 from ._toml import check_keys, read_bundled, read_file
 
@@ -62,7 +63,7 @@ class CodeLists:
             return self.lists[name]
         except KeyError:
             raise ConfigError(
-                f"未知的代码表“{name}”，可用：{'、'.join(self.lists)} / unknown code list '{name}'",
+                _("未知的代码表“{name}”，可用：{known}").format(name=name, known="、".join(self.lists)),
                 rule="codes.toml",
             ) from None
 
@@ -97,7 +98,7 @@ def _build(name: str, table: Mapping[str, Any], where: str) -> CodeList:
     subs = {code: _build(f"{name}.{code}", sub, where) for code, sub in table.get("sub", {}).items()}
     before = table.get("legacy_before_year")
     if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
-        raise ConfigError(f"legacy_before_year 须为整数 / must be an integer: {before!r}", path=where)
+        raise ConfigError(_("legacy_before_year 须为整数: {value}").format(value=repr(before)), path=where)
     return CodeList(
         name=name,
         title=str(table.get("title", name)),
@@ -115,7 +116,7 @@ def _merge(base: CodeList, extra: CodeList, where: str) -> CodeList:
     added = [c for c in extra.all_codes() if c not in base]
     if added and not base.extendable:
         raise ConfigError(
-            f"代码表“{base.title}”不可扩充，不能加入 {added} / code list '{base.name}' is closed; cannot add {added}",
+            _("代码表“{title}”不可扩充，不能加入 {added}").format(title=base.title, added=added),
             path=where,
         )
     subs = dict(base.sub)
@@ -151,5 +152,5 @@ def load_codes(extra_dir: Path | None = None) -> CodeLists:
             lists[name] = _merge(lists[name], extra, str(local)) if name in lists else extra
     for required in ("category", "retention", "classification", "carrier"):
         if required not in lists:
-            raise ConfigError(f"缺少代码表“{required}” / code list '{required}' missing", rule="codes.toml")
+            raise ConfigError(_("缺少代码表“{name}”").format(name=required), rule="codes.toml")
     return CodeLists(MappingProxyType(lists))

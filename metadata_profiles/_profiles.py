@@ -18,6 +18,7 @@ from typing import Any
 
 from archive.archival_code import MIDDLE_DOT, normalise_dots
 from archive.errors import ConfigError
+from archive.i18n import _
 from archive.model import ItemMetadata
 
 from ._codes import CodeLists, load_codes
@@ -153,8 +154,7 @@ class Profiles:
         if levels[0] in self.codes["category"].values:
             return self.profiles["default"]
         raise ConfigError(
-            f"未知的门类“{category}”，可用：{'、'.join(self.categories)} / unknown category "
-            f"'{category}'; known: {', '.join(self.categories)}",
+            _("未知的门类“{category}”，可用：{known}").format(category=category, known="、".join(self.categories)),
             rule="codes.toml",
         )
 
@@ -162,9 +162,9 @@ class Profiles:
 def _field_spec(attr: str, table: Mapping[str, Any], where: str) -> FieldSpec:
     check_keys(table, _FIELD_KEYS, f"{where} [fields.{attr}]")
     if attr not in _ITEM_ATTRS:
-        raise ConfigError(f"字段“{attr}”不是 ItemMetadata 的属性 / not an ItemMetadata attribute", path=where)
+        raise ConfigError(_("字段“{field}”不是 ItemMetadata 的属性").format(field=attr), path=where)
     if table.get("type") not in FIELD_TYPES:
-        raise ConfigError(f"字段“{attr}”的 type 须为 {FIELD_TYPES} / bad type", path=where)
+        raise ConfigError(_("字段“{field}”的 type 须为 {types}").format(field=attr, types=FIELD_TYPES), path=where)
     values = {k: v for k, v in table.items() if k != "required"}
     return FieldSpec(attr=attr, required=bool(table.get("required", False)), **values)
 
@@ -173,7 +173,9 @@ def _char_rule(name: str, table: Mapping[str, Any], where: str) -> CharRule:
     check_keys(table, _CHAR_KEYS, f"{where} [char_rules.{name}]")
     for key in ("edge_whitespace", "format_chars", "lookalike_dots"):
         if table.get(key, "ignore") not in SEVERITIES:
-            raise ConfigError(f"char_rules.{name}.{key} 须为 {SEVERITIES} / must be one of them", path=where)
+            raise ConfigError(
+                _("{key} 须为 {choices}").format(key=f"char_rules.{name}.{key}", choices=SEVERITIES), path=where
+            )
     values = {**table, "forbidden": tuple(table.get("forbidden", ()))}
     return CharRule(name=name, **values)
 
@@ -189,7 +191,7 @@ def _load_fields(extra_dir: Path | None) -> tuple[dict[str, FieldSpec], dict[str
     for spec in fields.values():
         if spec.chars is not None and spec.chars not in rules:
             raise ConfigError(
-                f"字段“{spec.attr}”的字符规则“{spec.chars}”不存在 / unknown char rule '{spec.chars}'",
+                _("字段“{field}”的字符规则“{rule}”不存在").format(field=spec.attr, rule=spec.chars),
                 path=where,
             )
     return fields, rules
@@ -208,12 +210,12 @@ def _raw_profiles(extra_dir: Path | None) -> dict[str, tuple[dict[str, Any], str
         check_keys(data, {"profile", "max_length"}, where)
         category = data.get("profile", {}).get("category")
         if not isinstance(category, str) or not category:
-            raise ConfigError("[profile] 缺少 category / [profile] needs a category", path=where)
+            raise ConfigError(_("[profile] 缺少 category"), path=where)
         category = normalise_dots(category)
         base = raw.get(category, ({}, where))[0]
         raw[category] = (deep_merge(base, data), where)
     if "default" not in raw:
-        raise ConfigError("缺少 default 著录方案 / no default profile", rule="profiles/default.toml")
+        raise ConfigError(_("缺少 default 著录方案"), rule="profiles/default.toml")
     return raw
 
 
@@ -226,8 +228,8 @@ def _resolve(
     if parent is None:
         return data
     if parent not in raw or parent in seen:
-        why = "循环继承" if parent in seen else "父方案不存在"
-        raise ConfigError(f"extends = “{parent}” 无效：{why} / bad extends '{parent}'", path=where)
+        why = _("循环继承") if parent in seen else _("父方案不存在")
+        raise ConfigError(_("extends = “{parent}” 无效：{reason}").format(parent=parent, reason=why), path=where)
     merged = deep_merge(_resolve(parent, raw, (*seen, category)), data)
     merged["profile"] = {k: v for k, v in merged["profile"].items() if k != "extends"}
     return merged
@@ -249,7 +251,7 @@ def _build_profile(
     sized = {a: dataclasses.replace(s, max_length=lengths.get(a, s.max_length)) for a, s in fields.items()}
     mismatch = table.get("date_year_mismatch", "warning")
     if mismatch not in SEVERITIES:
-        raise ConfigError(f"date_year_mismatch 须为 {SEVERITIES} / must be one of them", path=where)
+        raise ConfigError(_("{key} 须为 {choices}").format(key="date_year_mismatch", choices=SEVERITIES), path=where)
     return Profile(
         category=normalise_dots(table["category"]),
         title=str(table.get("title", table["category"])),
@@ -274,7 +276,7 @@ def _check_subset(values: set[str] | frozenset[str], universe: set[str], key: st
     unknown = sorted(set(values) - universe)
     if unknown:
         raise ConfigError(
-            f"{key} 含未知的值 {unknown}，可用：{sorted(universe)} / {key} has unknown values {unknown}",
+            _("{key} 含未知的值 {unknown}，可用：{known}").format(key=key, unknown=unknown, known=sorted(universe)),
             path=where,
         )
 
@@ -290,14 +292,14 @@ def load_profiles(extra_dir: Path | None = None) -> Profiles:
         ConfigError: A data file is unreadable or inconsistent; the message names it.
     """
     if extra_dir is not None and not Path(extra_dir).is_dir():
-        raise ConfigError("著录方案目录不存在 / profile directory does not exist", path=str(extra_dir))
+        raise ConfigError(_("著录方案目录不存在"), path=str(extra_dir))
     extra = Path(extra_dir) if extra_dir is not None else None
     codes = load_codes(extra)
     fields, rules = _load_fields(extra)
     for spec in fields.values():
         if spec.code_list is not None and spec.code_list not in codes:
             raise ConfigError(
-                f"字段“{spec.attr}”引用的代码表“{spec.code_list}”不存在 / unknown code list",
+                _("字段“{field}”引用的代码表“{name}”不存在").format(field=spec.attr, name=spec.code_list),
                 rule="fields.toml",
             )
     raw = _raw_profiles(extra)

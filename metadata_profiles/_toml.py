@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError
+from archive.i18n import _
 
 PACKAGE = "metadata_profiles"
 
@@ -32,7 +33,7 @@ def read_file(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"无法读取配置文件：{exc} / cannot read: {exc}", path=str(path)) from None
+        raise ConfigError(_("无法读取配置文件：{reason}").format(reason=exc), path=str(path)) from None
     return _loads(raw, str(path))
 
 
@@ -40,7 +41,7 @@ def _loads(raw: bytes, name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"配置文件不是有效的 UTF-8 TOML：{exc} / not valid UTF-8 TOML: {exc}", path=name) from None
+        raise ConfigError(_("配置文件不是有效的 UTF-8 TOML：{reason}").format(reason=exc), path=name) from None
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,6 +60,6 @@ def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(
-            f"未知的配置键 {unknown}，可用：{sorted(allowed)} / unknown keys {unknown}; allowed: {sorted(allowed)}",
+            _("未知的配置键 {unknown}，可用：{known}").format(unknown=unknown, known=sorted(allowed)),
             path=where,
         )

@@ -27,6 +27,7 @@ from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.copycheck import CopyCheck, Expected, Listing, Problem, ProblemKind, check_copy
 from archive.errors import StorageError, UsageError
+from archive.i18n import _
 from archive.storage.base import Location, ObjectLock
 from preservation._audit_report import AuditOptions, AuditReport
 from preservation._due import INVENTORY_SHARE, _Due, _due, _feed, _listed_whole
@@ -57,7 +58,7 @@ def audit(settings: Settings, catalogue: Catalogue, locations: list[Location], o
     started = time.monotonic()
     by_name = {loc.name: loc for loc in locations}
     if options.location is not None and options.location not in by_name:
-        raise UsageError(f"没有名为 {options.location} 的存储位置 (no such location)", rule="dangan.toml [[storage]]")
+        raise UsageError(_("没有名为 {name} 的存储位置").format(name=options.location), rule="dangan.toml [[storage]]")
     report = AuditReport()
     if options.max_seconds is not None:
         for loc in locations:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from archive.i18n import _
 from search.base import MAX_LIMIT, MAX_WINDOW, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError, SearchTimeoutError
 from search.query import MAX_QUERY_CHARS, ParsedQuery, Term, parse_query
@@ -56,11 +57,11 @@ def open_index(kind: str, **options: Any) -> SearchIndex:
     """
     if kind not in BACKENDS:
         raise SearchConfigError(
-            f"未知的检索后端: {kind!r}; 可选 {', '.join(BACKENDS)} (unknown search backend; choose one of these)"
+            _("未知的检索后端: {kind}; 可选 {choices}").format(kind=repr(kind), choices=", ".join(BACKENDS))
         )
     module, cls = BACKENDS[kind]
     factory: Any = getattr(importlib.import_module(module), cls)
     try:
         return factory(**options)
     except TypeError as exc:
-        raise SearchConfigError(f"检索后端 {kind} 的参数有误: {exc} (bad options for the {kind} backend)") from None
+        raise SearchConfigError(_("检索后端 {kind} 的参数有误: {reason}").format(kind=kind, reason=exc)) from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from archive.i18n import _
 from search.errors import SearchQueryError
 
 MAX_LIMIT = 100  # hits per page
@@ -71,7 +72,7 @@ class Query:
         if self.text is None:
             object.__setattr__(self, "text", "")
         if not isinstance(self.text, str):
-            raise SearchQueryError("检索词必须是文字 (the query text must be a string)")
+            raise SearchQueryError(_("检索词必须是文字"))
         object.__setattr__(self, "visible_fonds", _fonds_set(self.visible_fonds))
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
@@ -80,14 +81,11 @@ class Query:
         for name in ("year_from", "year_to"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise SearchQueryError(f"年度应为整数: {value!r} ({name} must be an integer year)")
+                raise SearchQueryError(_("{name} 的年度应为整数: {value}").format(name=name, value=repr(value)))
         if not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
-            raise SearchQueryError(f"每页条数应在 1 到 {MAX_LIMIT} 之间 (limit must be 1..{MAX_LIMIT})")
+            raise SearchQueryError(_("每页条数应在 1 到 {max} 之间").format(max=MAX_LIMIT))
         if not isinstance(self.offset, int) or self.offset < 0 or self.offset + self.limit > MAX_WINDOW:
-            raise SearchQueryError(
-                f"翻页超出范围: 只能查看前 {MAX_WINDOW} 条, 请加筛选条件缩小范围 "
-                f"(offset + limit must stay within the first {MAX_WINDOW} results; add a filter)"
-            )
+            raise SearchQueryError(_("翻页超出范围: 只能查看前 {max} 条, 请加筛选条件缩小范围").format(max=MAX_WINDOW))
 
     @property
     def has_filters(self) -> bool:
@@ -108,24 +106,22 @@ def _date(name: str, value: Any) -> str:
     """``value`` as ASCII ``YYYYMMDD`` (full-width digits allowed), refused unless it is a real date."""
     text = unicodedata.normalize("NFKC", str(value)).strip()
     if not _DATE.fullmatch(text):
-        raise SearchQueryError(f"日期应为 YYYYMMDD 八位数字: {value!r} ({name} must be YYYYMMDD)")
+        raise SearchQueryError(_("{name} 应为 YYYYMMDD 八位数字: {value}").format(name=name, value=repr(value)))
     try:
         date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         raise SearchQueryError(
-            f"日期不存在: {value!r}, 应为 YYYYMMDD 格式的真实日期 ({name} is not a real date: YYYYMMDD)"
+            _("{name} 日期不存在: {value}, 应为 YYYYMMDD 格式的真实日期").format(name=name, value=repr(value))
         ) from None
     return text
 
 
 def _fonds_set(value: Any) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise SearchQueryError(
-            "visible_fonds 必须是全宗号的集合 (visible_fonds must be a set of fonds codes, e.g. frozenset({'J012'}))"
-        )
+        raise SearchQueryError(_("visible_fonds 必须是全宗号的集合, 例如 frozenset(['J012'])"))
     fonds = frozenset(value)
     if not fonds or not all(isinstance(f, str) and f for f in fonds):
-        raise SearchQueryError("未指定可见全宗, 不能检索 (visible_fonds is empty: the caller may see no fonds)")
+        raise SearchQueryError(_("未指定可见全宗, 不能检索"))
     return fonds
 
 

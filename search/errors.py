@@ -1,4 +1,4 @@
-"""检索错误 (search errors): typed, with a message for people, Chinese first and English after.
+"""检索错误 (search errors): typed, with a message for people in their language (see :mod:`archive.i18n`).
 
 Backends catch their own driver errors (SQLite, FTS5, Elasticsearch) and raise these, so no
 SQL text, FTS syntax message or traceback reaches a person.

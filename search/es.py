@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from archive.i18n import _
 from search.base import FACETS, Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchConfigError, SearchQueryError
 from search.query import ParsedQuery, code_key, needs_unigrams, parse_query
@@ -122,10 +123,7 @@ def build_query(query: Query, synonyms: Synonyms | None = None) -> dict[str, Any
     """The ``_search`` body for a query; raises :class:`SearchQueryError` as FTS5 does."""
     parsed = parse_query(query.text, synonyms if synonyms is not None else load_synonyms())
     if parsed.is_empty and not query.has_filters:
-        raise SearchQueryError(
-            "请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期) "
-            "(type a query, or choose at least one filter to list records)"
-        )
+        raise SearchQueryError(_("请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期)"))
     body: dict[str, Any] = {
         "query": {
             "bool": {"filter": _filters(query, parsed), "must": [_term_clause(t.alternatives) for t in parsed.terms]}
@@ -229,7 +227,9 @@ class EsIndex(SearchIndex):
             self.client = client if client is not None else Elasticsearch(url, request_timeout=timeout)
         except ValueError as exc:
             raise SearchConfigError(
-                f"Elasticsearch 地址无效: {url!r}: {exc} (a bad Elasticsearch URL, e.g. http://localhost:9200)"
+                _("Elasticsearch 地址无效: {url}: {reason}; 例如 http://localhost:9200").format(
+                    url=repr(url), reason=exc
+                )
             ) from None
         with self._errors():
             self.client.indices.put_index_template(name=f"{index_prefix}-items", **index_template(index_prefix))
@@ -248,22 +248,22 @@ class EsIndex(SearchIndex):
             yield
         except BulkIndexError as exc:
             raise SearchBackendError(
-                f"Elasticsearch 批量写入有 {len(exc.errors)} 条失败 ({len(exc.errors)} documents failed to index)"
+                _("Elasticsearch 批量写入有 {count} 条失败").format(count=len(exc.errors))
             ) from None
         except ApiError as exc:
             raise SearchBackendError(
-                f"Elasticsearch 返回错误 {exc.meta.status}: {exc.message} (Elasticsearch refused the request)"
+                _("Elasticsearch 返回错误 {status}: {reason}").format(status=exc.meta.status, reason=exc.message)
             ) from None
         except TransportError as exc:
             raise SearchBackendError(
-                f"无法连接 Elasticsearch: {exc.message} (cannot reach Elasticsearch; check the URL and the server)"
+                _("无法连接 Elasticsearch, 请检查地址和服务器: {reason}").format(reason=exc.message)
             ) from None
 
     def upsert(self, docs: Iterable[SearchDoc]) -> int:
         from elasticsearch.helpers import bulk
 
         with self._errors():
-            written, _ = bulk(self.client, bulk_actions(self.alias, docs), refresh=self.refresh)
+            written, _failed = bulk(self.client, bulk_actions(self.alias, docs), refresh=self.refresh)
         return written
 
     def delete(self, archival_codes: Iterable[str]) -> int:
@@ -275,7 +275,7 @@ class EsIndex(SearchIndex):
             for ok, item in streaming_bulk(self.client, actions, raise_on_error=False, refresh=self.refresh):
                 result = item.get("delete", {})
                 if not ok and result.get("status") != 404:
-                    raise SearchBackendError(f"Elasticsearch 删除失败: {result} (a delete failed)")
+                    raise SearchBackendError(_("Elasticsearch 删除失败: {result}").format(result=result))
                 if ok and result.get("result") == "deleted":
                     removed += 1
         return removed
@@ -294,10 +294,7 @@ class EsIndex(SearchIndex):
         for body in mappings.values():
             stamp = (body.get("mappings") or {}).get("_meta", {}).get("text_rules")
             if stamp != text_stamp():
-                return (
-                    f"Elasticsearch 索引由另一版本的检索规则建立 ({stamp}), 须重建 "
-                    f"(the Elasticsearch index was built with other text rules, {stamp}; rebuild it)"
-                )
+                return _("Elasticsearch 索引由另一版本的检索规则建立 ({stamp}), 须重建").format(stamp=stamp)
         return None
 
     def codes(self) -> set[str]:
@@ -319,7 +316,7 @@ class EsIndex(SearchIndex):
             )
             self.client.indices.create(index=new, settings={"refresh_interval": "-1"})
             try:
-                written, _ = bulk(self.client, bulk_actions(new, docs), refresh=False)
+                written, _failed = bulk(self.client, bulk_actions(new, docs), refresh=False)
                 self.client.indices.put_settings(index=new, settings={"refresh_interval": None})
                 self.client.indices.refresh(index=new)
                 # One _aliases call: readers see the old index, then the new one, never neither.

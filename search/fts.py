@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from archive.i18n import _
 from archive.sqlitefile import is_damage, set_aside
 from search.base import Hit, Query, SearchDoc, SearchIndex, SearchResult
 from search.errors import SearchBackendError, SearchQueryError, SearchTimeoutError
@@ -140,8 +141,7 @@ class FtsIndex(SearchIndex):
             target = set_aside(self.path)
         except OSError as exc:
             raise SearchBackendError(
-                f"检索索引文件已损坏, 且无法移开: {exc}; 请删除该文件后运行 dangan reindex "
-                f"(the search index file is damaged and could not be moved aside; delete it, then reindex)",
+                _("检索索引文件已损坏, 且无法移开: {reason}; 请删除该文件后运行 dangan reindex").format(reason=exc),
                 path=str(self.path),
             ) from None
         self.damaged_copy = target
@@ -189,7 +189,7 @@ class FtsIndex(SearchIndex):
 
     def _connection(self) -> sqlite3.Connection:
         if self._con is None:  # only after a failed _set_aside or close
-            raise SearchBackendError("检索索引未打开 (the search index is not open)", path=str(self.path))
+            raise SearchBackendError(_("检索索引未打开"), path=str(self.path))
         return self._con
 
     @contextmanager
@@ -207,7 +207,7 @@ class FtsIndex(SearchIndex):
             cons = [self._connection(), *(self._helpers if helpers else [])]
             self._deadline = time.monotonic() + self.time_limit if self.time_limit else 0.0
             try:
-                for _ in range(SNAPSHOT_TRIES):
+                for _try in range(SNAPSHOT_TRIES):
                     revisions = set()
                     for con in cons:
                         con.execute("BEGIN")
@@ -218,8 +218,7 @@ class FtsIndex(SearchIndex):
                         con.execute("COMMIT")
                 else:
                     raise SearchBackendError(
-                        "检索索引一直在写入, 无法取得一致的读取视图, 请稍后再试 "
-                        "(the index kept changing while the search started; try again)",
+                        _("检索索引一直在写入, 无法取得一致的读取视图, 请稍后再试"),
                         path=str(self.path),
                     )
                 yield cons
@@ -235,24 +234,23 @@ class FtsIndex(SearchIndex):
             yield
         except sqlite3.Error as exc:
             if is_damage(exc):
-                raise _DamagedIndex(
-                    f"检索索引文件已损坏: {exc} (the search index file is damaged)", path=str(self.path)
-                ) from None
+                raise _DamagedIndex(_("检索索引文件已损坏: {reason}").format(reason=exc), path=str(self.path)) from None
             if opening:
                 raise SearchBackendError(
-                    f"无法打开检索索引: {exc} (cannot open the search index)", path=str(self.path)
+                    _("无法打开检索索引: {reason}").format(reason=exc), path=str(self.path)
                 ) from None
             if not isinstance(exc, sqlite3.OperationalError):
                 raise SearchBackendError(
-                    f"检索索引损坏或无法使用: {exc} (the search index is damaged; rebuild it)", path=str(self.path)
+                    _("检索索引损坏或无法使用, 请重建: {reason}").format(reason=exc), path=str(self.path)
                 ) from None
             if "interrupted" in str(exc):
                 raise SearchTimeoutError(
-                    f"检索超过 {self.time_limit:g} 秒未完成, 请缩小范围 (加筛选条件或更长的检索词) "
-                    f"(the query ran past {self.time_limit:g} s: add a filter or a longer term)"
+                    _("检索超过 {seconds} 秒未完成, 请缩小范围 (加筛选条件或更长的检索词)").format(
+                        seconds=f"{self.time_limit:g}"
+                    )
                 ) from None
             raise SearchBackendError(
-                f"检索索引读写失败: {exc} (the search index failed; rebuilding it may help)", path=str(self.path)
+                _("检索索引读写失败, 重建索引或可解决: {reason}").format(reason=exc), path=str(self.path)
             ) from None
 
     def _check_schema(self, con: sqlite3.Connection) -> None:
@@ -328,9 +326,9 @@ class FtsIndex(SearchIndex):
                 self._set_aside()
                 self._open()
             raise SearchBackendError(
-                f"重建时发现检索索引文件已损坏, 已移开 ({self.damaged_copy or '另一进程已移开'}) 并新建空索引; "
-                "请再运行 dangan reindex (the index file proved damaged during the rebuild: it was moved aside "
-                "and an empty index started; run the rebuild again)",
+                _("重建时发现检索索引文件已损坏, 已移开 ({where}) 并新建空索引; 请再运行 dangan reindex").format(
+                    where=self.damaged_copy or _("另一进程已移开")
+                ),
                 path=str(self.path),
             ) from None
         except BaseException:
@@ -355,7 +353,7 @@ class FtsIndex(SearchIndex):
             found = [r[0] for r in con.execute("PRAGMA quick_check")]
             if found != ["ok"]:
                 raise _DamagedIndex(
-                    f"检索索引文件已损坏: {'; '.join(found[:3])} (the search index file is damaged)",
+                    _("检索索引文件已损坏: {reason}").format(reason="; ".join(found[:3])),
                     path=str(self.path),
                 )
             current = self._generation(con)
@@ -378,10 +376,7 @@ class FtsIndex(SearchIndex):
     def search(self, query: Query) -> SearchResult:
         parsed = parse_query(query.text, self.synonyms)
         if parsed.is_empty and not query.has_filters:
-            raise SearchQueryError(
-                "请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期) "
-                "(type a query, or choose at least one filter to list records)"
-            )
+            raise SearchQueryError(_("请输入检索词, 或至少选择一个筛选条件 (全宗、年度、门类、保管期限、日期)"))
         return self._mending(lambda: self._search(query, parsed))
 
     def _search(self, query: Query, parsed: ParsedQuery) -> SearchResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from archive.i18n import _
 from search.errors import SearchConfigError
 from search.text import fold_stamp
 
@@ -37,8 +38,9 @@ def check_fts5() -> None:
         con.close()
     except sqlite3.Error as exc:
         raise SearchConfigError(
-            f"此 Python 的 SQLite {sqlite3.sqlite_version} 不支持 FTS5, 无法建立检索索引 "
-            f"(SQLite {sqlite3.sqlite_version} in this Python lacks FTS5; use the elasticsearch backend)"
+            _("此 Python 的 SQLite {version} 不支持 FTS5, 无法建立检索索引; 请改用 elasticsearch 后端").format(
+                version=sqlite3.sqlite_version
+            )
         ) from exc
 
 
@@ -78,15 +80,9 @@ def other_generations(con: sqlite3.Connection, current: int) -> set[int]:
 
 def old_layout(schema: str | None) -> str:
     """The message for an index whose tables are of another layout."""
-    return (
-        f"检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex) "
-        f"(the index has an older layout, {schema}; rebuild it)"
-    )
+    return _("检索索引是旧版结构 ({schema}), 请重建索引 (dangan reindex)").format(schema=schema)
 
 
 def other_tokens(stamp: str | None) -> str:
     """The message for an index whose tokens were made by other rules."""
-    return (
-        f"检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引 "
-        f"(the index was built with other token rules, {stamp}; rebuild it before writing)"
-    )
+    return _("检索索引由另一版本的分词规则建立 ({stamp}), 请先重建索引").format(stamp=stamp)

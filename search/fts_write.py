@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from archive.errors import UsageError
+from archive.i18n import _
 from search.base import SearchDoc
 from search.fts_schema import read_meta
 from search.fts_sql import row_id
@@ -77,10 +78,7 @@ def _tokens(code: str, title: str, meta: str, body: str) -> tuple[str, str, str]
 
 def _check_doc(doc: SearchDoc) -> None:
     if not doc.archival_code or not doc.fonds_code:
-        raise UsageError(
-            f"检索文档缺少档号或全宗号: {doc.archival_code!r} "
-            "(a search document needs an archival code and a fonds code)"
-        )
+        raise UsageError(_("检索文档缺少档号或全宗号: {code}").format(code=repr(doc.archival_code)))
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

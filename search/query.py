@@ -22,6 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from archive.i18n import _
 from search.errors import SearchQueryError
 from search.synonyms import Synonyms
 from search.text import fold_variants, runs, searchable
@@ -74,8 +75,7 @@ def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
     size = len(" ".join(text.split()))
     if size > MAX_QUERY_CHARS:
         raise SearchQueryError(
-            f"检索词过长 ({size} 字), 最多 {MAX_QUERY_CHARS} 字; 请只输入关键词 "
-            f"(the query has {size} characters; at most {MAX_QUERY_CHARS} are accepted: use key words)"
+            _("检索词过长 ({size} 字), 最多 {max} 字; 请只输入关键词").format(size=size, max=MAX_QUERY_CHARS)
         )
     terms: list[Term] = []
     codes: list[str] = []
@@ -91,12 +91,9 @@ def parse_query(text: str, synonyms: Synonyms) -> ParsedQuery:
     terms = list(dict.fromkeys(terms))
     codes = list(dict.fromkeys(codes))
     if len(terms) + len(codes) > MAX_TERMS:
-        raise SearchQueryError(f"检索词太多, 最多 {MAX_TERMS} 个 (too many terms: at most {MAX_TERMS})")
+        raise SearchQueryError(_("检索词太多, 最多 {max} 个").format(max=MAX_TERMS))
     if text.strip() and not terms and not codes:
-        raise SearchQueryError(
-            "检索词中没有可检索的文字 (只有标点或符号); 请输入汉字、字母或数字 "
-            "(the query holds only punctuation or symbols: type characters, letters or digits)"
-        )
+        raise SearchQueryError(_("检索词中没有可检索的文字 (只有标点或符号); 请输入汉字、字母或数字"))
     return ParsedQuery(tuple(terms), tuple(codes))
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
+from archive.i18n import _
 from search.errors import SearchConfigError
 from search.text import fold, searchable
 
@@ -32,7 +33,7 @@ def parse_synonyms(text: str, *, source: str = "<text>") -> list[tuple[str, ...]
         members = tuple(dict.fromkeys(m for m in (searchable(fold(w)) for w in _SEPARATORS.split(line)) if m))
         if len(members) < 2:
             raise SearchConfigError(
-                f"同义词表第 {lineno} 行只有一个词, 至少需要两个 (a synonym group needs two or more words)",
+                _("同义词表第 {line} 行只有一个词, 至少需要两个").format(line=lineno),
                 path=f"{source}:{lineno}",
             )
         groups.append(members)
@@ -60,7 +61,7 @@ def _load(extra: str | None, mtime_ns: int) -> Synonyms:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SearchConfigError(
-                f"无法读取同义词表: {exc} (cannot read the synonym file; it must be UTF-8 text)", path=str(path)
+                _("无法读取同义词表 (须为 UTF-8 文本): {reason}").format(reason=exc), path=str(path)
             ) from exc
         groups += parse_synonyms(text, source=str(path))
     return merge_groups(groups)

@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 
 # Han (BMP, extension A and the supplementary planes), compatibility ideographs, kana and
 # hangul: scripts written without spaces, indexed as character bigrams.
@@ -84,10 +85,7 @@ def converter(config: str = "t2s"):
         try:
             import opencc
         except ImportError as exc:  # pragma: no cover - opencc is a declared dependency
-            raise MissingDependencyError(
-                "缺少 OpenCC, 无法进行繁简转换; 请安装: pip install opencc "
-                "(OpenCC is missing: simplified/traditional folding needs it)"
-            ) from exc
+            raise MissingDependencyError(_("缺少 OpenCC, 无法进行繁简转换; 请安装: pip install opencc")) from exc
         conv = opencc.OpenCC(config)
         setattr(_local, config, conv)
     return conv
