@@ -425,7 +425,7 @@ def _print_audit(report: Any) -> None:
             problems=len(report.problems),
             unrepaired=len(report.unrepaired),
             remaining=report.remaining,
-        )  # fmt: skip
+        )
     )
 
 
