@@ -67,7 +67,7 @@ def on_archive(fn: Callable[..., Any]) -> Callable[..., Any]:
 AS_OF = click.option(
     "--as-of",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="按此日期计算是否到期, 如 2026-01-01, 默认今天 (count as of this day; default: today)",
+    help=_("按此日期计算是否到期, 如 2026-01-01, 默认今天"),
 )
-AS_JSON = click.option("--json", "as_json", is_flag=True, help="输出 JSON")
-BY = click.option("--by", required=True, help="经办人姓名 (the named person acting)")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help=_("输出 JSON"))
+BY = click.option("--by", required=True, help=_("经办人姓名"))

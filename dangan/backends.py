@@ -13,6 +13,7 @@ from pathlib import Path
 
 from archive.config import Settings
 from archive.errors import ConfigError
+from archive.i18n import _
 from archive.storage import TYPES as STORAGE_TYPES
 from archive.storage.registry import backend as storage_backend
 from ingest.ocr import ENGINES
@@ -36,8 +37,11 @@ def check_names(settings: Settings, path: Path) -> None:
         except ConfigError as exc:
             raise ConfigError(exc.message, path=str(path)) from None
     if settings.search["backend"] not in BACKENDS:
-        raise ConfigError(
-            f"[search] backend 只能是 {' 或 '.join(BACKENDS)}: {settings.search['backend']}", path=str(path)
+        choices = f" {_('或')} ".join(BACKENDS)
+        message = _("[search] backend 只能是 {choices}: {value}").format(
+            choices=choices, value=settings.search["backend"]
         )
+        raise ConfigError(message, path=str(path))
     if settings.ingest["ocr"] not in OCR_CHOICES:
-        raise ConfigError(f"[ingest] ocr 只能是 {' / '.join(OCR_CHOICES)}: {settings.ingest['ocr']}", path=str(path))
+        message = _("[ingest] ocr 只能是 {choices}: {value}")
+        raise ConfigError(message.format(choices=" / ".join(OCR_CHOICES), value=settings.ingest["ocr"]), path=str(path))

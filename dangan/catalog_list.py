@@ -16,6 +16,7 @@ from openpyxl.worksheet.page import PageMargins
 from archive.catalogue import ItemRow
 from archive.errors import UsageError
 from archive.export import require_folder, save_atomically
+from archive.i18n import _
 from retention.registers import register_pdf
 
 CATALOG_COLUMNS = ("序号", "档号", "文号", "责任者", "题名", "日期", "密级", "页数", "备注")
@@ -35,11 +36,9 @@ def write_catalog(rows: Sequence[ItemRow], out: Path, title: str = "归档文件
     """
     suffix = out.suffix.lower()
     if suffix not in CATALOG_FORMATS:
-        raise UsageError(
-            f"不支持的目录格式“{out.suffix or '（无扩展名）'}”，输出文件须以 {' 或 '.join(CATALOG_FORMATS)} 结尾, "
-            f"未写出任何文件 (the catalogue is written as {' or '.join(CATALOG_FORMATS)} only; nothing written)",
-            path=str(out),
-        )
+        message = _("不支持的目录格式“{suffix}”，输出文件须以 {formats} 结尾, 未写出任何文件")
+        formats = f" {_('或')} ".join(CATALOG_FORMATS)
+        raise UsageError(message.format(suffix=out.suffix or _("（无扩展名）"), formats=formats), path=str(out))
     if suffix == ".pdf":
         require_folder(out)
         data = _catalog_pdf(rows, title)

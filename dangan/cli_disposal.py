@@ -18,10 +18,11 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from archive.errors import DestructionRefusedError
+from archive.i18n import _
 from retention.appraisal import Action
 from retention.destruction import Role
 
-from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, finish, on_archive, out
+from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, error_line, finish, on_archive, out
 from .api import Archive
 from .clock import shown
 
@@ -31,14 +32,14 @@ def folded(name: str) -> Column:
     return Column(name, overflow="fold")
 
 
-@click.group(name="retention")
+@click.group(name="retention", help=_("鉴定与冻结: 期满档案的鉴定, 销毁冻结"))
 def retention_group() -> None:
-    """鉴定与冻结 (appraisal of expired records, disposal holds)."""
+    """Appraisal of expired records, and disposal holds."""
 
 
-@click.group(name="destroy")
+@click.group(name="destroy", help=_("销毁批次: 提出、签署、执行、查看"))
 def destroy_group() -> None:
-    """销毁 (destruction batches: propose, approve, run, show)."""
+    """Destruction batches: propose, approve, run, show."""
 
 
 def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,7 +51,7 @@ def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except DestructionRefusedError as exc:
             for problem in exc.details or (exc,):
-                err.print(f"[red]错误[/red] {escape(str(problem))}", soft_wrap=True)
+                error_line(str(problem))
             sys.exit(int(exc.exit_code))
 
     return wrapper
@@ -68,15 +69,17 @@ def _day(value: datetime | None) -> date | None:
 # --- retention -----------------------------------------------------------------------------
 
 
-_KIND = {"expired": "期满", "transferred_copy": "已移交副本"}  # what made an item due
+def _kind(kind: str) -> str:
+    """What made an item due."""
+    return {"expired": _("期满"), "transferred_copy": _("已移交副本")}[kind]
 
 
-@retention_group.command(name="due")
+@retention_group.command(name="due", help=_("到期鉴定: 保管期限已满的档案, 及保留期满的已移交副本"))
 @AS_OF
 @AS_JSON
 @on_archive
 def due_cmd(arc: Archive, as_of: datetime | None, as_json: bool) -> None:
-    """到期鉴定: 保管期限已满的档案, 及保留期满的已移交副本 (expired records; transferred copies due for removal)."""
+    """Expired records, and transferred copies due for removal."""
     data = arc.disposal.due(_day(as_of)).to_json()
     if as_json:
         emit_json(data)
@@ -86,49 +89,50 @@ def due_cmd(arc: Archive, as_of: datetime | None, as_json: bool) -> None:
         for d in data["items"]:
             decision = Action(d["decision"]["action"]).label if d["decision"] else ""
             table.add_row(
-                d["archival_code"], d["title"], str(d["year"]), d["retention"], _KIND[d["kind"]], d["due"],
-                "是" if d["held"] else "", decision,
+                d["archival_code"], d["title"], str(d["year"]), d["retention"], _kind(d["kind"]), d["due"],
+                _("是") if d["held"] else "", decision,
             )  # fmt: skip
         out.print(table)
         copies = sum(d["kind"] == "transferred_copy" for d in data["items"])
-        out.print(
-            f"截至 {data['as_of']} 到期鉴定 {data['total'] - copies} 件, 已移交副本可删除 {copies} 件 "
-            "(expired items; transferred copies whose keep period has ended: propose them with destroy propose)"
+        summary = _(
+            "截至 {date} 到期鉴定 {expired} 件, 已移交副本可删除 {copies} 件; 用 dangan destroy propose 提出销毁"
         )
+        out.print(summary.format(date=data["as_of"], expired=data["total"] - copies, copies=copies))
         for p in data["problems"]:
             problem = escape(f"{p['path']}: {p['message']}")
-            err.print(f"[yellow]保管期限不符[/yellow] {problem}", soft_wrap=True)
+            err.print(f"[yellow]{_('保管期限不符')}[/yellow] {problem}", soft_wrap=True)
     sys.exit(1 if data["problems"] else 0)
 
 
-@retention_group.command()
+@retention_group.command(help=_("鉴定意见: 销毁、延长保管期限或改为永久"))
 @click.argument("codes", nargs=-1, required=True)
-@click.option("--action", required=True, type=click.Choice(["destroy", "extend", "permanent"]), help="鉴定结论")
-@click.option("--period", help="延长后的保管期限, 如 D30 (only with --action extend)")
-@click.option("--reason", required=True, help="鉴定理由")
+@click.option("--action", required=True, type=click.Choice(["destroy", "extend", "permanent"]), help=_("鉴定结论"))
+@click.option("--period", help=_("延长后的保管期限, 如 D30 (仅用于 --action extend)"))
+@click.option("--reason", required=True, help=_("鉴定理由"))
 @BY
 @AS_JSON
 @on_archive
 def decide(
     arc: Archive, codes: tuple[str, ...], action: str, period: str | None, reason: str, by: str, as_json: bool
 ) -> None:
-    """鉴定意见: 销毁、延长保管期限或改为永久 (record an appraisal decision)."""
+    """Record an appraisal decision: destroy, extend or make permanent."""
     made = arc.disposal.decide(codes, action, reason, by, period=period)
     if as_json:
         emit_json(made.to_json())
         return
     for d in made.decisions:
         extra = f"（{d.new_period}）" if d.new_period else ""
-        out.print(f"已记录鉴定意见 {d.archival_code}: {d.action.label}{extra}, 鉴定人 {d.decided_by} (recorded)")
+        recorded = _("已记录鉴定意见 {code}: {action}{extra}, 鉴定人 {person}")
+        out.print(recorded.format(code=d.archival_code, action=d.action.label, extra=extra, person=d.decided_by))
 
 
-@retention_group.command()
-@click.option("--code", help="冻结一件档案的档号 (one record)")
-@click.option("--fonds", help="全宗号 (a class; default: the home's first fonds)")
-@click.option("--category", help="门类代码")
-@click.option("--retention", help="保管期限代码")
-@click.option("--year", help="年度, 如 2015 或 2010-2015")
-@click.option("--reason", required=True, help="冻结理由, 如诉讼、审计")
+@retention_group.command(help=_("冻结 (法律冻结): 一件档案或一类档案在解除前不得销毁"))
+@click.option("--code", help=_("冻结一件档案: 其档号"))
+@click.option("--fonds", help=_("全宗号 (默认为档案库的第一个全宗)"))
+@click.option("--category", help=_("门类代码"))
+@click.option("--retention", help=_("保管期限代码"))
+@click.option("--year", help=_("年度, 如 2023 或 2015-2023"))
+@click.option("--reason", required=True, help=_("冻结理由, 如诉讼、审计"))
 @BY
 @AS_JSON
 @on_archive
@@ -143,14 +147,14 @@ def hold(
     by: str,
     as_json: bool,
 ) -> None:
-    """冻结 (法律冻结): 一件档案或一类档案在解除前不得销毁 (place a disposal hold)."""
+    """Place a disposal hold on one record or a class of records."""
     placed = arc.disposal.hold(
         reason=reason, by=by, code=code, fonds=fonds, category=category, retention=retention, year=year
     )
     if as_json:
         emit_json(placed.to_json())
     else:
-        out.print(f"已冻结 {placed.hold.hold_id}: {_scope(placed.hold)} (hold placed)")
+        out.print(_("已冻结 {hold}: {scope}").format(hold=placed.hold.hold_id, scope=_scope(placed.hold)), markup=False)
 
 
 def _scope(h: Any) -> str:
@@ -162,21 +166,23 @@ def _scope(h: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
-@retention_group.command()
+@retention_group.command(help=_("解除冻结"))
 @click.argument("hold_id")
 @BY
 @on_archive
 def lift(arc: Archive, hold_id: str, by: str) -> None:
-    """解除冻结 (lift a disposal hold)."""
+    """Lift a disposal hold."""
     lifted = arc.disposal.lift(hold_id, by)
-    out.print(f"已解除冻结 {lifted.hold_id}, 解除人 {lifted.lifted_by} (hold lifted)")
+    out.print(
+        _("已解除冻结 {hold}, 解除人 {person}").format(hold=lifted.hold_id, person=lifted.lifted_by), markup=False
+    )
 
 
-@retention_group.command()
+@retention_group.command(help=_("列出冻结, 含生效与已解除的"))
 @AS_JSON
 @on_archive
 def holds(arc: Archive, as_json: bool) -> None:
-    """列出冻结 (list disposal holds, in force and lifted)."""
+    """List disposal holds, in force and lifted."""
     found = arc.disposal.holds()
     if as_json:
         emit_json(found.to_json())
@@ -184,7 +190,7 @@ def holds(arc: Archive, as_json: bool) -> None:
     zone = arc.settings.display["timezone"]
     table = Table(Column("编号", no_wrap=True), folded("范围"), folded("理由"), "冻结人", "冻结时间", folded("状态"))
     for h in found.holds:
-        state = "生效" if h.active else f"已解除 ({h.lifted_by})"
+        state = _("生效") if h.active else _("已解除 ({person})").format(person=h.lifted_by)
         table.add_row(h.hold_id, _scope(h), h.reason, h.placed_by, shown(h.placed_at, zone), state)
     out.print(table)
 
@@ -192,75 +198,81 @@ def holds(arc: Archive, as_json: bool) -> None:
 # --- destroy -------------------------------------------------------------------------------
 
 
-@destroy_group.command()
+@destroy_group.command(help=_("提出销毁批次: 鉴定为销毁的档案, 或保留期满的已移交副本"))
 @click.argument("codes", nargs=-1, required=True)
 @BY
 @AS_JSON
 @on_batch
 def propose(arc: Archive, codes: tuple[str, ...], by: str, as_json: bool) -> None:
-    """提出销毁批次: 鉴定为销毁的档案, 或保留期满的已移交副本 (propose a batch: items decided for destruction,
-    or transferred copies whose keep period has ended)."""
+    """Propose a batch: items decided for destruction, or transferred copies whose keep period has ended."""
     proposal = arc.disposal.propose(codes, by)
     if as_json:
         emit_json(proposal.to_json())
         return
     batch = proposal.batch
-    out.print(f"已提出销毁批次 {batch.batch_id}: {len(batch.decisions)} 件, 提出人 {batch.proposer} (batch proposed)")
-    out.print("须经鉴定小组、单位负责人和两位监销人签署后方可执行 (needs panel, head and two witnesses)")
+    proposed = _("已提出销毁批次 {batch}: {count} 件, 提出人 {person}")
+    out.print(proposed.format(batch=batch.batch_id, count=len(batch.decisions), person=batch.proposer), markup=False)
+    out.print(_("须经鉴定小组、单位负责人和两位监销人签署后方可执行"))
 
 
-@destroy_group.command()
+@destroy_group.command(help=_("签署销毁批次"))
 @click.argument("batch_id")
 @BY
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help="审批角色")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help=_("审批角色"))
 @on_batch
 def approve(arc: Archive, batch_id: str, by: str, role: str) -> None:
-    """签署销毁批次 (approve a batch in one role)."""
+    """Approve a batch in one role."""
     batch = arc.disposal.approve(batch_id, by, role)
-    out.print(f"{by} 已以{role}身份签署批次 {batch_id}, 共 {len(batch.approvals)} 人签署 (approved)")
+    approved = _("{person} 已以{role}身份签署批次 {batch}, 共 {count} 人签署")
+    out.print(approved.format(person=by, role=role, batch=batch_id, count=len(batch.approvals)), markup=False)
 
 
-@destroy_group.command()
+@destroy_group.command(help=_("执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册"))
 @click.argument("batch_id")
 @AS_JSON
 @on_batch
 def run(arc: Archive, batch_id: str, as_json: bool) -> None:
-    """执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册 (carry out an approved batch)."""
+    """Carry out an approved batch."""
     finish(arc.disposal.run(batch_id), as_json, _print_run)
 
 
 def _print_run(result: Any) -> None:
     for i in result.items:
-        state = "[green]已销毁[/green]" if i.destroyed else "[red]未销毁[/red]"
+        state = f"[green]{_('已销毁')}[/green]" if i.destroyed else f"[red]{_('未销毁')}[/red]"
         out.print(f"{state}  {i.archival_code}  {escape(i.message)}".rstrip(), soft_wrap=True)
     for w in result.warnings:
-        out.print(f"[yellow]提示[/yellow] {escape(str(w))}", soft_wrap=True)
+        out.print(f"[yellow]{_('提示')}[/yellow] {escape(str(w))}", soft_wrap=True)
     if result.register_code:
-        out.print(f"销毁清册已归档为 {result.register_code} (destruction register archived, 永久)")
+        out.print(_("销毁清册已归档为 {code} (永久)").format(code=result.register_code), markup=False)
         for f in result.register_files:
             out.print(f"  {f}", markup=False)
 
 
-@destroy_group.command()
+@destroy_group.command(help=_("查看销毁批次: 档案、签署与尚待解决的问题"))
 @click.argument("batch_id")
 @AS_JSON
 @on_archive
 def show(arc: Archive, batch_id: str, as_json: bool) -> None:
-    """查看销毁批次: 档案、签署与尚待解决的问题 (show a batch)."""
+    """Show a batch: its records, approvals and what still blocks it."""
     data = arc.disposal.batch(batch_id).to_json()
     if as_json:
         emit_json(data)
         return
     zone = arc.settings.display["timezone"]
-    out.print(f"批次 {data['batch_id']}  提出人 {data['proposer']}  {shown(data['proposed_at'], zone)}")
+    head = _("批次 {batch}  提出人 {person}  {time}")
+    out.print(
+        head.format(batch=data["batch_id"], person=data["proposer"], time=shown(data["proposed_at"], zone)),
+        markup=False,
+    )
     for i in data["items"]:
-        state = ITEM_STATES.get(i.get("status", ""), i.get("status", "不在目录"))
+        state = ITEM_STATES.get(i.get("status", ""), i.get("status", _("不在目录")))
         out.print(f"  {i['archival_code']}  {escape(i.get('title', ''))}  {state}  {escape(i['decision']['reason'])}")
-    out.print("签署 (approvals):")
+    out.print(_("签署:"))
     for a in data["approvals"]:
-        valid = "" if a["valid"] else "  [red]签署内容已变更, 无效[/red]"
+        valid = "" if a["valid"] else f"  [red]{_('签署内容已变更, 无效')}[/red]"
         out.print(f"  {a['role']}  {a['person']}  {shown(a['time'], zone)}{valid}")
     if data["run"].get("complete"):
-        out.print(f"[green]已执行完毕[/green], 销毁清册 {data['run'].get('register_code')}")
+        register = _("销毁清册 {code}").format(code=data["run"].get("register_code"))
+        out.print(f"[green]{_('已执行完毕')}[/green], {escape(register)}")
     for problem in data["blocking"]:
-        out.print(f"[yellow]尚不能执行[/yellow] {escape(problem)}", soft_wrap=True)
+        out.print(f"[yellow]{_('尚不能执行')}[/yellow] {escape(problem)}", soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import gettext
+import re
 import string
 from pathlib import Path
 
@@ -77,6 +78,31 @@ def test_every_message_in_the_code_has_its_english():
     missing = [f"{where}:{line}: {text!r}" for where, line, text in messages_in_code() if text not in english]
     assert not missing, "\n".join(missing)
     assert len(messages_in_code()) >= 10  # the walk finds the calls (a walk that found none would pass)
+
+
+#: Chinese followed by an English gloss in brackets: "已创建档案库 (archive home created)"
+BILINGUAL = re.compile(r"[\u4e00-\u9fff][^()]*\([A-Za-z][A-Za-z ,;:'/-]{3,}\)")
+
+
+def test_the_application_says_each_message_in_one_language():
+    """No string in dangan/ (docstrings aside, which are for developers) carries both languages."""
+    both = []
+    for path in sorted((REPO / "dangan").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(doc) for n in ast.walk(tree) if (doc := _docstring(n)) is not None}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if BILINGUAL.search(node.value):
+                    both.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
+    assert not both, "\n".join(both)
+
+
+def _docstring(node: ast.AST) -> ast.Constant | None:
+    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            return first.value
+    return None
 
 
 @pytest.mark.parametrize(
