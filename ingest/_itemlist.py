@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archive.errors import CatalogInputError
+from archive.i18n import _
 from archive.model import Finding, Verdict
 
 # Column headers of the item list (DA/T 22 §1 plus the class levels), after NFKC and with
@@ -62,12 +63,10 @@ def _warn(code: str, message: str, path: str | None = None, **kw: str) -> Findin
 def read_table(catalog: Path) -> tuple[list[Row], list[Finding]]:
     """Read the item list into rows keyed by field; raises CatalogInputError."""
     if not catalog.is_file():
-        raise CatalogInputError("归档文件目录不存在 (item list not found)", path=str(catalog))
+        raise CatalogInputError(_("归档文件目录不存在"), path=str(catalog))
     suffix = catalog.suffix.lower()
     if suffix == ".xls":
-        raise CatalogInputError(
-            "不支持旧版 .xls，请另存为 .xlsx 或 CSV (legacy .xls is not supported)", path=str(catalog)
-        )
+        raise CatalogInputError(_("不支持旧版 .xls，请另存为 .xlsx 或 CSV"), path=str(catalog))
     data = catalog.read_bytes()
     if suffix in {".xlsx", ".xlsm"} or (suffix not in CATALOG_SUFFIXES and data[:2] == b"PK"):
         raw = _xlsx_rows(catalog)
@@ -89,7 +88,7 @@ def _decode(data: bytes, catalog: Path) -> str:
             # GB18030's BOM (84 31 95 33) decodes to U+FEFF, which would glue itself to the first header
             text = _strict(data, "gb18030", catalog, utf8_error=err).removeprefix("\ufeff")
     if "\x00" in text:
-        raise CatalogInputError("目录含空字符，不是文本文件 (not a text file)", path=str(catalog), rule="GD-1-12")
+        raise CatalogInputError(_("目录含空字符，不是文本文件"), path=str(catalog), rule="GD-1-12")
     return text
 
 
@@ -100,11 +99,12 @@ def _strict(data: bytes, encoding: str, catalog: Path, utf8_error: UnicodeDecode
     except UnicodeDecodeError as err:
         where = max(err.start, utf8_error.start if utf8_error else 0)
         line = data.count(b"\n", 0, where) + 1
-        tried = "UTF-8 或 GB18030" if encoding == "gb18030" else encoding.upper()
-        msg = (
-            f"第{line}行无法按 {tried} 解码，请另存为 UTF-8 或 GB18030 编码的 CSV"
-            f" (line {line} cannot be decoded as {tried.replace('或', 'or')})"
-        )
+        if encoding == "gb18030":  # tried after UTF-8
+            msg = _("第{line}行无法按 UTF-8 或 GB18030 解码，请另存为 UTF-8 或 GB18030 编码的 CSV").format(line=line)
+        else:
+            msg = _("第{line}行无法按 {encoding} 解码，请另存为 UTF-8 或 GB18030 编码的 CSV").format(
+                line=line, encoding=encoding.upper()
+            )
         raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12") from err
 
 
@@ -126,7 +126,7 @@ def _xlsx_rows(catalog: Path) -> list[tuple[int, list[str]]]:
     try:
         book = openpyxl.load_workbook(catalog, read_only=True, data_only=True)
     except Exception as err:  # openpyxl raises many types for a damaged workbook
-        msg = f"无法打开 XLSX 归档文件目录 (cannot open the XLSX item list): {err}"
+        msg = _("无法打开 XLSX 归档文件目录: {error}").format(error=err)
         raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12") from err
     try:
         sheet = book.worksheets[0]
@@ -158,7 +158,7 @@ def _header_key(cell: str) -> str | None:
 
 def _find_header(raw: list[tuple[int, list[str]]]) -> int | None:
     """Index of the first row naming at least two known columns (skips a title row)."""
-    for index, (_, cells) in enumerate(raw[:_HEADER_SCAN_ROWS]):
+    for index, (_line, cells) in enumerate(raw[:_HEADER_SCAN_ROWS]):
         if sum(1 for c in cells if _header_key(c)) >= 2:
             return index
     return None
@@ -167,12 +167,12 @@ def _find_header(raw: list[tuple[int, list[str]]]) -> int | None:
 def _keyed_rows(raw: list[tuple[int, list[str]]], catalog: Path) -> tuple[list[Row], list[Finding]]:
     index = _find_header(raw)
     if index is None:
-        msg = "归档文件目录找不到表头行（题名、文件等） (no header row found in the item list)"
+        msg = _("归档文件目录找不到表头行（题名、文件等）")
         raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12")
     columns, findings = _map_columns(raw[index][1], catalog)
     _refuse_synonyms(raw[index][1], columns, catalog)
     if "files" not in columns.values():
-        msg = "归档文件目录缺少文件列（文件/文件名/电子文件名/文件路径） (the item list has no file column)"
+        msg = _("归档文件目录缺少文件列（文件/文件名/电子文件名/文件路径）")
         raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12")
     rows = []
     for line, cells in raw[index + 1 :]:
@@ -209,12 +209,11 @@ def _refuse_synonyms(header: list[str], columns: dict[int, str], catalog: Path) 
         if _normal(cell) in SYNONYMS and _COLUMNS[SYNONYMS[_normal(cell)]] not in columns.values()
     ]
     if refused:
-        hints = "；".join(
-            f"列“{cell}”若为{SYNONYMS[_normal(cell)]}，请改名为“{SYNONYMS[_normal(cell)]}”" for cell in refused
+        hints = _("；").join(
+            _("列“{column}”若为{field}，请改名为“{field}”").format(column=cell, field=SYNONYMS[_normal(cell)])
+            for cell in refused
         )
-        hints_en = "; ".join(f"{cell} → {SYNONYMS[_normal(cell)]}" for cell in refused)
-        msg = (
-            f"归档文件目录有本系统不读的列名，为免丢失或误读，未归档任何一件：{hints}，再重新归档"
-            f" (item-list headers not read, so nothing was filed; rename them: {hints_en})"
+        msg = _("归档文件目录有本系统不读的列名，为免丢失或误读，未归档任何一件：{hints}，再重新归档").format(
+            hints=hints
         )
         raise CatalogInputError(msg, path=str(catalog), rule="GD-1-12")

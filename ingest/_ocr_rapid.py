@@ -9,6 +9,7 @@ from typing import Any
 from PIL import Image
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 from ingest._ocr_base import (
     SOURCE_OCR,
     OcrEngine,
@@ -108,17 +109,19 @@ class RapidOcrEngine(OcrEngine):
     def recognize(self, image: Image.Image) -> PageText:
         ocr = self._session()
         try:
-            result, _ = ocr(_page_ready(image))
+            result, _elapsed = ocr(_page_ready(image))
         except Exception as exc:  # noqa: BLE001 - the engine's own errors are not typed
             raise OcrError(f"RapidOCR 识别失败 (failed: {type(exc).__name__}: {exc})") from exc
         lines = _rapid_lines(result or [])
-        text = "\n".join(join_words([piece for _, piece in line]) for line in lines)
-        return PageText(1, text, SOURCE_OCR, _mean([float(score) for line in lines for score, _ in line]), self.name)
+        text = "\n".join(join_words([piece for _score, piece in line]) for line in lines)
+        return PageText(
+            1, text, SOURCE_OCR, _mean([float(score) for line in lines for score, _piece in line]), self.name
+        )
 
 
 def _rapid_missing(exc: BaseException) -> MissingDependencyError:
     return MissingDependencyError(
-        f"缺少 RapidOCR，请安装 Python 包 {_RAPID_PACKAGE} (RapidOCR missing; pip install {_RAPID_PACKAGE}: {exc})"
+        _("缺少 RapidOCR，请安装 Python 包 {package}: {error}").format(package=_RAPID_PACKAGE, error=exc)
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 from ingest._ocr_base import (
     SOURCE_OCR,
     OcrEngine,
@@ -89,12 +90,15 @@ class TesseractEngine(OcrEngine):
             done = subprocess.run([self.binary, *args], capture_output=True, timeout=30, env=self._env(), check=False)
         except FileNotFoundError as exc:
             raise MissingDependencyError(
-                f"找不到 OCR 程序 {self.binary}，请安装 Debian 软件包 {_TESSERACT_PACKAGE} "
-                f"(tesseract not found; apt install {_TESSERACT_PACKAGE})"
+                _("找不到 OCR 程序 {program}，请安装 Debian 软件包 {package}").format(
+                    program=self.binary, package=_TESSERACT_PACKAGE
+                )
             ) from exc
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise MissingDependencyError(
-                f"OCR 程序 {self.binary} 无法运行，请重新安装 {_TESSERACT_PACKAGE} (tesseract cannot run: {exc})"
+                _("OCR 程序 {program} 无法运行，请重新安装 {package}: {error}").format(
+                    program=self.binary, package=_TESSERACT_PACKAGE, error=exc
+                )
             ) from exc
         # tesseract 3 printed its version on stderr, later ones on stdout
         return (done.stdout + done.stderr).decode("utf-8", "replace")
@@ -107,8 +111,9 @@ class TesseractEngine(OcrEngine):
         if missing:
             packages = " ".join(_language_package(lang) for lang in missing)
             raise MissingDependencyError(
-                f"Tesseract 缺少语言数据 {'、'.join(missing)}，请安装 Debian 软件包 {packages} "
-                f"(tesseract language data missing: {', '.join(missing)}; apt install {packages})"
+                _("Tesseract 缺少语言数据 {languages}，请安装 Debian 软件包 {packages}").format(
+                    languages=_("、").join(missing), packages=packages
+                )
             )
 
     def _env(self) -> dict[str, str]:
@@ -195,7 +200,7 @@ def parse_tsv(tsv: str) -> tuple[str, float | None]:
             confidences.append(conf / 100)
     out: list[str] = []
     previous: tuple[str, str] | None = None
-    for (block, par, _), words in lines.items():
+    for (block, par, _line), words in lines.items():
         if previous is not None and previous != (block, par):
             out.append("")
         out.append(join_words(words))

@@ -25,6 +25,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 from archive.model import Finding
 from ingest._decode import (
     DECODE_ERRORS,
@@ -121,8 +122,7 @@ class _Identifier:
         # fido calls sys.exit() when a signature file does not parse.
         except (ImportError, OSError, TypeError, ElementTree.ParseError, SystemExit) as exc:
             raise MissingDependencyError(
-                "无法加载 fido 的 PRONOM 签名，请重新安装 opf-fido "
-                f"(cannot load fido's PRONOM signatures; reinstall opf-fido: {describe(exc)})"
+                _("无法加载 fido 的 PRONOM 签名，请重新安装 opf-fido: {error}").format(error=describe(exc))
             ) from exc
         self._lock = threading.Lock()
         self._found: list[tuple[list[Any], str]] = []
@@ -172,7 +172,7 @@ class _Identifier:
         )
 
     def _rank(self, item: tuple[int, tuple[Any, str]], suffix: str) -> tuple[bool, bool, int]:
-        index, (fmt, _) = item
+        index, (fmt, _sig) = item
         extensions = {e.text for e in fmt.findall("extension")}
         return (self._fido.get_puid(fmt) not in _PREFERRED_PUIDS, suffix not in extensions, index)
 

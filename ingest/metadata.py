@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from archive.config import Settings
 from archive.errors import ConfigError, UsageError
+from archive.i18n import _
 from archive.model import Finding, ItemMetadata, Verdict
 from archive.numbers import whole_number
 from metadata_profiles import Profiles
@@ -110,8 +111,8 @@ def require_class_options(defaults: ClassDefaults, profiles: Profiles) -> None:
     if defaults.year is None and not (date[:4].isascii() and date[:4].isdigit() and len(date) >= 4):
         missing.insert(1, "--year (年度)")  # build_metadata falls back to the year of --date
     if missing:
-        options = ", ".join(m.split()[0] for m in missing)
         raise UsageError(
-            f"缺少 {'、'.join(missing)}: 不用归档文件目录 (--catalog) 时, 这些必填著录项只能在命令行给出, "
-            f"未归档任何一件 (without an item list the command line must give {options}; nothing was filed)"
+            _("缺少 {missing}: 不用归档文件目录 (--catalog) 时, 这些必填著录项只能在命令行给出, 未归档任何一件").format(
+                missing=_("、").join(missing)
+            )
         )

@@ -32,6 +32,7 @@ from typing import Any
 from PIL import Image
 
 from archive.errors import ConfigError
+from archive.i18n import _
 from ingest._ocr_base import (
     SOURCE_FILE,
     SOURCE_OCR,
@@ -179,7 +180,9 @@ def get_engine(name: str, **options: Any) -> OcrEngine:
         ConfigError: no engine has that name.
     """
     if name not in ENGINES:
-        raise ConfigError(f"未知的 OCR 引擎 {name!r}，可选 {'、'.join(ENGINES)} (unknown OCR engine)")
+        raise ConfigError(
+            _("未知的 OCR 引擎 {name}，可选 {choices}").format(name=repr(name), choices=_("、").join(ENGINES))
+        )
     key = (os.getpid(), name, tuple(sorted(options.items())))
     if key not in _CACHE:
         _CACHE[key] = ENGINES[name](**options)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.errors import UsageError
+from archive.i18n import _
 from archive.model import Finding, Verdict
 from ingest._itemlist import CATALOG_SUFFIXES, Row, read_table
 from metadata_profiles import normalise_retention
@@ -88,14 +89,10 @@ def read_batch(root: Path, catalog: Path | None = None) -> tuple[list[SourceItem
     root = Path(root)
     if root.is_file() or (root.is_symlink() and not root.is_dir()):
         if catalog is not None:
-            raise UsageError(
-                "来源是单个文件时不能配归档文件目录，请给出文件所在的文件夹 "
-                "(a single file is one item: give its folder to use an item list)",
-                path=str(root),
-            )
+            raise UsageError(_("来源是单个文件时不能配归档文件目录，请给出文件所在的文件夹"), path=str(root))
         return [_single_file(root)], []
     if not root.is_dir():
-        raise UsageError("来源不存在，或不是文件夹或文件 (batch folder or file not found)", path=str(root))
+        raise UsageError(_("来源不存在，或不是文件夹或文件"), path=str(root))
     tree = _Tree(root)
     if catalog is None:
         return _bare_items(tree)

@@ -158,7 +158,7 @@ def test_missing_language_names_the_debian_package() -> None:
 
 def test_missing_binary_names_the_debian_package(tmp_path) -> None:
     engine = TesseractEngine(binary=str(tmp_path / "no-such-tesseract"))
-    with pytest.raises(MissingDependencyError, match="apt install tesseract-ocr"):
+    with pytest.raises(MissingDependencyError, match="请安装 Debian 软件包 tesseract-ocr"):
         engine.version()
 
 
@@ -189,7 +189,7 @@ def test_auto_needs_tesseract_and_its_language(tmp_path) -> None:
         ScriptAwareEngine(traditional="zzz_none").version()
     engine = ScriptAwareEngine()
     engine.traditional.binary = str(tmp_path / "no-such-tesseract")
-    with pytest.raises(MissingDependencyError, match="apt install tesseract-ocr"):
+    with pytest.raises(MissingDependencyError, match="请安装 Debian 软件包 tesseract-ocr"):
         engine.version()
 
 

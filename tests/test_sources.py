@@ -253,7 +253,7 @@ def test_every_synonym_header_is_named_at_once(tmp_path: Path) -> None:
     catalog = write_csv(tmp_path, ["题名, 作者 ,年份*,文件", "甲,居委会,2023,a.pdf"])
     with pytest.raises(CatalogInputError, match="作者.*年份") as caught:
         read_batch(tmp_path, catalog)
-    assert "作者 → 责任者; 年份* → 年度" in caught.value.message
+    assert "列“作者”若为责任者，请改名为“责任者”；列“年份*”若为年度，请改名为“年度”" in caught.value.message
 
 
 def test_a_synonym_beside_its_field_is_only_warned_about(tmp_path: Path) -> None:
