@@ -23,6 +23,7 @@ from types import MappingProxyType
 from lxml import etree
 
 from archive.errors import TransferListError
+from archive.i18n import _
 from archive.model import ItemMetadata
 from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
@@ -163,23 +164,24 @@ def _check(h: Handover) -> None:
 
     for label, value in (("交接工作名称", h.name), ("移交单位", h.sender), ("接收单位", h.receiver)):
         if not value.strip():
-            raise fail(f"{label}不能为空 / {label} is required", "handover:required")
+            raise fail(_("{field}不能为空").format(field=label), "handover:required")
     if not h.aips:
-        raise fail("没有任何信息包 / no AIPs listed", "handover:empty")
+        raise fail(_("没有任何信息包"), "handover:empty")
     codes = [a.archival_code for a in h.aips]
     if len(set(codes)) != len(codes):
-        raise fail("同一档号列出多次 / an AIP is listed twice", "handover:unique")
+        raise fail(_("同一档号列出多次"), "handover:unique")
     unknown = set(h.checks) - set(CHECKS)
     if unknown:
-        raise fail(f"未知的检验项：{'、'.join(sorted(unknown))} / unknown checks", "handover:checks")
+        raise fail(_("未知的检验项：{checks}").format(checks="、".join(sorted(unknown))), "handover:checks")
     for aip in h.aips:
         if aip.size < 0 or not aip.digests:
-            raise fail(
-                f"{aip.archival_code}：须有字节数和至少一个数字摘要 / size and a digest needed", "handover:digest"
-            )
+            raise fail(_("{code}：须有字节数和至少一个数字摘要").format(code=aip.archival_code), "handover:digest")
         for algorithm, digest in aip.digests.items():
             if not algorithm.strip() or not _HEX.fullmatch(digest):
-                raise fail(f"{aip.archival_code}：{algorithm} 摘要不是小写十六进制 / bad digest", "handover:digest")
+                raise fail(
+                    _("{code}：{algorithm} 摘要不是小写十六进制").format(code=aip.archival_code, algorithm=algorithm),
+                    "handover:digest",
+                )
 
 
 def transfer_readme(

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 
 __all__ = ["FONT_CANDIDATES", "find_cjk_font", "register_pdf"]
 
@@ -40,9 +41,9 @@ def find_cjk_font(font: Path | None = None) -> tuple[Path, int]:
         if path.is_file():
             return path, _simplified_face(str(path))
     raise MissingDependencyError(
-        "找不到可嵌入的中文字体，请安装 fonts-noto-cjk（apt-get install fonts-noto-cjk）/ "
-        f"no embeddable CJK font found; install the Debian package fonts-noto-cjk. Looked in: "
-        f"{', '.join(map(str, candidates))}",
+        _("找不到可嵌入的中文字体，请安装 fonts-noto-cjk（apt-get install fonts-noto-cjk）。已查找：{paths}").format(
+            paths=", ".join(map(str, candidates))
+        ),
         rule="pdf:cjk-font",
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError
+from archive.i18n import _
 
 # The profile loader's readers, so both kinds of data file report alike.
 from metadata_profiles import check_toml_keys as check_keys
@@ -72,7 +73,7 @@ def merge_layers(layers: list[tuple[Mapping[str, Any], str, set[str]]]) -> dict[
         legacy.update(_table(data, "legacy_periods", where, None))
         entries = data.get("rule", [])
         if not isinstance(entries, list):
-            raise ConfigError("[[rule]] 必须是表数组 / rule must be an array of tables", path=where)
+            raise ConfigError(_("[[rule]] 必须是表数组"), path=where)
         for entry in entries:
             _merge_rule(rules, entry, where)
     return {"schedule": schedule, "legacy_periods": legacy, "rule": list(rules.values())}
@@ -81,7 +82,7 @@ def merge_layers(layers: list[tuple[Mapping[str, Any], str, set[str]]]) -> dict[
 def _table(data: Mapping[str, Any], key: str, where: str, allowed: set[str] | None) -> dict[str, Any]:
     table = data.get(key, {})
     if not isinstance(table, Mapping):
-        raise ConfigError(f"[{key}] 必须是表 / [{key}] must be a table", path=where)
+        raise ConfigError(_("[{key}] 必须是表").format(key=key), path=where)
     if allowed is not None:
         check_keys(table, allowed, f"{where} [{key}]")
     return dict(table)
@@ -89,14 +90,14 @@ def _table(data: Mapping[str, Any], key: str, where: str, allowed: set[str] | No
 
 def _merge_rule(rules: dict[str, dict[str, Any]], entry: Any, where: str) -> None:
     if not isinstance(entry, Mapping):
-        raise ConfigError("[[rule]] 的每一项必须是表 / each rule must be a table", path=where)
+        raise ConfigError(_("[[rule]] 的每一项必须是表"), path=where)
     rule_id = entry.get("id")
     if not isinstance(rule_id, str) or not rule_id.strip():
-        raise ConfigError("[[rule]] 缺少 id / a rule needs an id", path=where, rule="schedule:rule-id")
+        raise ConfigError(_("[[rule]] 缺少 id"), path=where, rule="schedule:rule-id")
     check_keys(entry, RULE_KEYS, f"{where} [[rule]] {rule_id}")
     if entry.get("remove"):
         if rules.pop(rule_id, None) is None:
-            raise ConfigError(f"要删除的规则 {rule_id} 不存在 / no rule to remove", path=where, rule="schedule:rule-id")
+            raise ConfigError(_("要删除的规则 {rule} 不存在").format(rule=rule_id), path=where, rule="schedule:rule-id")
         return
     merged = {**rules.get(rule_id, {}), **{k: v for k, v in entry.items() if k != "remove"}}
     merged[WHERE] = where

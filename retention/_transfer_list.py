@@ -26,6 +26,7 @@ from lxml import etree
 from openpyxl import load_workbook
 
 from archive.errors import TransferListError
+from archive.i18n import _
 from archive.model import ItemMetadata
 from archive.numbers import whole_number
 from archive.xmlsafe import parse_xml
@@ -80,7 +81,8 @@ def transfer_list_xml(rows: Sequence[TransferRow], *, encoding: str = "UTF-8") -
     """
     if encoding.upper() not in ENCODINGS:
         raise TransferListError(
-            f"编码须为 {'/'.join(ENCODINGS)}：{encoding} / unsupported encoding", rule="transfer-list:encoding"
+            _("编码须为 {choices}：{encoding}").format(choices="/".join(ENCODINGS), encoding=encoding),
+            rule="transfer-list:encoding",
         )
     _raise_first(_row_problems(rows, "文件目录.XML"))
     root = etree.Element(LIST_ROOT)
@@ -294,7 +296,6 @@ def _row_problems(rows: Sequence[TransferRow], name: str) -> list[TransferListEr
 def _is_plain_text(value: str) -> bool:
     """One line of XML 1.0 characters: no controls (tab and newline included), surrogates or U+FFFE/U+FFFF."""
     return all("\x20" <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or "\U00010000" <= c <= "\U0010ffff" for c in value)
-
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from archive.archival_code import MIDDLE_DOT
 from archive.errors import DanganError
+from archive.i18n import _, language
 from archive.model import ItemMetadata
 from metadata_profiles import normalise_code
 
@@ -68,11 +69,16 @@ def failing(cls: type[DanganError], path: str | None) -> Fail:
     return lambda message, rule: cls(message, path=path or None, rule=rule)
 
 
+def _field_name(what_zh: str, what_en: str) -> str:
+    """A field's name as the person reads it: callers (disposition too) name it in both languages."""
+    return what_en if language() == "en" else what_zh
+
+
 def require_text(value: str | None, what_zh: str, what_en: str, fail: Fail) -> str:
     """The value stripped; a missing or blank value fails, naming the field."""
     text = (value or "").strip() if isinstance(value, str | None) else ""
     if not text:
-        raise fail(f"{what_zh}不能为空 / {what_en} is required", "appraisal:required-field")
+        raise fail(_("{field}不能为空").format(field=_field_name(what_zh, what_en)), "appraisal:required-field")
     return text
 
 
@@ -114,8 +120,9 @@ def require_person(value: str | None, what_zh: str, what_en: str, fail: Fail) ->
     if hidden:
         shown = "".join(f"<U+{ord(ch):04X}>" if _invisible(ch) else ch for ch in name)
         raise fail(
-            f"{what_zh}“{shown}”含不可见字符或控制字符（{'、'.join(hidden)}），请删除后重新输入 / "
-            f"{what_en} contains invisible or control characters",
+            _("{field}“{name}”含不可见字符或控制字符（{chars}），请删除后重新输入").format(
+                field=_field_name(what_zh, what_en), name=shown, chars="、".join(hidden)
+            ),
             "appraisal:person-name",
         )
     return name
@@ -124,7 +131,7 @@ def require_person(value: str | None, what_zh: str, what_en: str, fail: Fail) ->
 def require_aware(value: object, what_zh: str, what_en: str, fail: Fail) -> None:
     """Refuse naive datetimes: registers are evidence, and a time without a zone is ambiguous."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise fail(f"{what_zh}必须是带时区的时间 / {what_en} must be a timezone-aware datetime", "appraisal:aware-time")
+        raise fail(_("{field}必须是带时区的时间").format(field=_field_name(what_zh, what_en)), "appraisal:aware-time")
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class Decision:
             action = Action(self.action)
         except ValueError:
             raise InvalidDecisionError(
-                f"鉴定结论“{self.action}”无效，应为 destroy/extend/permanent/remove_copy / unknown action",
+                _("鉴定结论“{action}”无效，应为 destroy/extend/permanent/remove_copy").format(action=self.action),
                 path=self.archival_code,
                 rule="appraisal:action",
             ) from None
@@ -169,15 +176,14 @@ class Decision:
         if self.action is not Action.extend:
             if self.new_period is not None:
                 raise InvalidDecisionError(
-                    "只有“延长保管期限”需要新期限 / new_period is only for extend",
+                    _("只有“延长保管期限”需要新期限"),
                     path=self.archival_code,
                     rule="appraisal:new-period",
                 )
             return
         if not self.new_period or self.new_period == PERMANENT:
             raise InvalidDecisionError(
-                "延长保管期限须给出新的定期期限（如 D30）；改为永久请用 permanent / "
-                "extend needs a 定期 new_period such as D30; use permanent for 永久",
+                _("延长保管期限须给出新的定期期限（如 D30）；改为永久请用 permanent"),
                 path=self.archival_code,
                 rule="appraisal:new-period",
             )
@@ -197,20 +203,21 @@ def check_decision(decision: Decision, meta: ItemMetadata, legacy: Mapping[str, 
     code = decision.archival_code
     if meta.archival_code != code:
         raise InvalidDecisionError(
-            f"鉴定意见的档号 {code} 与档案 {meta.archival_code} 不符 / decision is for another item",
+            _("鉴定意见的档号 {code} 与档案 {item} 不符").format(code=code, item=meta.archival_code),
             path=code,
             rule="appraisal:same-item",
         )
     if meta.retention == PERMANENT and decision.action is not Action.remove_copy:
         raise InvalidDecisionError(
-            "永久保管的档案不再鉴定，也不得销毁 / a 永久 record is neither re-appraised nor destroyed",
+            _("永久保管的档案不再鉴定，也不得销毁"),
             path=code,
             rule="appraisal:permanent-final",
         )
     if decision.action is Action.extend and not is_longer(decision.new_period or "", meta.retention, legacy):
         raise InvalidDecisionError(
-            f"新期限 {retention_label(decision.new_period or '')} 须长于现期限 {retention_label(meta.retention)} / "
-            "the new period must be longer than the current one",
+            _("新期限 {new} 须长于现期限 {current}").format(
+                new=retention_label(decision.new_period or ""), current=retention_label(meta.retention)
+            ),
             path=code,
             rule="appraisal:extend-longer",
         )
@@ -250,7 +257,7 @@ class Hold:
     lifted_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        where = self.hold_id if isinstance(self.hold_id, str) and self.hold_id.strip() else "冻结"
+        where = self.hold_id if isinstance(self.hold_id, str) and self.hold_id.strip() else _("冻结")
         fail = failing(InvalidHoldError, where)
         object.__setattr__(self, "hold_id", require_text(self.hold_id, "冻结编号", "hold_id", fail))
         object.__setattr__(self, "reason", require_text(self.reason, "冻结理由", "reason", fail))
@@ -265,19 +272,19 @@ class Hold:
         class_fields = (self.fonds_code, self.category, self.retention, self.year_from, self.year_to)
         if self.archival_code and any(v is not None for v in class_fields):
             raise InvalidHoldError(
-                "冻结范围只能是一个档号或一个类别，不能同时给出 / give either an archival code or a class, not both",
+                _("冻结范围只能是一个档号或一个类别，不能同时给出"),
                 path=where,
                 rule="hold:scope",
             )
         if not self.archival_code and not self.fonds_code:
             raise InvalidHoldError(
-                "冻结须指定档号，或至少指定全宗号 / a hold needs an archival code or at least a fonds code",
+                _("冻结须指定档号，或至少指定全宗号"),
                 path=where,
                 rule="hold:scope",
             )
         if self.year_from is not None and self.year_to is not None and self.year_from > self.year_to:
             raise InvalidHoldError(
-                f"年度范围 {self.year_from}–{self.year_to} 颠倒 / year range is reversed",
+                _("年度范围 {start}–{end} 颠倒").format(start=self.year_from, end=self.year_to),
                 path=where,
                 rule="hold:scope",
             )
@@ -285,7 +292,7 @@ class Hold:
     def _check_lift(self, where: str) -> None:
         if (self.lifted_by is None) != (self.lifted_at is None):
             raise InvalidHoldError(
-                "解除冻结须同时给出解除人和解除时间 / lifting needs both lifted_by and lifted_at",
+                _("解除冻结须同时给出解除人和解除时间"),
                 path=where,
                 rule="hold:lift",
             )
@@ -294,9 +301,7 @@ class Hold:
             object.__setattr__(self, "lifted_by", require_person(self.lifted_by, "解除人", "lifted_by", fail))
             require_aware(self.lifted_at, "解除时间", "lifted_at", fail)
             if self.lifted_at < self.placed_at:
-                raise InvalidHoldError(
-                    "解除时间早于冻结时间 / lifted before it was placed", path=where, rule="hold:lift"
-                )
+                raise InvalidHoldError(_("解除时间早于冻结时间"), path=where, rule="hold:lift")
 
     @property
     def active(self) -> bool:
@@ -306,7 +311,7 @@ class Hold:
     def lift(self, by: str, at: datetime) -> Hold:
         """A copy of this hold, lifted by a named person at a time (the original stays on record)."""
         if not self.active:
-            raise InvalidHoldError("该冻结已解除 / hold already lifted", path=self.hold_id, rule="hold:lift")
+            raise InvalidHoldError(_("该冻结已解除"), path=self.hold_id, rule="hold:lift")
         return replace(self, lifted_by=by, lifted_at=at)
 
     def covers(self, meta: ItemMetadata) -> bool:

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from archive.errors import DanganError, DestructionRefusedError
+from archive.i18n import _
 from archive.model import ItemMetadata
 
 from .appraisal import (
@@ -77,7 +78,7 @@ class Approval:
         except ValueError:
             roles = "、".join(r.value for r in Role)
             raise InvalidBatchError(
-                f"审批角色“{self.role}”无效，应为 {roles} / unknown role", rule="destruction:role"
+                _("审批角色“{role}”无效，应为 {roles}").format(role=self.role, roles=roles), rule="destruction:role"
             ) from None
         require_aware(self.time, "审批时间", "approval time", fail)
 
@@ -119,14 +120,12 @@ class DestructionBatch:
         object.__setattr__(self, "decisions", tuple(self.decisions))
         object.__setattr__(self, "approvals", tuple(self.approvals))
         if not self.decisions:
-            raise InvalidBatchError(
-                "销毁批次没有档案 / the batch is empty", path=self.batch_id, rule="destruction:items"
-            )
+            raise InvalidBatchError(_("销毁批次没有档案"), path=self.batch_id, rule="destruction:items")
         codes = [d.archival_code for d in self.decisions]
         twice = sorted({c for c in codes if codes.count(c) > 1})
         if twice:
             raise InvalidBatchError(
-                f"同一档号在批次中出现多次：{'、'.join(twice)} / item listed twice",
+                _("同一档号在批次中出现多次：{codes}").format(codes="、".join(twice)),
                 path=self.batch_id,
                 rule="destruction:items",
             )
@@ -209,7 +208,7 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
         if person_key(a.person) == proposer:
             problems.append(
                 SelfApprovalError(
-                    f"提出人 {batch.proposer} 不得批准自己提出的销毁批次 / the proposer cannot approve their own batch",
+                    _("提出人 {person} 不得批准自己提出的销毁批次").format(person=batch.proposer),
                     path=where,
                     rule="destruction:not-proposer",
                 )
@@ -218,7 +217,7 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
         if a.time < batch.proposed_at:
             problems.append(
                 ApprovalTimeError(
-                    f"{a.person}（{a.role}）的批准时间早于批次提出时间 / approval predates the proposal",
+                    _("{person}（{role}）的批准时间早于批次提出时间").format(person=a.person, role=a.role),
                     path=where,
                     rule="destruction:approval-after-proposal",
                 )
@@ -230,7 +229,9 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
             if len(roles) > 1:
                 problems.append(
                     RoleConflictError(
-                        f"{names[person]} 同时以{'、'.join(sorted(roles))}身份签署 / one person, several roles",
+                        _("{person} 同时以{roles}身份签署").format(
+                            person=names[person], roles="、".join(sorted(roles))
+                        ),
                         path=where,
                         rule="destruction:one-role-per-person",
                     )
@@ -238,8 +239,9 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
     if len(roles_of) < policy.min_approvers:
         problems.append(
             TooFewApproversError(
-                f"除提出人外至少需要 {policy.min_approvers} 位不同的审批人，现有 {len(roles_of)} 位 / "
-                f"at least {policy.min_approvers} distinct approvers besides the proposer are required",
+                _("除提出人外至少需要 {needed} 位不同的审批人，现有 {have} 位").format(
+                    needed=policy.min_approvers, have=len(roles_of)
+                ),
                 path=where,
                 rule="destruction:two-approvers",
             )
@@ -249,7 +251,7 @@ def _approval_problems(batch: DestructionBatch, policy: ApprovalPolicy) -> list[
         if have < needed:
             problems.append(
                 MissingRoleError(
-                    f"需要 {needed} 位{role}签署，现有 {have} 位 / {needed} signature(s) of role {role} required",
+                    _("需要 {needed} 位{role}签署，现有 {have} 位").format(needed=needed, role=role, have=have),
                     path=where,
                     rule=f"destruction:role {role}",
                 )
@@ -267,12 +269,12 @@ def _item_problems(
 ) -> list[DestructionRefusedError]:
     code = decision.archival_code
     if meta is None:
-        return [UnknownItemError("目录中没有这件档案 / no metadata for this item", path=code, rule="destruction:item")]
+        return [UnknownItemError(_("目录中没有这件档案"), path=code, rule="destruction:item")]
     problems: list[DestructionRefusedError] = []
     if copy is None and decision.action is not Action.destroy:
         problems.append(
             NotDestroyDecisionError(
-                f"鉴定意见为“{decision.action.label}”，不是销毁 / the decision is not destroy",
+                _("鉴定意见为“{action}”，不是销毁").format(action=decision.action.label),
                 path=code,
                 rule="destruction:decision-destroy",
             )
@@ -280,7 +282,7 @@ def _item_problems(
     for hold in holds_on(meta, holds):
         problems.append(
             ItemHeldError(
-                f"处于冻结 {hold.hold_id}（{hold.reason}）中，不得销毁 / under hold {hold.hold_id}",
+                _("处于冻结 {hold}（{reason}）中，不得销毁").format(hold=hold.hold_id, reason=hold.reason),
                 path=code,
                 rule="destruction:no-hold",
             )
@@ -295,9 +297,10 @@ def _copy_problems(decision: Decision, copy: SenderCopy, as_of: date) -> list[De
     if decision.action is not Action.remove_copy:
         return [
             NotDestroyDecisionError(
-                f"已于 {copy.transferred_on.isoformat()} 移交（{copy.transfer_id}），只能作为已移交副本删除，"
-                f"不能按鉴定意见“{decision.action.label}”销毁；请重新提出批次 / a transferred record's copy is "
-                "removed as a sender copy: propose the batch again",
+                _(
+                    "已于 {date} 移交（{transfer}），只能作为已移交副本删除，"
+                    "不能按鉴定意见“{action}”销毁；请重新提出批次"
+                ).format(date=copy.transferred_on.isoformat(), transfer=copy.transfer_id, action=decision.action.label),
                 path=code,
                 rule="destruction:sender-copy",
             )
@@ -305,8 +308,7 @@ def _copy_problems(decision: Decision, copy: SenderCopy, as_of: date) -> list[De
     if copy.removable_on > as_of:
         return [
             SenderCopyKeptError(
-                f"已移交副本保留至 {until}（移交后保留期），期满前不得删除 / the sender copy of a transferred "
-                f"record is kept until {until}",
+                _("已移交副本保留至 {until}（移交后保留期），期满前不得删除").format(until=until),
                 path=code,
                 rule="destruction:sender-copy-kept",
             )
@@ -319,15 +321,13 @@ def _due_problems(meta: ItemMetadata, schedule: Schedule, as_of: date) -> list[D
     try:
         due = schedule.dates(meta).appraisal_due
     except DanganError as exc:
-        return [NotDueError(f"保管期限无法确定：{exc.message} / period cannot be determined", path=code, rule=exc.rule)]
+        return [NotDueError(_("保管期限无法确定：{reason}").format(reason=exc.message), path=code, rule=exc.rule)]
     if due is None:
-        return [
-            NotDueError("永久保管的档案不得销毁 / a 永久 record is never destroyed", path=code, rule="destruction:due")
-        ]
+        return [NotDueError(_("永久保管的档案不得销毁"), path=code, rule="destruction:due")]
     if due > as_of:
         return [
             NotDueError(
-                f"保管期限至 {due.isoformat()} 才届满 / the period runs until {due.isoformat()}",
+                _("保管期限至 {date} 才届满").format(date=due.isoformat()),
                 path=code,
                 rule="destruction:due",
             )

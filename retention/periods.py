@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from archive.i18n import _
+
 from .errors import NoRetentionRuleError
 
 __all__ = ["PERMANENT", "is_longer", "normalise", "period_years", "retention_label"]
@@ -35,8 +37,9 @@ def period_years(code: str, legacy: Mapping[str, int] | None = None) -> int | No
     if legacy and code in legacy:
         return legacy[code]
     raise NoRetentionRuleError(
-        f"无法识别的保管期限代码“{code}”，应为 Y、D<年数> 或旧代码 {'、'.join(legacy or {}) or '（无）'} / "
-        f"unknown retention code '{code}'",
+        _("无法识别的保管期限代码“{code}”，应为 Y、D<年数> 或旧代码 {legacy}").format(
+            code=code, legacy="、".join(legacy or {}) or _("（无）")
+        ),
         rule="retention:period-code",
     )
 

@@ -31,6 +31,7 @@ from typing import Any
 from archive.archival_code import DEFAULT_PATTERNS, MIDDLE_DOT
 from archive.config import Settings
 from archive.errors import ConfigError, RetentionError
+from archive.i18n import _
 from archive.model import ItemMetadata
 
 from ._schedule_file import BUNDLED, LAYER_KEYS, OVERRIDE_KEYS, WHERE, merge_layers, read_bundled, read_layer
@@ -210,8 +211,12 @@ class Schedule:
         period_years(code, self.legacy_periods)  # an unknown code fails here
         if code not in self.legacy_periods and ANY not in rule.retention and code not in rule.retention:
             raise NoRetentionRuleError(
-                f"{rule.title}（{meta.category}）不使用保管期限 {retention_label(code)}，可用："
-                f"{'、'.join(map(retention_label, rule.retention))} / rule {rule.id} does not accept {code}",
+                _("{title}（{category}）不使用保管期限 {code}，可用：{accepted}").format(
+                    title=rule.title,
+                    category=meta.category,
+                    code=retention_label(code),
+                    accepted="、".join(map(retention_label, rule.retention)),
+                ),
                 path=where,
                 rule=f"retention:rule {rule.id}",
             )
@@ -220,8 +225,9 @@ class Schedule:
         if minimum is not None and applies and is_longer(minimum, code, self.legacy_periods):
             types = "、".join(t for t, c in rule.record_types.items() if c == minimum)
             raise BelowMinimumError(
-                f"{rule.title}的最低保管期限为{retention_label(minimum)}（{types}），不能定为{retention_label(code)} / "
-                f"{code} is below the minimum {minimum} of rule {rule.id}",
+                _("{title}的最低保管期限为{minimum}（{types}），不能定为{code}").format(
+                    title=rule.title, minimum=retention_label(minimum), types=types, code=retention_label(code)
+                ),
                 path=where,
                 rule=f"retention:minimum {rule.id}",
             )
@@ -329,7 +335,7 @@ def _opening_review(rule: RetentionRule, meta: ItemMetadata) -> str:
     reasons = [rule.opening_review] if rule.opening_review else []
     if meta.classification.strip() and meta.classification.strip() != "无":
         # 档案法 Art.27 lets security-sensitive records open later than 25 years.
-        reasons.append(f"有密级（{meta.classification}），开放前须审核 (classified: review before opening)")
+        reasons.append(_("有密级（{classification}），开放前须审核").format(classification=meta.classification))
     return "；".join(reasons)
 
 
@@ -358,7 +364,7 @@ def home_schedule(settings: Settings) -> Schedule:
 
 
 def _build(data: Mapping[str, Any]) -> Schedule:
-    settings, where = data["schedule"], "保管期限表 [schedule]"
+    settings, where = data["schedule"], _("保管期限表 [schedule]")
     legacy = {str(k): _int(v, f"legacy_periods.{k}", where, 1) for k, v in data["legacy_periods"].items()}
     defaults = {
         "opening_years": _int(settings.get("opening_years"), "opening_years", where, 1),
@@ -369,9 +375,9 @@ def _build(data: Mapping[str, Any]) -> Schedule:
     categories = [r.category for r in rules]
     for category in set(categories):
         if categories.count(category) > 1:
-            raise ConfigError(f"门类 {category} 有多条规则 / several rules for one category", rule="schedule:category")
+            raise ConfigError(_("门类 {category} 有多条规则").format(category=category), rule="schedule:category")
     if ANY not in categories:
-        raise ConfigError('保管期限表须有一条 category = "*" 的默认规则 / a default rule is required', path=where)
+        raise ConfigError(_('保管期限表须有一条 category = "*" 的默认规则'), path=where)
     return Schedule(
         rules=rules,
         legacy_periods=MappingProxyType(legacy),
@@ -384,13 +390,20 @@ def _build_rule(entry: Mapping[str, Any], defaults: Mapping[str, Any], legacy: M
     where = f"{entry[WHERE]} [[rule]] {entry['id']}"
     category = entry.get("category")
     if category != ANY and not _is_category(category):
-        raise ConfigError(f"门类代码无效：{category!r} / invalid category", path=where, rule="schedule:category")
+        raise ConfigError(
+            _("门类代码无效：{category}").format(category=repr(category)), path=where, rule="schedule:category"
+        )
     counts_from = entry.get("counts_from", CountsFrom.year_end.value)
     if counts_from not in CountsFrom.__members__:
-        raise ConfigError(f"counts_from 无效：{counts_from!r} / invalid counts_from", path=where)
+        raise ConfigError(
+            _("counts_from 无效：{value}，应为 {choices}").format(
+                value=repr(counts_from), choices="/".join(CountsFrom.__members__)
+            ),
+            path=where,
+        )
     record_types = entry.get("record_types", {})
     if not isinstance(record_types, Mapping):
-        raise ConfigError("record_types 必须是表 / record_types must be a table", path=where)
+        raise ConfigError(_("record_types 必须是表"), path=where)
     retention = entry.get("retention", [ANY])
     since = entry.get("minimum_since")
     return RetentionRule(
@@ -419,13 +432,16 @@ def _is_category(value: Any) -> bool:
 
 def _int(value: Any, key: str, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} 须为不小于 {minimum} 的整数：{value!r} / must be an integer ≥ {minimum}", path=where)
+        raise ConfigError(
+            _("{key} 须为不小于 {minimum} 的整数：{value}").format(key=key, minimum=minimum, value=repr(value)),
+            path=where,
+        )
     return value
 
 
 def _codes(value: Any, key: str, where: str, legacy: Mapping[str, int] | None = None) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key} 须为保管期限代码列表 / must be a list of codes", path=where)
+        raise ConfigError(_("{key} 须为保管期限代码列表").format(key=key), path=where)
     for code in value:
         try:
             period_years(code, legacy)
@@ -441,5 +457,7 @@ def _date(value: Any, where: str) -> date:
         except ValueError:
             pass
     if isinstance(value, datetime) or not isinstance(value, date):
-        raise ConfigError(f"permanent_retain_until 须为日期（如 2100-01-01）：{value!r} / must be a date", path=where)
+        raise ConfigError(
+            _("permanent_retain_until 须为日期（如 2100-01-01）：{value}").format(value=repr(value)), path=where
+        )
     return value

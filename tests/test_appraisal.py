@@ -372,6 +372,19 @@ def test_names_with_invisible_characters_are_refused_everywhere_a_person_signs(n
         Hold("H-1", "诉讼", "张主任", PROPOSED, fonds_code="J012").lift(name, SIGNED)
 
 
+@pytest.mark.parametrize(
+    ("lang", "named", "unnamed"), [("C", "鉴定人", "decided_by"), ("en_US.UTF-8", "decided_by", "鉴定人")]
+)
+def test_a_missing_field_is_named_in_one_language_the_persons(monkeypatch, lang, named, unnamed):
+    """The field checks are shared with disposition, which names each field in both languages: one is said."""
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", lang)
+    with pytest.raises(InvalidDecisionError) as exc:
+        Decision("J012-WS·2015-D10-0001", Action.destroy, "无保存价值", " ", PROPOSED)
+    assert named in exc.value.message and unnamed not in exc.value.message
+
+
 def test_names_compare_without_invisible_characters_width_case_or_spaces():
     for variant in ("张\u200b敏", "张敏\u00ad", "\u2060张 敏", "张\u3000敏", "张\ufe0f敏"):
         assert person_key(variant) == person_key("张敏"), repr(variant)
