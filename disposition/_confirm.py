@@ -10,6 +10,7 @@ from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.evidence import record_event
 from archive.fixity import write_durably
+from archive.i18n import _
 from archive.premis import TRANSFER, Event
 from archive.storage import Location, open_locations
 from retention.rules import home_schedule
@@ -32,25 +33,33 @@ def confirm_transfer(settings: Settings, catalogue: Catalogue, receipt_path: Pat
     """
     receipt = read_receipt(receipt_path)
     if not TRANSFER_ID.fullmatch(receipt.transfer_id):
-        raise ReceiptError(f"移交编号无效 (bad transfer id): {receipt.transfer_id!r}", path=str(receipt_path))
+        message = _("移交编号无效: {transfer_id}").format(transfer_id=repr(receipt.transfer_id))
+        raise ReceiptError(message, path=str(receipt_path))
     if receipt.conclusion != PASSED:
         raise ReceiptError(
-            f"接收回执的检测结论为“{receipt.conclusion}”，不是“{PASSED}”：接收方未确认接收，档案不标记为已移交；"
-            f"请与{receipt.receiver or '接收单位'}核对 (移交编号 {receipt.transfer_id}) / the receipt does not "
-            "say the package passed the checks: the records stay here",
+            _(
+                "接收回执的检测结论为“{conclusion}”，不是“{passed}”：接收方未确认接收，档案不标记为已移交；"
+                "请与{receiver}核对（移交编号 {transfer_id}）"
+            ).format(
+                conclusion=receipt.conclusion,
+                passed=PASSED,
+                receiver=receipt.receiver or _("接收单位"),
+                transfer_id=receipt.transfer_id,
+            ),
             path=str(receipt_path),
             rule="transfer:receipt-passed",
         )
     folder = settings.home / REGISTERS_DIR / SENT_DIR / receipt.transfer_id
     if not (folder / SENT_RECORD).is_file():
-        raise ReceiptError(f"本库没有这次移交的记录 (no record of this transfer here): {receipt.transfer_id}",
+        raise ReceiptError(_("本库没有这次移交的记录: {transfer_id}").format(transfer_id=receipt.transfer_id),
                            path=str(receipt_path))  # fmt: skip
     sent = load_sent(folder, folder / SENT_RECORD, catalogue)
     mismatches = receipt_mismatches(receipt, sent, datetime.now(UTC))
     if mismatches:
         raise ReceiptError(
-            "接收回执与移交记录不符, 档案不标记为已移交; 请与接收单位核对 (receipt does not match what was sent): "
-            + "; ".join(map(str, mismatches)),
+            _("接收回执与移交记录不符, 档案不标记为已移交; 请与接收单位核对: {mismatches}").format(
+                mismatches="; ".join(map(str, mismatches))
+            ),
             path=str(receipt_path), rule="transfer:receipt-match", mismatches=mismatches,
         )  # fmt: skip
     locations = {loc.name: loc for loc in open_locations(settings)}
@@ -70,7 +79,7 @@ def _mark_transferred(
     """A TRANSFER event beside every copy, then the status; False when it was already transferred."""
     row = catalogue.get(code)
     if row is None:
-        raise ReceiptError(f"目录中没有该档号 (not in the catalogue): {code}")
+        raise ReceiptError(_("目录中没有该档号: {code}").format(code=code))
     if row.status == "transferred":
         return False
     detail = (f"移交至 {receipt.receiver}, 接收回执 {receipt.package_digests.get('SHA-256', '')[:16]}, "

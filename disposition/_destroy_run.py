@@ -35,6 +35,7 @@ from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError, ExitCode, LockedError, RecordExistsError, StorageError
 from archive.evidence import events_in, record_event
+from archive.i18n import _
 from archive.premis import DELETION, Event, events_from_xml
 from archive.storage import Location, open_locations
 from archive.storage.base import ObjectLock
@@ -149,13 +150,13 @@ def _check(run: _Run, ledger: Ledger, as_of: date | None) -> None:
     away = [code for code in metas if run.catalogue.get(code).status not in RUNNABLE]
     if away:
         raise InvalidBatchError(
-            f"{'、'.join(away)} 不在档，不能销毁 / not in the archive", path=run.batch.batch_id,
+            _("{codes} 不在档，不能销毁").format(codes="、".join(away)), path=run.batch.batch_id,
             rule="destruction:in-archive",
         )  # fmt: skip
     done, elsewhere = _already_destroyed(run)
     if elsewhere:
         raise BatchChangedError(
-            "；".join(f"{code} 已由批次 {other} 销毁" for code, other in elsewhere) + " / destroyed by another batch",
+            "；".join(_("{code} 已由批次 {batch_id} 销毁").format(code=c, batch_id=b) for c, b in elsewhere),
             path=run.batch.batch_id,
             rule="destruction:once",
         )
@@ -194,7 +195,7 @@ def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
     code = decision.archival_code
     row = run.catalogue.get(code)
     if row.status == "destroyed":
-        return ItemOutcome(code, True, "此前已销毁 (destroyed by an earlier run)")
+        return ItemOutcome(code, True, _("此前已销毁"))
     key = row.aip_key
     try:
         present = [loc for loc in run.locations if loc.exists(key)]
@@ -202,7 +203,7 @@ def _destroy_item(run: _Run, decision: Decision) -> ItemOutcome:
         tomb = _existing_tombstone(run, key) or _new_tombstone(run, row, decision, present)
         _write_tombstones(evidence, key, tomb)
     except DanganError as exc:
-        return ItemOutcome(code, False, f"未销毁：未能在每个存储位置写入墓碑 (not destroyed: no tombstone): {exc}")
+        return ItemOutcome(code, False, _("未销毁：未能在每个存储位置写入墓碑: {error}").format(error=exc))
     if row.status != DESTROYING:
         with run.catalogue.write():
             run.catalogue.set_status(code, DESTROYING)
@@ -225,12 +226,10 @@ def _delete_from(run: _Run, loc: Location, key: str, code: str) -> str:
     try:
         loc.delete(key)
     except LockedError as exc:
-        return (
-            f"未销毁：存储位置 {loc.name} 处于对象锁定期内，拒绝删除；锁定期满后请重新运行 destroy run "
-            f"(not destroyed: Object Lock retention in {loc.name}; run again after it expires): {exc.message}"
-        )
+        message = _("未销毁：存储位置 {location} 处于对象锁定期内，拒绝删除；锁定期满后请重新运行 destroy run: {error}")
+        return message.format(location=loc.name, error=exc.message)
     except StorageError as exc:
-        return f"未销毁：存储位置 {loc.name} 删除失败，请重新运行 (not destroyed: deletion failed; run again): {exc}"
+        return _("未销毁：存储位置 {location} 删除失败，请重新运行: {error}").format(location=loc.name, error=exc)
     with run.catalogue.write():
         run.catalogue.drop_copy(code, loc.name)
     return ""
@@ -250,7 +249,7 @@ def _existing_tombstone(run: _Run, key: str) -> Tombstone | None:
 def _new_tombstone(run: _Run, row: ItemRow, decision: Decision, present: list[Location]) -> Tombstone:
     code, key = row.archival_code, row.aip_key
     if not present:
-        raise StorageError("没有任何存储位置持有该 AIP，也没有墓碑 (no AIP and no tombstone anywhere)", path=key)
+        raise StorageError(_("没有任何存储位置持有该 AIP，也没有墓碑"), path=key)
     item_xml, premis = _read_bag_records(present, key)
     files = [
         {k: v for k, v in f.to_json().items() if k != "archival_code"}  # path, kind, size, digests, format, pages
@@ -284,7 +283,7 @@ def _read_bag_records(present: list[Location], key: str) -> tuple[bytes, bytes]:
             return loc.read(key, ITEM_XML), loc.read(key, PREMIS_XML)
         except DanganError as exc:
             problem = exc
-    raise StorageError(f"无法读取 AIP 的元数据 (cannot read the AIP's metadata): {problem}", path=key)
+    raise StorageError(_("无法读取 AIP 的元数据: {error}").format(error=problem), path=key)
 
 
 def _write_tombstones(evidence: list[Location], key: str, tomb: Tombstone) -> None:
@@ -339,7 +338,7 @@ def _drop_from_search(run: _Run) -> list[str]:
         with open_search(run.settings) as index:
             index.delete(codes)
     except DanganError as exc:
-        return [f"检索索引未能更新, 下次归档或 reindex 时补做 (search index not updated; done at next ingest): {exc}"]
+        return [_("检索索引未能更新, 下次归档或 reindex 时补做: {error}").format(error=exc)]
     return []
 
 
@@ -390,8 +389,8 @@ def _archive_register(run: _Run, files: list[Path], on: date, result: RunResult)
     item = outcome[0] if len(outcome) == 1 else None
     if item is not None and item.status in ("archived", "duplicate", "incomplete"):
         if item.status == "incomplete":
-            result.warnings.append(f"销毁清册 {item.archival_code} 副本未齐, 下次归档时补写 (copies incomplete)")
+            result.warnings.append(_("销毁清册 {code} 副本未齐, 下次归档时补写").format(code=item.archival_code))
         return item.archival_code
     reasons = "; ".join(f"{f.code} {f.message}" for r in outcome for f in r.errors)
-    result.warnings.append(f"销毁清册未能归档, 请重新运行 destroy run (register not archived): {reasons}")
+    result.warnings.append(_("销毁清册未能归档, 请重新运行 destroy run: {reasons}").format(reasons=reasons))
     return None

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from archive.catalogue import Catalogue, ItemRow
 from archive.errors import DestructionRefusedError, NotFoundError
+from archive.i18n import _
 from archive.model import ItemMetadata
 from archive.tombstone import DESTROYING
 from retention.appraisal import latest_decisions
@@ -49,7 +50,7 @@ def item_row(catalogue: Catalogue, code: str) -> ItemRow:
     """
     row = catalogue.get(code)
     if row is None:
-        raise NotFoundError(f"没有档号为 {code} 的档案 (no record with that code)", path=code)
+        raise NotFoundError(_("没有档号为 {code} 的档案").format(code=code), path=code)
     return row
 
 
@@ -75,22 +76,20 @@ def signed_batch(ledger: Ledger, batch_id: str) -> DestructionBatch:
     digest = batch_digest(batch)
     problems = []
     if stored != digest:
-        problems.append("批次文件在提出后被修改 / the batch file was edited after it was proposed")
+        problems.append(_("批次文件在提出后被修改"))
     for signed in ledger.approvals(batch_id):
         if signed.batch_digest != digest:
             a = signed.approval
-            problems.append(f"{a.person}（{a.role}）签署的是另一版本的批次 / signed other content")
+            problems.append(_("{person}（{role}）签署的是另一版本的批次").format(person=a.person, role=a.role))
         else:
             batch = batch.approve(signed.approval)
     latest = latest_decisions(ledger.decisions())
     for d in batch.decisions:
         if latest.get(d.archival_code) != d:
-            problems.append(
-                f"{d.archival_code} 在批次提出后有新的鉴定意见，须重新提出批次 / a newer decision supersedes the batch"
-            )
+            problems.append(_("{code} 在批次提出后有新的鉴定意见，须重新提出批次").format(code=d.archival_code))
     if problems:
         raise BatchChangedError(
-            "；".join(problems) + "。请重新提出批次并签署 / propose and sign the batch again",
+            _("{problems}。请重新提出批次并签署").format(problems="；".join(problems)),
             path=batch_id,
             rule="destruction:signed-content",
         )

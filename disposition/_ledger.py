@@ -29,6 +29,7 @@ from typing import Any
 
 from archive.errors import DanganError, ExitCode, NotFoundError
 from archive.fixity import fsync_dir, write_durably
+from archive.i18n import _
 from retention.appraisal import Action, Decision, Hold
 from retention.destruction import Approval, DestructionBatch, Role
 
@@ -177,7 +178,7 @@ class Ledger:
             except json.JSONDecodeError:
                 if n == len(lines):  # the last line, without its newline: an append torn by a crash
                     break
-                raise LedgerError(f"第 {n} 行无法解析 / line {n} is not JSON", path=str(path)) from None
+                raise LedgerError(_("第 {line} 行无法解析").format(line=n), path=str(path)) from None
         return out
 
     def _write_new(self, path: Path, data: dict[str, Any], *, replace: bool) -> bool:
@@ -216,7 +217,7 @@ class Ledger:
 
     def batch_path(self, batch_id: str, suffix: str = ".json") -> Path:
         if not batch_id or "/" in batch_id or batch_id.startswith("."):
-            raise NotFoundError(f"批次号无效 / invalid batch id: {batch_id!r}")
+            raise NotFoundError(_("批次号无效: {batch_id}").format(batch_id=repr(batch_id)))
         return self.batches / f"{batch_id}{suffix}"
 
     def create_batch(self, make: Callable[[str], DestructionBatch], day: date) -> DestructionBatch:
@@ -234,7 +235,7 @@ class Ledger:
         """The batch as stored now (without approvals) and the digest stored at proposal."""
         path = self.batch_path(batch_id)
         if not path.is_file():
-            raise NotFoundError(f"没有批次 {batch_id} / no such destruction batch", path=str(path))
+            raise NotFoundError(_("没有批次 {batch_id}").format(batch_id=batch_id), path=str(path))
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             batch = DestructionBatch(
@@ -244,7 +245,7 @@ class Ledger:
                 decisions=tuple(decision_from_dict(d) for d in data["decisions"]),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise LedgerError(f"批次文件无法读取 / batch file unreadable: {exc}", path=str(path)) from None
+            raise LedgerError(_("批次文件无法读取: {error}").format(error=exc), path=str(path)) from None
         return batch, str(data.get("digest", ""))
 
     def add_approval(self, batch_id: str, approval: Approval, digest: str) -> None:
@@ -260,7 +261,7 @@ class Ledger:
             try:
                 approval = Approval(r["person"], Role(r["role"]), _parse_time(r["time"]))
             except DanganError as exc:
-                where = f"（{path.relative_to(self.root).as_posix()} 第 {n} 条签署 / signature {n}）"
+                where = _("（{path} 第 {n} 条签署）").format(path=path.relative_to(self.root).as_posix(), n=n)
                 raise type(exc)(exc.message + where, path=batch_id, rule=exc.rule) from None
             signed.append(SignedApproval(approval, r["batch_digest"]))
         return signed

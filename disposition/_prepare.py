@@ -23,6 +23,7 @@ from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import UsageError
 from archive.fixity import ALGORITHMS, fsync_dir, hash_file, hash_stream, require_algorithms, write_durably
+from archive.i18n import _
 from archive.model import ItemMetadata
 from archive.names import sibling_name
 from archive.premis import now_iso
@@ -112,11 +113,11 @@ def prepare_transfer(
     require_algorithms()
     dest = dest.absolute()
     if dest.exists() or not dest.parent.is_dir():
-        raise UsageError(f"目标须为尚不存在的目录, 且其上级目录须存在 (--to must be a new folder): {dest}")
+        raise UsageError(_("目标须为尚不存在的目录, 且其上级目录须存在: {path}").format(path=dest))
     due = due_for_transfer(settings, catalogue, options.as_of, options.fonds)
     metas = sorted((d.meta for d in due.items), key=lambda m: m.archival_code or "")
     if not metas:
-        raise NothingToTransferError("没有到期需移交的档案 (nothing is due for transfer)")
+        raise NothingToTransferError(_("没有到期需移交的档案"))
     today = date.today()
     fonds = re.sub(r"[^0-9A-Za-z]", "", metas[0].fonds_code) or "X"  # the id names folders and files
     transfer_id = f"YJ-{fonds}-{today:%Y%m%d}-{uuid.uuid4().hex[:8]}"
@@ -150,8 +151,7 @@ def _copy_aip(catalogue: Catalogue, primary: Location, meta: ItemMetadata, write
     if set(listed) != set(expected):
         odd = sorted(set(listed) ^ set(expected))
         raise SourceCopyError(
-            f"本库副本文件与目录不符, 请先运行 dangan audit --repair (stored copy differs from the catalogue): "
-            f"{', '.join(odd[:5])}",
+            _("本库副本文件与目录不符, 请先运行 dangan audit --repair: {files}").format(files=", ".join(odd[:5])),
             path=f"{primary.name}:{key}",
         )
     base = f"data/{record_name_for(meta)}"
@@ -162,7 +162,7 @@ def _copy_aip(catalogue: Catalogue, primary: Location, meta: ItemMetadata, write
         want = expected[rel]
         if digests["sha256"] != want.sha256 or digests["sm3"] != want.sm3 or n != (want.size or n):
             raise SourceCopyError(
-                "本库副本已损坏, 请先运行 dangan audit --repair (stored copy is damaged)",
+                _("本库副本已损坏, 请先运行 dangan audit --repair"),
                 path=f"{primary.name}:{key}/{rel}",
             )
         size += n

@@ -27,6 +27,7 @@ from lxml import etree
 from archive.catalogue import Catalogue
 from archive.errors import DanganError, ExitCode
 from archive.fixity import ALGORITHMS, hash_file, hash_stream
+from archive.i18n import _
 from archive.xmlsafe import parse_xml
 
 from ._package import HANDOVER_XML
@@ -65,7 +66,12 @@ class Mismatch:
     found: str
 
     def __str__(self) -> str:
-        return f"{self.field}: 应为 {self.expected or NONE}, 实为 {self.found or NONE}"
+        def shown(value: str) -> str:
+            return _("（无）") if value in ("", NONE) else value
+
+        return _("{field}: 应为 {expected}, 实为 {found}").format(
+            field=self.field, expected=shown(self.expected), found=shown(self.found)
+        )
 
 
 @dataclass
@@ -119,22 +125,21 @@ def read_receipt(path: Path) -> Receipt:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ReceiptError(f"无法读取接收回执 (cannot read the receipt): {exc.strerror}", path=str(path)) from exc
+        raise ReceiptError(_("无法读取接收回执: {error}").format(error=exc.strerror), path=str(path)) from exc
     _size, digests = hash_stream(BytesIO(data))
     for algorithm, sidecar in sidecars(path).items():
         try:
             stated = sidecar.read_text(encoding="utf-8").split()[0]
         except (OSError, IndexError, UnicodeDecodeError) as exc:
-            message = f"缺少接收回执的摘要文件 (receipt digest missing): {sidecar.name}"
+            message = _("缺少接收回执的摘要文件: {name}").format(name=sidecar.name)
             raise ReceiptError(message, path=str(path)) from exc
         if stated != digests[algorithm]:
-            raise ReceiptError(f"接收回执与其 {algorithm} 摘要不符, 可能已被改动 (receipt altered)", path=str(path))
+            message = _("接收回执与其 {algorithm} 摘要不符, 可能已被改动").format(algorithm=algorithm)
+            raise ReceiptError(message, path=str(path))
     try:
         return _parse(parse_xml(data, name=str(path)))
     except (DanganError, KeyError) as exc:
-        raise ReceiptError(
-            f"接收回执无法读取或不完整 (receipt unreadable or incomplete): {exc}", path=str(path)
-        ) from exc
+        raise ReceiptError(_("接收回执无法读取或不完整: {error}").format(error=exc), path=str(path)) from exc
 
 
 def _parse(root: etree._Element) -> Receipt:
@@ -159,10 +164,10 @@ def _parse(root: etree._Element) -> Receipt:
                 if isinstance(entry.tag, str):
                     aips.append(_aip(entry, odd))
         else:
-            odd.append(Mismatch(child.tag, NONE, "（未知字段 unknown element）"))
+            odd.append(Mismatch(child.tag, NONE, _("（未知字段）")))
     for name, found in values.items():
         if len(found) > 1:
-            odd.append(Mismatch(name, "一项 (once)", " / ".join(found)))
+            odd.append(Mismatch(name, _("一项"), " / ".join(found)))
     fields = {name: values[name][0] for name in FIELDS}  # KeyError: a field is missing
     return Receipt(fields, _digests("包摘要", package, odd), _digests("交接登记表摘要", handover, odd), aips, odd)
 
@@ -170,7 +175,7 @@ def _parse(root: etree._Element) -> Receipt:
 def _aip(entry: etree._Element, odd: list[Mismatch]) -> ReceiptAip:
     code = entry.get("档号") or ""
     if entry.tag != "信息包":
-        odd.append(Mismatch(f"信息包清单/{entry.tag}", NONE, code or "（未知元素 unknown element）"))
+        odd.append(Mismatch(f"信息包清单/{entry.tag}", NONE, code or _("（未知元素）")))
     digests = _digests(f"{code}: 数字摘要", [d for d in entry if isinstance(d.tag, str)], odd)
     return ReceiptAip(entry.get("全宗号") or "", code, entry.get("字节数") or "", digests)
 
@@ -181,7 +186,7 @@ def _digests(name: str, elements: list[etree._Element], odd: list[Mismatch]) -> 
     for el in elements:
         algorithm, digest = el.get("算法") or "", (el.text or "").strip()
         if algorithm in out:
-            odd.append(Mismatch(f"{name} {algorithm}", "一项 (once)", f"{out[algorithm]} / {digest}"))
+            odd.append(Mismatch(f"{name} {algorithm}", _("一项"), f"{out[algorithm]} / {digest}"))
         out[algorithm] = digest
     return out
 
@@ -235,8 +240,9 @@ def load_sent(folder: Path, record: Path, catalogue: Catalogue) -> SentTransfer:
         )  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReceiptError(
-            f"本库这次移交的记录无法读取或不完整, 无法核对接收回执; 请从备份恢复 {folder} "
-            f"(the sender's record of this transfer is unreadable or incomplete): {exc!r}",
+            _("本库这次移交的记录无法读取或不完整, 无法核对接收回执; 请从备份恢复 {folder}: {error}").format(
+                folder=folder, error=repr(exc)
+            ),
             path=str(record), rule="transfer:sent-record",
         ) from exc  # fmt: skip
 
@@ -244,7 +250,7 @@ def load_sent(folder: Path, record: Path, catalogue: Catalogue) -> SentTransfer:
 def _catalogue_fonds(catalogue: Catalogue, code: str) -> str:
     row = catalogue.get(code)
     if row is None:
-        raise KeyError(f"目录中没有该档号 (not in the catalogue): {code}")
+        raise KeyError(_("目录中没有该档号: {code}").format(code=code))
     return str(row.fonds_code)
 
 
@@ -264,7 +270,7 @@ def receipt_mismatches(receipt: Receipt, sent: SentTransfer, now: datetime) -> l
     }
     out += [Mismatch(k, v, receipt.fields[k]) for k, v in expected.items() if receipt.fields[k] != v]
     if not receipt.fields["接收人"]:
-        out.append(Mismatch("接收人", "接收人姓名 (a name)", ""))
+        out.append(Mismatch("接收人", _("接收人姓名"), ""))
     out += _when(receipt.fields["接收时间"], sent.prepared_at, now)
     out += _compare_digests("包摘要", sent.package_digests, receipt.package_digests)
     out += _compare_digests("交接登记表摘要", {"SHA-256": sent.handover_sha256}, receipt.handover_digests)
@@ -274,7 +280,7 @@ def receipt_mismatches(receipt: Receipt, sent: SentTransfer, now: datetime) -> l
 
 def _when(found: str, prepared: datetime, now: datetime) -> list[Mismatch]:
     """接收时间: a time with its zone, not before the package was prepared nor after now."""
-    span = f"{prepared.isoformat()} 至 {now.isoformat(timespec='seconds')} 之间 (between preparation and now)"
+    span = _("{prepared} 至 {now} 之间").format(prepared=prepared.isoformat(), now=now.isoformat(timespec="seconds"))
     try:
         when = datetime.fromisoformat(found)
         ok = when.tzinfo is not None and prepared - CLOCK_SKEW <= when <= now + CLOCK_SKEW
@@ -297,17 +303,17 @@ def _aip_mismatches(found: list[ReceiptAip], sent: dict[str, SentAip]) -> list[M
     for aip in found:
         code = aip.archival_code
         if code in seen:
-            out.append(Mismatch(f"信息包 {code}", "一项 (once)", "重复 (listed again)"))
+            out.append(Mismatch(f"信息包 {code}", _("一项"), _("重复")))
             continue
         seen.add(code)
         want = sent.get(code)
         if want is None:
-            out.append(Mismatch(f"信息包 {code}", "（并未移交 never sent）", code))
+            out.append(Mismatch(f"信息包 {code}", _("（并未移交）"), code))
             continue
         if aip.fonds_code != want.fonds_code:
             out.append(Mismatch(f"{code}: 全宗号", want.fonds_code, aip.fonds_code))
         if aip.size != str(want.size):
             out.append(Mismatch(f"{code}: 字节数", str(want.size), aip.size))
         out += _compare_digests(f"{code}: 数字摘要", want.digests, aip.digests)
-    out += [Mismatch(f"信息包 {code}", code, "（未被接收 not received）") for code in sorted(sent.keys() - seen)]
+    out += [Mismatch(f"信息包 {code}", code, _("（未被接收）")) for code in sorted(sent.keys() - seen)]
     return out

@@ -15,6 +15,7 @@ from archive.catalogue import Catalogue
 from archive.config import Settings
 from archive.errors import DanganError, UsageError
 from archive.fixity import require_algorithms
+from archive.i18n import _
 from archive.model import CheckReport, Finding, Verdict
 from archive.storage import Location, open_locations
 from search.indexing import open_search
@@ -72,7 +73,7 @@ def receive_transfer(
     require_algorithms()
     package = package.absolute()
     if not package.is_dir():
-        raise UsageError(f"移交包须为目录 (the package must be a directory): {package}")
+        raise UsageError(_("移交包须为目录: {path}").format(path=package))
     note = on_stage or (lambda _stage: None)
     # Every receive leaves its report, one stopped by an error too (the error still reaches the caller).
     checked = CheckedPackage(package, CheckReport("移交与接收"))  # until the checks have run
@@ -137,9 +138,10 @@ def _decide_and_store(
     if options.receiver and options.receiver != checked.receiver:
         # the receipt names the 接收单位 and the sender refuses one that is not whom it sent to
         raise UsageError(
-            f"此移交包的接收单位为“{checked.receiver}”，不是 --receiver 所填的“{options.receiver}”，未接收任何内容；"
-            "请核对后不带 --receiver 接收, 或请移交单位重新生成移交包 "
-            "(the package is addressed to another receiving archive; nothing stored)",
+            _(
+                "此移交包的接收单位为“{addressed}”，不是 --receiver 所填的“{receiver}”，未接收任何内容；"
+                "请核对后不带 --receiver 接收, 或请移交单位重新生成移交包"
+            ).format(addressed=checked.receiver, receiver=options.receiver),
             path=str(package), rule="transfer:receiver",
         )  # fmt: skip
     receipt = settings.home / REGISTERS_DIR / RECEIPTS_DIR / f"{checked.digests['SHA-256']}.xml"

@@ -30,6 +30,7 @@ from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError, DestructionRefusedError, NotFoundError, UsageError
 from archive.evidence import record_event
+from archive.i18n import _
 from archive.premis import Event
 from archive.storage import open_locations
 from metadata_profiles import class_codes
@@ -188,7 +189,7 @@ def decide(
     at = at or now()
     codes = list(dict.fromkeys(codes))
     if not codes:
-        raise UsageError("请给出至少一个档号 / give at least one archival code")
+        raise UsageError(_("请给出至少一个档号"))
     by = require_person(by, "鉴定人", "decided_by", failing(InvalidDecisionError, None))
     ledger = Ledger(settings.home)
     schedule = home_schedule(settings)
@@ -207,14 +208,13 @@ def _checked_decision(schedule: Schedule, row: ItemRow, decision: Decision, earl
     code = decision.archival_code
     if decision.action is Action.remove_copy or row.status == "transferred":
         raise InvalidDecisionError(
-            "已移交档案的本库副本无须鉴定：保留期满后直接提出销毁批次 (destroy propose) / a transferred record is "
-            "not appraised here; propose its copy for removal once the keep period has ended",
+            _("已移交档案的本库副本无须鉴定：保留期满后直接用 destroy propose 提出销毁批次"),
             path=code,
             rule="appraisal:transferred",
         )
     if status_of(row) is not Status.active:
         raise InvalidDecisionError(
-            f"只有在档的档案可以鉴定（现状态：{row.status}）/ only items in the archive are appraised",
+            _("只有在档的档案可以鉴定（现状态：{status}）").format(status=row.status),
             path=code,
             rule="appraisal:in-archive",
         )
@@ -226,7 +226,7 @@ def _checked_decision(schedule: Schedule, row: ItemRow, decision: Decision, earl
         if current.appraisal_due is None or current.appraisal_due > decision.time.date():
             until = current.appraisal_due.isoformat() if current.appraisal_due else retention_label("Y")
             raise InvalidDecisionError(
-                f"保管期限未满（至 {until}），不能鉴定为销毁 / the period has not run out",
+                _("保管期限未满（至 {until}），不能鉴定为销毁").format(until=until),
                 path=code,
                 rule="appraisal:destroy-when-due",
             )
@@ -297,9 +297,9 @@ def _hold_codes(
     """The class codes of a hold, normalised and checked against dangan.toml and the code lists."""
     fonds = class_codes(settings, fonds, None, None)[0]  # a UsageError naming the fonds the home holds
     try:
-        _, category, retention = class_codes(settings, None, category, retention)
+        category, retention = class_codes(settings, None, category, retention)[1:]
     except UsageError as exc:
-        raise InvalidHoldError(f"冻结范围无效: {exc.message} (hold scope)", rule="hold:scope") from exc
+        raise InvalidHoldError(_("冻结范围无效: {error}").format(error=exc.message), rule="hold:scope") from exc
     return fonds, category, retention
 
 
@@ -315,7 +315,7 @@ def lift_hold(settings: Settings, hold_id: str, by: str, at: datetime | None = N
     with ledger.locked():
         held = {h.hold_id: h for h in ledger.holds()}
         if hold_id not in held:
-            raise NotFoundError(f"没有冻结 {hold_id} / no such hold")
+            raise NotFoundError(_("没有冻结 {hold_id}").format(hold_id=hold_id))
         lifted = held[hold_id].lift(by, at or now())
         ledger.add_hold(lifted)
     return lifted
@@ -367,17 +367,17 @@ def _proposable(
     """The decision the item enters the batch with, or why it cannot."""
     row = catalogue.get(code)
     if row is None:
-        return UnknownItemError("目录中没有这件档案 / no such item", path=code, rule="destruction:item")
+        return UnknownItemError(_("目录中没有这件档案"), path=code, rule="destruction:item")
     if copy is not None and row.status == "transferred":
         if decision is not None and decision.action is Action.remove_copy:
             return decision  # proposed before: the same decision, so an earlier batch keeps its signatures
         return Decision(code, Action.remove_copy, removal_reason(copy), by, at)
     if status_of(row) is not Status.active:
         return InvalidBatchError(
-            f"不在档（{row.status}）/ not in the archive", path=code, rule="destruction:in-archive"
+            _("不在档（{status}）").format(status=row.status), path=code, rule="destruction:in-archive"
         )
     if decision is None:
-        return NotDestroyDecisionError("尚无鉴定意见 / no appraisal decision", path=code, rule="destruction:decision")
+        return NotDestroyDecisionError(_("尚无鉴定意见"), path=code, rule="destruction:decision")
     return decision
 
 
@@ -405,10 +405,10 @@ def approve(
     with ledger.locked():
         batch = signed_batch(ledger, batch_id)
         if ledger.run_state(batch_id).get("complete"):
-            raise InvalidBatchError("该批次已执行完毕 / the batch has been carried out", path=batch_id)
+            raise InvalidBatchError(_("该批次已执行完毕"), path=batch_id)
         if person_key(by) == person_key(batch.proposer):
             raise SelfApprovalError(
-                f"提出人 {batch.proposer} 不得批准自己提出的销毁批次 / the proposer cannot approve their own batch",
+                _("提出人 {proposer} 不得批准自己提出的销毁批次").format(proposer=batch.proposer),
                 path=batch_id,
                 rule="destruction:not-proposer",
             )
@@ -423,10 +423,14 @@ def _refuse_second_signature(batch: DestructionBatch, approval: Approval) -> Non
             continue
         if a.role is approval.role:
             raise InvalidBatchError(
-                f"{a.person} 已以{a.role}身份签署 / already signed", path=batch.batch_id, rule="destruction:sign-once"
+                _("{person} 已以{role}身份签署").format(person=a.person, role=a.role),
+                path=batch.batch_id,
+                rule="destruction:sign-once",
             )
         raise RoleConflictError(
-            f"{a.person} 已以{a.role}身份签署，不得再以{approval.role}身份签署 / one person, one role",
+            _("{person} 已以{role}身份签署，不得再以{other}身份签署").format(
+                person=a.person, role=a.role, other=approval.role
+            ),
             path=batch.batch_id,
             rule="destruction:one-role-per-person",
         )

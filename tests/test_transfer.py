@@ -606,10 +606,10 @@ def test_altered_or_foreign_receipt_is_refused(tmp_path, town):
         for algorithm in ("sha256", "sm3"):
             shutil.copy(f"{receipt}.{algorithm}", f"{copy}.{algorithm}")
         edit(copy, 'SHA-256">', 'SHA-256">0')  # altered: the sidecar digests no longer match
-        with pytest.raises(ReceiptError, match="receipt altered"):
+        with pytest.raises(ReceiptError, match="可能已被改动"):
             confirm_transfer(community.settings, community.catalogue, copy)
         resigned = (
-            (('字节数="47', '字节数="57'), "does not match what was sent"),  # re-signed, but not what was sent
+            (('字节数="47', '字节数="57'), "接收回执与移交记录不符"),  # re-signed, but not what was sent
             (("<检测结论>通过<", "<检测结论>不通过<"), "检测结论为“不通过”"),  # re-signed, and says the package failed
         )
         for (old, new), refusal in resigned:
@@ -654,13 +654,13 @@ RECEIPT_TAMPERINGS = [  # (change, the field named, what was sent, what the rece
     (_sub('全宗号="J012"', '全宗号="J020"'), f"{CODES[0]}: 全宗号", "J012", "J020"),
     (_sub(r'字节数="\d+">', '字节数="1">'), f"{CODES[0]}: 字节数", "", "1"),
     (_sub(r'\s*<数字摘要 算法="SM3">\w+</数字摘要>', ""), f"{CODES[0]}: 数字摘要 SM3", "", "（无）"),
-    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[1]}", "一项 (once)", "重复 (listed again)"),
-    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[2]}", CODES[2], "（未被接收 not received）"),
+    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[1]}", "一项", "重复"),
+    (_sub(CODES[2], CODES[1]), f"信息包 {CODES[2]}", CODES[2], "（未被接收）"),
     (_sub("<接收时间>[^<]+<", "<接收时间>2000-01-01T00:00:00+00:00<"), "接收时间", "", "2000-01-01T00:00:00+00:00"),
     (_sub("<接收时间>[^<]+<", "<接收时间>2999-01-01T00:00:00+00:00<"), "接收时间", "", "2999-01-01T00:00:00+00:00"),
     (_sub(r"<接收时间>([^<]+)\+00:00<", r"<接收时间>\1<"), "接收时间", "", ""),  # no time zone
-    (_sub("</接收回执>", "<附注>另有约定</附注></接收回执>"), "附注", "（无）", "（未知字段 unknown element）"),
-    (_sub("<接收人>", "<接收单位>别的馆</接收单位><接收人>"), "接收单位", "一项 (once)", "镇档案馆 / 别的馆"),
+    (_sub("</接收回执>", "<附注>另有约定</附注></接收回执>"), "附注", "（无）", "（未知字段）"),
+    (_sub("<接收人>", "<接收单位>别的馆</接收单位><接收人>"), "接收单位", "一项", "镇档案馆 / 别的馆"),
 ]
 
 
@@ -678,7 +678,7 @@ def test_resigned_receipt_differing_in_any_field_is_refused_naming_it(tmp_path, 
             aip_bytes = sum(a["size"] for a in sent["aips"])
             expected = str(aip_bytes) if stated == "AIP_BYTES" else stated
             resign(receipt, copy, change)
-            with pytest.raises(ReceiptError, match="does not match what was sent") as refused:
+            with pytest.raises(ReceiptError, match="接收回执与移交记录不符") as refused:
                 confirm_transfer(community.settings, community.catalogue, copy)
             named = [m for m in refused.value.mismatches if m.field == name]
             assert named, (name, refused.value.mismatches)
@@ -714,7 +714,7 @@ def test_sent_record_from_before_the_full_comparison_still_confirms(tmp_path):
         handover = record.with_name("交接登记表.XML")
         kept = handover.read_bytes()
         handover.unlink()
-        with pytest.raises(ReceiptError, match="sender's record of this transfer") as refused:
+        with pytest.raises(ReceiptError, match="本库这次移交的记录无法读取或不完整") as refused:
             confirm_transfer(community.settings, community.catalogue, receipt)
         assert refused.value.rule == "transfer:sent-record"
         assert {r.status for r in community.catalogue.list()} == {"archived"}
