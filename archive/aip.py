@@ -26,6 +26,7 @@ from archive.bagcheck import parse_manifest, parse_tag_file
 from archive.catalogue import IndexedAIP
 from archive.errors import BagError
 from archive.fixity import ALGORITHMS, hash_stream
+from archive.i18n import _
 from archive.itemxml import item_from_xml
 from archive.model import Item
 from archive.names import bounded_path
@@ -118,16 +119,16 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
     complete = {path for path, digests in listed.items() if len(digests) == len(ALGORITHMS)}
     missing = sorted({*_REQUIRED_TAGS, *listed} - complete)
     if missing:
-        message = "标签清单未列出或两份标签清单不一致 (tag manifests miss or disagree on)"
-        raise BagError(f"{message}: {', '.join(missing)}", path=key)
+        message = _("标签清单未列出或两份标签清单不一致: {paths}").format(paths=", ".join(missing))
+        raise BagError(message, path=key)
     tags: dict[str, dict[str, object]] = {}
     for path in [*listed, *read]:
         if path not in read:
             read[path] = location.read(key, path)
         size, digests = hash_stream(io.BytesIO(read[path]))
         if path in listed and digests != listed[path]:
-            message = "标签文件与标签清单不符, 已损坏或被改动 (tag file differs from its manifest)"
-            raise BagError(f"{message}: {path}", path=key)
+            message = _("标签文件与标签清单不符, 已损坏或被改动: {path}").format(path=path)
+            raise BagError(message, path=key)
         tags[path] = {"size": size, **digests}
     indexed = _indexed(key, read[ITEM_XML], read[PREMIS_XML], tags)
     manifests = {alg: parse_manifest(read[f"manifest-{alg}.txt"], "utf-8", alg) for alg in ALGORITHMS}
@@ -135,7 +136,7 @@ def read_aip(location: Location, key: str) -> IndexedAIP:
     found = disagreements(indexed.item, manifests, info=info, tags=listed)
     if found:
         shown = "; ".join(f"{d.path}: {d.message}" for d in found[:5])
-        raise BagError(f"信息包与其自身不符 (the AIP disagrees with itself): {shown}", path=key)
+        raise BagError(_("信息包与其自身不符: {problems}").format(problems=shown), path=key)
     return indexed
 
 

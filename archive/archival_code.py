@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import ConfigError, MetadataError
+from archive.i18n import _
 from archive.model import ItemMetadata
 
 __all__ = [
@@ -85,11 +86,12 @@ def normalise_dots(text: str) -> str:
     return "".join(MIDDLE_DOT if ch in LOOKALIKE_DOTS else ch for ch in text)
 
 
-def _lookalike_error(what: str, what_en: str, text: str) -> MetadataError:
+def _lookalike_error(what: str, text: str) -> MetadataError:
     found = "、".join(find_lookalike_dots(text))
     return MetadataError(
-        f"{what}“{text}”含形似间隔号的字符 {found}，请使用 U+00B7 “·”。 / "
-        f"{what_en} '{text}' contains look-alike middle dots ({found}); use U+00B7 '·'.",
+        _("{field}“{text}”含形似间隔号的字符 {found}，请使用 U+00B7 “·”。").format(
+            field=_(what), text=text, found=found
+        ),
         rule="GD-1-6",
     )
 
@@ -117,9 +119,9 @@ _Part = _Literal | _Field | _Optional
 _TOKEN = re.compile(r"\{([^{}\[\]]*)\}|\[|\]|[^{}\[\]]+|.", re.DOTALL)
 
 
-def _template_error(template: str, why_zh: str, why_en: str) -> ConfigError:
+def _template_error(template: str, why: str) -> ConfigError:
     return ConfigError(
-        f"档号模板“{template}”无效：{why_zh} / invalid archival code template '{template}': {why_en}",
+        _("档号模板“{template}”无效：{reason}").format(template=template, reason=why),
         rule="archival_code.template",
     )
 
@@ -127,25 +129,25 @@ def _template_error(template: str, why_zh: str, why_en: str) -> ConfigError:
 def _parse_template(template: str) -> tuple[_Part, ...]:
     """Split a template into literals, fields and optional parts; refuse ambiguous ones."""
     if find_lookalike_dots(template):
-        raise _template_error(template, "含形似间隔号的字符，请用 U+00B7", "look-alike dots; use U+00B7")
+        raise _template_error(template, _("含形似间隔号的字符，请用 U+00B7"))
     top: list[_Part] = []
     group: list[_Literal | _Field] | None = None
     for match in _TOKEN.finditer(template):
         token = match.group(0)
         if token == "[":
             if group is not None:
-                raise _template_error(template, "可选部分不能嵌套", "optional parts cannot nest")
+                raise _template_error(template, _("可选部分不能嵌套"))
             group = []
         elif token == "]":
             if group is None:
-                raise _template_error(template, "多余的“]”", "unbalanced ']'")
+                raise _template_error(template, _("多余的“]”"))
             top.append(_make_optional(template, group))
             group = None
         else:
             part = _make_part(template, match)
             (top if group is None else group).append(part)
     if group is not None:
-        raise _template_error(template, "缺少“]”", "unbalanced '['")
+        raise _template_error(template, _("缺少“]”"))
     _check_fields(template, top)
     return tuple(top)
 
@@ -154,16 +156,18 @@ def _make_part(template: str, match: re.Match[str]) -> _Literal | _Field:
     name = match.group(1)
     if name is None:
         if match.group(0) in "{}":
-            raise _template_error(template, "多余的花括号", "stray brace")
+            raise _template_error(template, _("多余的花括号"))
         return _Literal(match.group(0))
     if name not in FIELDS:
-        raise _template_error(template, f"未知字段 {{{name}}}，可用：{'、'.join(FIELDS)}", f"unknown field {{{name}}}")
+        raise _template_error(
+            template, _("未知字段 {field}，可用：{known}").format(field=f"{{{name}}}", known="、".join(FIELDS))
+        )
     return _Field(name)
 
 
 def _make_optional(template: str, group: list[_Literal | _Field]) -> _Optional:
     if sum(isinstance(p, _Field) for p in group) != 1:
-        raise _template_error(template, "每个可选部分 [...] 须恰好含一个字段", "each [...] needs exactly one field")
+        raise _template_error(template, _("每个可选部分 [...] 须恰好含一个字段"))
     return _Optional(tuple(group))
 
 
@@ -173,13 +177,13 @@ def _check_fields(template: str, parts: tuple[_Part, ...] | list[_Part]) -> None
         flat.extend(part.parts if isinstance(part, _Optional) else [part])
     names = [p.name for p in flat if isinstance(p, _Field)]
     if len(names) != len(set(names)):
-        raise _template_error(template, "字段重复", "a field appears twice")
+        raise _template_error(template, _("字段重复"))
     if "number" not in names:
-        raise _template_error(template, "缺少 {number}（件号）", "missing {number}")
+        raise _template_error(template, _("缺少 {field}（件号）").format(field="{number}"))
     for left, right in zip(flat, flat[1:], strict=False):
         if isinstance(left, _Field) and isinstance(right, _Field):
             # Two fields with no separator cannot be told apart when parsing.
-            raise _template_error(template, "相邻字段之间须有分隔符", "adjacent fields need a separator")
+            raise _template_error(template, _("相邻字段之间须有分隔符"))
 
 
 @dataclass(frozen=True)
@@ -210,16 +214,16 @@ class ArchivalCodeRule:
         parts = _parse_template(self.template)
         widths = [self.number_width, *(w for _, w in self.category_width)]
         if any(isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 12 for w in widths):
-            raise _template_error(self.template, "件号位数须为 1–12 的整数", "widths must be 1-12")
+            raise _template_error(self.template, _("件号位数须为 1–12 的整数"))
         pats = {**DEFAULT_PATTERNS, **dict(self.patterns)}
         unknown = set(pats) - set(FIELDS)
         if unknown:
-            raise _template_error(self.template, f"未知字段 {sorted(unknown)}", "unknown pattern field")
+            raise _template_error(self.template, _("未知字段 {fields}").format(fields=sorted(unknown)))
         try:
             field_res = {k: re.compile(f"(?:{v})") for k, v in pats.items()}
             regex = re.compile("".join(_part_regex(p, pats) for p in parts))
         except re.error as exc:
-            raise _template_error(self.template, f"正则表达式错误 {exc}", f"bad pattern: {exc}") from None
+            raise _template_error(self.template, _("正则表达式错误 {reason}").format(reason=exc)) from None
         object.__setattr__(self, "_parts", parts)
         object.__setattr__(self, "_regex", regex)
         object.__setattr__(self, "_field_res", field_res)
@@ -234,8 +238,7 @@ class ArchivalCodeRule:
         unknown = set(table) - _TABLE_KEYS
         if unknown or "template" not in table:
             raise ConfigError(
-                f"档号规则“{name}”的键无效：{sorted(unknown) or '缺少 template'} / "
-                f"archival code rule '{name}' has bad keys: {sorted(unknown) or 'template missing'}",
+                _("档号规则“{name}”的键无效：{keys}").format(name=name, keys=sorted(unknown) or _("缺少 template")),
                 rule="archival_code.toml",
             )
         return cls(
@@ -301,10 +304,10 @@ class ArchivalCodeRule:
             MetadataError: Look-alike dots, or the code does not fit the template.
         """
         if find_lookalike_dots(code):
-            raise _lookalike_error("档号", "archival code", code)
+            raise _lookalike_error("档号", code)
         match = self._regex.fullmatch(code)
         if match is None:
-            raise self._mismatch(code, f"不符合模板 {self.template}", f"does not fit {self.template}")
+            raise self._mismatch(code, _("不符合模板 {template}").format(template=self.template))
         parts: dict[str, Any] = {k: v for k, v in match.groupdict().items() if v is not None}
         parts.setdefault("org", "")
         if "year" in parts:
@@ -312,7 +315,7 @@ class ArchivalCodeRule:
         digits = parts["number"]
         width = self.width_for(parts.get("category", ""))
         if len(digits) != width or int(digits) < 1:
-            raise self._mismatch(code, f"件号须为 {width} 位且不为 0", f"item number must be {width} digits, not 0")
+            raise self._mismatch(code, _("件号须为 {width} 位且不为 0").format(width=width))
         parts["number"] = int(digits)
         return parts
 
@@ -324,9 +327,9 @@ class ArchivalCodeRule:
             return False
         return True
 
-    def _mismatch(self, code: str, why_zh: str, why_en: str) -> MetadataError:
+    def _mismatch(self, code: str, why: str) -> MetadataError:
         return MetadataError(
-            f"档号“{code}”{why_zh}（规则 {self.name}）。 / archival code '{code}' {why_en} (rule {self.name}).",
+            _("档号“{code}”{reason}（规则 {rule}）。").format(code=code, reason=why, rule=self.name),
             rule="GD-1-7",
         )
 
@@ -334,8 +337,9 @@ class ArchivalCodeRule:
         width = self.width_for(category)
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number < 10**width:
             raise MetadataError(
-                f"件号 {number!r} 超出范围 1–{10**width - 1}（{width} 位） / "
-                f"item number {number!r} is outside 1-{10**width - 1} ({width} digits)",
+                _("件号 {number} 超出范围 1–{top}（{width} 位）").format(
+                    number=repr(number), top=10**width - 1, width=width
+                ),
                 rule="GD-1-7",
             )
         return str(number).zfill(width)
@@ -352,11 +356,10 @@ class ArchivalCodeRule:
     def _checked(self, name: str, value: str) -> str:
         what = _FIELD_NAMES_ZH[name]
         if find_lookalike_dots(value):
-            raise _lookalike_error(what, name, value)
+            raise _lookalike_error(what, value)
         if not self._field_res[name].fullmatch(value):
             raise MetadataError(
-                f"{what}“{value}”不能用于档号（规则 {self.name}） / {name} '{value}' "
-                f"cannot be used in an archival code (rule {self.name})",
+                _("{field}“{value}”不能用于档号（规则 {rule}）").format(field=_(what), value=value, rule=self.name),
                 rule="GD-1-7",
             )
         return value
@@ -371,7 +374,7 @@ class ArchivalCodeRule:
             if name in ("year", "number"):
                 want = int(want)
             if got != want:
-                raise self._mismatch(text, "无法无歧义地解析回原值", "does not parse back unambiguously")
+                raise self._mismatch(text, _("无法无歧义地解析回原值"))
 
 
 def _year_text(year: int) -> str:
@@ -397,7 +400,7 @@ def _read_rules(extra_dir: Path | None) -> tuple[str, dict[str, Any]]:
         try:
             extra = tomllib.loads(local.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"档号规则文件无法读取：{exc} / cannot read: {exc}", path=str(local)) from None
+            raise ConfigError(_("档号规则文件无法读取：{reason}").format(reason=exc), path=str(local)) from None
         default = extra.get("default", default)
         rules.update(extra.get("rules", {}))
     return default, rules
@@ -405,7 +408,7 @@ def _read_rules(extra_dir: Path | None) -> tuple[str, dict[str, Any]]:
 
 def available_rules(extra_dir: Path | None = None) -> dict[str, str]:
     """Names and titles of the rules :func:`load_rule` can select."""
-    _, rules = _read_rules(extra_dir)
+    rules = _read_rules(extra_dir)[1]
     return {name: str(table.get("title", "")) for name, table in rules.items()}
 
 
@@ -429,8 +432,7 @@ def load_rule(
     name = name_or_table or default
     if name not in rules:
         raise ConfigError(
-            f"未知的档号规则“{name}”，可用：{'、'.join(sorted(rules))} / "
-            f"unknown archival code rule '{name}'; known: {', '.join(sorted(rules))}",
+            _("未知的档号规则“{name}”，可用：{known}").format(name=name, known="、".join(sorted(rules))),
             rule="archival_code.toml",
         )
     return ArchivalCodeRule.from_table(rules[name], name=name)

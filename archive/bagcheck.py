@@ -32,6 +32,7 @@ from archive.bagparse import (
 )
 from archive.bagsource import BagSource, DirectorySource
 from archive.errors import BagError, MissingDependencyError, StorageError, UsageError
+from archive.i18n import _
 from archive.numbers import whole_number
 
 __all__ = [
@@ -128,9 +129,9 @@ def _required_algorithms(algorithms: Iterable[str] | None) -> tuple[str, ...]:
     names = tuple(name.lower() for name in algorithms or ())
     for name in names:
         if name not in SUPPORTED_ALGORITHMS:
-            raise UsageError(f"不支持的校验算法 {name} (unsupported checksum algorithm)", rule="RFC 8493 §2.4")
+            raise UsageError(_("不支持的校验算法 {name}").format(name=name), rule="RFC 8493 §2.4")
         if hex_length(name) is None:
-            raise MissingDependencyError(f"hashlib 无法计算 {name}, 请安装支持它的 OpenSSL (hashlib lacks {name})")
+            raise MissingDependencyError(_("hashlib 无法计算 {name}, 请安装支持它的 OpenSSL").format(name=name))
     return names
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.errors import BagError
+from archive.i18n import _
 
 __all__ = ["BagSource", "DirectorySource"]
 
@@ -70,9 +71,7 @@ class DirectorySource(BagSource):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         if not Path(path).is_dir():
-            raise BagError(
-                "包目录不存在或不是目录 (bag directory does not exist or is not a directory)", path=str(path)
-            )
+            raise BagError(_("包目录不存在或不是目录"), path=str(path))
         self.location = str(path)
         self.root = Path(path).resolve()
         self._files: list[tuple[str, int]] | None = None
@@ -108,7 +107,7 @@ class DirectorySource(BagSource):
         fd = _open_at(fd, parts[-1], os.O_NONBLOCK, relpath)  # O_NONBLOCK: a FIFO must not hang us
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise BagError("不是普通文件 (not a regular file)", path=relpath)
+            raise BagError(_("不是普通文件"), path=relpath)
         return os.fdopen(fd, "rb")
 
     def _scan(self) -> list[tuple[str, int]]:
@@ -143,7 +142,7 @@ def _safe_parts(relpath: str) -> list[str]:
     """Split a bag-relative path, refusing anything that could leave the root."""
     parts = relpath.split("/")
     if "\x00" in relpath or any(part in ("", ".", "..") for part in parts):
-        raise BagError("路径越出包目录 (path escapes the bag)", path=relpath)
+        raise BagError(_("路径越出包目录"), path=relpath)
     return parts
 
 
@@ -153,7 +152,7 @@ def _open_at(dir_fd: int, name: str, flags: int, relpath: str) -> int:
         return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(dir_fd, name):
-            raise BagError("拒绝跟随符号链接 (refusing to follow a symlink)", path=relpath) from exc
+            raise BagError(_("拒绝跟随符号链接"), path=relpath) from exc
         raise
     finally:
         os.close(dir_fd)

@@ -156,7 +156,8 @@ class Settings:
                 return f
         known = ", ".join(f.code for f in self.fonds)
         raise UsageError(
-            f"全宗号 {code} 未在 dangan.toml 中登记 (unknown fonds; known: {known})", rule="dangan.toml [[fonds]]"
+            _("全宗号 {code} 未在 dangan.toml 中登记, 已登记的有: {known}").format(code=code, known=known),
+            rule="dangan.toml [[fonds]]",
         )
 
 
@@ -191,7 +192,7 @@ def _settings_toml(settings: tuple[Setting, ...], values: Mapping[str, Any]) -> 
     built-in defaults cannot disagree."""
     unknown = set(values) - {s.name for s in settings}
     if unknown:
-        raise UsageError(f"没有这些设置 (unknown settings): {', '.join(sorted(unknown))}")
+        raise UsageError(_("没有这些设置: {names}").format(names=", ".join(sorted(unknown))))
     return "\n".join(f"{s.name} = {json.dumps(values.get(s.name, s.default), ensure_ascii=False)}" for s in settings)
 
 
@@ -277,7 +278,7 @@ def init_home(
     try:  # what a later load would refuse is refused now, with nothing written
         _settings_from(home, tomllib.loads(text), config, check)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"设置中有 dangan.toml 无法保存的字符 (a value TOML cannot hold): {exc}") from exc
+        raise UsageError(_("设置中有 dangan.toml 无法保存的字符: {reason}").format(reason=exc)) from exc
     home.mkdir(parents=True, exist_ok=True)
     tmp = config.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -298,24 +299,24 @@ def load_settings(home: Path, check: NameCheck | None = None) -> Settings:
     path = home / CONFIG_NAME
     if not path.is_file():
         raise UsageError(
-            f"这里没有档案库, 请先运行 dangan init (no archive home here; run `dangan init`): {home}",
+            _("这里没有档案库, 请先运行 dangan init: {home}").format(home=home),
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"配置文件无法解析 (cannot parse): {exc}", path=str(path)) from exc
+        raise ConfigError(_("配置文件无法解析: {reason}").format(reason=exc), path=str(path)) from exc
     return _settings_from(home, data, path, check)
 
 
 def _settings_from(home: Path, data: dict[str, Any], path: Path, check: NameCheck | None = None) -> Settings:
     fonds = tuple(_fonds(entry, path) for entry in data.get("fonds", []))
     if not fonds:
-        raise ConfigError("至少需要一个 [[fonds]] 全宗 (at least one fonds is required)", path=str(path))
+        raise ConfigError(_("至少需要一个 [[fonds]] 全宗"), path=str(path))
     storage = tuple(_storage(entry, path) for entry in data.get("storage", []))
     if not storage:
-        raise ConfigError("至少需要一个 [[storage]] 存储位置 (at least one storage location)", path=str(path))
+        raise ConfigError(_("至少需要一个 [[storage]] 存储位置"), path=str(path))
     if len({s.name for s in storage}) != len(storage):
-        raise ConfigError("存储位置名称重复 (duplicate storage names)", path=str(path))
+        raise ConfigError(_("存储位置名称重复"), path=str(path))
     ingest = _table(data, "ingest", INGEST_SETTINGS, path)
     audit = _table(data, "audit", AUDIT_SETTINGS, path)
     search = _table(data, "search", SEARCH_SETTINGS, path)
@@ -323,14 +324,17 @@ def _settings_from(home: Path, data: dict[str, Any], path: Path, check: NameChec
     _check_zone(display["timezone"], path)
     if ingest["active_content"] not in ACTIVE_CONTENT:
         raise ConfigError(
-            f"[ingest] active_content 只能是 {' / '.join(ACTIVE_CONTENT)}: {ingest['active_content']}", path=str(path)
+            _("[ingest] active_content 只能是 {choices}: {value}").format(
+                choices=" / ".join(ACTIVE_CONTENT), value=ingest["active_content"]
+            ),
+            path=str(path),
         )
     for name in ("max_pages", "ocr_time_limit"):  # a ceiling of 0 or less would refuse or stop everything
         value = ingest[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"[ingest] {name} 必须是正数 (must be a positive number): {value}", path=str(path))
+            raise ConfigError(_("[ingest] {name} 必须是正数: {value}").format(name=name, value=value), path=str(path))
     if search["backend"] == "elasticsearch" and not search["url"]:
-        raise ConfigError("[search] 使用 elasticsearch 时必须给出 url (url required)", path=str(path))
+        raise ConfigError(_("[search] 使用 elasticsearch 时必须给出 url"), path=str(path))
     copies = _copies(data.get("copies", {}), len(storage), path)
     rule = data.get("archival_code", {}).get("rule", "dat22")
     profiles = data.get("profiles", {}).get("dir")
@@ -357,7 +361,7 @@ def _check_zone(name: object, path: Path) -> None:
         ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"[display] timezone 不是已知时区, 例如 Asia/Shanghai (unknown time zone): {name}", path=str(path)
+            _("[display] timezone 不是已知时区, 例如 Asia/Shanghai: {name}").format(name=name), path=str(path)
         ) from None
 
 
@@ -365,7 +369,10 @@ def _table(data: dict[str, Any], name: str, known: tuple[Setting, ...], path: Pa
     values = {s.name: s.default for s in known}
     unknown = set(data.get(name, {})) - set(values)
     if unknown:
-        raise ConfigError(f"[{name}] 中有未知设置 (unknown settings): {', '.join(sorted(unknown))}", path=str(path))
+        raise ConfigError(
+            _("[{table}] 中有未知设置: {names}").format(table=name, names=", ".join(sorted(unknown))),
+            path=str(path),
+        )
     values.update(data.get(name, {}))
     return values
 
@@ -374,11 +381,12 @@ def _copies(table: dict[str, Any], locations: int, path: Path) -> dict[str, int]
     copies = {**DEFAULT_COPIES, **table}
     for retention, n in copies.items():
         if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"[copies] {retention} 必须是正整数 (must be a positive integer)", path=str(path))
+            raise ConfigError(_("[copies] {retention} 必须是正整数").format(retention=retention), path=str(path))
         if n > locations:
             raise ConfigError(
-                f"复制策略要求 {retention} 保存 {n} 份, 但只配置了 {locations} 个存储位置 "
-                f"(copy policy needs {n} copies, only {locations} locations configured)",
+                _("复制策略要求 {retention} 保存 {copies} 份, 但只配置了 {locations} 个存储位置").format(
+                    retention=retention, copies=n, locations=locations
+                ),
                 path=str(path),
                 rule="dangan.toml [copies]",
             )
@@ -389,7 +397,7 @@ def _fonds(entry: dict[str, Any], path: Path) -> Fonds:
     try:
         return Fonds(code=str(entry["code"]), name=str(entry["name"]))
     except KeyError as exc:
-        raise ConfigError(f"[[fonds]] 缺少 {exc.args[0]} (missing key)", path=str(path)) from exc
+        raise ConfigError(_("[[fonds]] 缺少 {key}").format(key=exc.args[0]), path=str(path)) from exc
 
 
 def _storage(entry: dict[str, Any], path: Path) -> StorageConfig:
@@ -397,5 +405,5 @@ def _storage(entry: dict[str, Any], path: Path) -> StorageConfig:
     try:
         name, kind = str(entry.pop("name")), str(entry.pop("type"))
     except KeyError as exc:
-        raise ConfigError(f"[[storage]] 缺少 {exc.args[0]} (missing key)", path=str(path)) from exc
+        raise ConfigError(_("[[storage]] 缺少 {key}").format(key=exc.args[0]), path=str(path)) from exc
     return StorageConfig(name=name, type=kind, options=entry)

@@ -31,6 +31,7 @@ from archive.aip import ITEM_XML, ORIGINAL_DIR, REPORT_XML
 from archive.catalogue import Catalogue, FileRow, ItemRow
 from archive.errors import DanganError, NotFoundError, StorageError, UsageError
 from archive.fixity import BLOCK_SIZE, fsync_dir, make_tree_durable
+from archive.i18n import _
 from archive.names import sibling_name
 from archive.storage.base import Location
 
@@ -67,7 +68,7 @@ def export_dip(
     """
     row = catalogue.get(archival_code)
     if row is None:
-        raise NotFoundError(f"没有档号为 {archival_code} 的档案 (no record with that code)")
+        raise NotFoundError(_("没有档号为 {code} 的档案").format(code=archival_code))
     files = catalogue.files(archival_code)
     plan = _plan(row.aip_key, files)
     try:
@@ -92,13 +93,13 @@ def _plan(key: str, files: list[FileRow]) -> list[tuple[FileRow, str]]:
         if f.kind == "payload":
             name = f.path.removeprefix(f"{ORIGINAL_DIR}/")
             if name == f.path or any(part in ("", ".", "..") for part in name.split("/")):
-                raise StorageError(f"文件名越出目标目录 (unsafe name): {name}", path=key)
+                raise StorageError(_("文件名越出目标目录: {name}").format(name=name), path=key)
             plan.append((f, f"{FILES_DIR}/{name}"))
     by_path = {f.path: f for f in files}
     for relpath, out in DIP_METADATA:
         if relpath not in by_path:
             raise StorageError(
-                "目录数据库中没有该文件的固化记录, 无法核验, 未导出 (no digest recorded for this file; not exported)",
+                _("目录数据库中没有该文件的固化记录, 无法核验, 未导出"),
                 path=f"{key}/{relpath}",
             )
         plan.append((by_path[relpath], out))
@@ -113,15 +114,15 @@ def _check_dest(dest: Path) -> Path:
     except FileNotFoundError:
         return target
     if not stat.S_ISDIR(mode):
-        raise UsageError("目标已存在且不是目录 (destination exists and is not a directory)", path=str(dest))
+        raise UsageError(_("目标已存在且不是目录"), path=str(dest))
     if any(target.iterdir()):
         raise UsageError(
-            "目标目录不为空, 不会合并导出; 请指定新的或空的目录 (destination is not empty: name a new or empty folder)",
+            _("目标目录不为空, 不会合并导出; 请指定新的或空的目录"),
             path=str(dest),
         )
     if os.path.ismount(target):
         raise UsageError(
-            "目标是挂载点, 请在其中指定一个新目录 (destination is a mount point: name a new folder inside it)",
+            _("目标是挂载点, 请在其中指定一个新目录"),
             path=str(dest),
         )
     return target
@@ -148,14 +149,15 @@ def _fetch(locations: Sequence[Location], key: str, record: FileRow, target: Pat
             problem = _copy_verified(loc, key, record, out)
         if not problem:
             return [
-                f"副本 {name} 中的 {record.path} 未通过核验, 已改用其他副本 (copy failed verification; "
-                f"another copy used): {detail}"
+                _("副本 {location} 中的 {path} 未通过核验, 已改用其他副本: {detail}").format(
+                    location=name, path=record.path, detail=detail
+                )
                 for name, detail in failures
             ]
         failures.append((loc.name, problem))
-    found = "; ".join(f"{name}: {detail}" for name, detail in failures) or "没有存储位置 (no location)"
+    found = "; ".join(f"{name}: {detail}" for name, detail in failures) or _("没有存储位置")
     raise StorageError(
-        f"没有完好的副本, 未导出任何文件 (no good copy found; nothing exported) — {found}",
+        _("没有完好的副本, 未导出任何文件: {found}").format(found=found),
         path=f"{key}/{record.path}",
     )
 
@@ -167,9 +169,9 @@ def _copy_verified(loc: Location, key: str, record: FileRow, out: BinaryIO) -> s
     except StorageError as exc:
         return exc.message
     if record.size is not None and size != record.size:
-        return f"应为 {record.size} 字节, 实为 {size} 字节 (size differs from the record)"
+        return _("应为 {expected} 字节, 实为 {size} 字节").format(expected=record.size, size=size)
     if sha256 != record.sha256:
-        return f"SHA-256 与记录不符, 文件已损坏或被改动 (digest differs from the record): {sha256}"
+        return _("SHA-256 与记录不符, 文件已损坏或被改动: {digest}").format(digest=sha256)
     return ""
 
 
@@ -185,7 +187,9 @@ def _stream(loc: Location, key: str, relpath: str, out: BinaryIO) -> tuple[int, 
             try:
                 block = src.read(BLOCK_SIZE)
             except OSError as exc:
-                raise StorageError(f"无法读取 (cannot read): {exc.strerror or exc}", path=f"{key}/{relpath}") from exc
+                raise StorageError(
+                    _("无法读取: {reason}").format(reason=exc.strerror or exc), path=f"{key}/{relpath}"
+                ) from exc
             if not block:
                 return size, sha256.hexdigest()
             sha256.update(block)
@@ -200,13 +204,9 @@ def _publish(work: Path, target: Path, dest: Path) -> None:
         os.rename(work, target)  # replaces an empty directory, never a non-empty one or a file
     except OSError as exc:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            raise UsageError(
-                "目标目录已有内容, 未导出 (destination is not empty; nothing exported)", path=str(dest)
-            ) from exc
+            raise UsageError(_("目标目录已有内容, 未导出"), path=str(dest)) from exc
         if exc.errno == errno.ENOTDIR:
-            raise UsageError(
-                "目标已存在且不是目录 (destination exists and is not a directory)", path=str(dest)
-            ) from exc
+            raise UsageError(_("目标已存在且不是目录"), path=str(dest)) from exc
         raise
     with suppress(OSError):  # the DIP is in place: a folder that cannot be flushed is no reason to say it is not
         fsync_dir(target.parent)
@@ -216,8 +216,8 @@ def _dest_error(exc: OSError, dest: Path) -> DanganError:
     """A destination that cannot be written: the path's fault (exit 2) unless its disk failed (exit 4)."""
     reason = exc.strerror or str(exc)
     if exc.errno in _DISK_ERRNOS:
-        return StorageError(f"写入目标失败 (writing the destination failed): {reason}", path=str(dest))
-    return UsageError(f"无法写入目标 (cannot write to the destination): {reason}", path=str(dest))
+        return StorageError(_("写入目标失败: {reason}").format(reason=reason), path=str(dest))
+    return UsageError(_("无法写入目标: {reason}").format(reason=reason), path=str(dest))
 
 
 def dip_summary(row: ItemRow, files: list[FileRow]) -> str:
@@ -244,7 +244,7 @@ def dip_summary(row: ItemRow, files: list[FileRow]) -> str:
 def require_folder(out: Path) -> None:
     """Refuse an output file whose folder does not exist (nothing is created on a typo)."""
     if not out.parent.is_dir():
-        raise UsageError(f"输出目录不存在 (output folder does not exist): {out.parent}", path=str(out))
+        raise UsageError(_("输出目录不存在: {path}").format(path=out.parent), path=str(out))
 
 
 def save_atomically(out: Path, save: Callable[[Path], object]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archive.errors import MissingDependencyError
+from archive.i18n import _
 
 ALGORITHMS: tuple[str, ...] = ("sha256", "sm3")
 BLOCK_SIZE = 1 << 20
@@ -29,8 +30,7 @@ def require_algorithms(algorithms: Iterable[str] = ALGORITHMS) -> None:
             hashlib.new(name)
         except ValueError as exc:
             raise MissingDependencyError(
-                f"本机 Python/OpenSSL 不支持摘要算法 {name}, 无法保证固化信息 "
-                f"(hashlib lacks {name}; install a Python built against OpenSSL 1.1.1+ with SM3)",
+                _("本机 Python/OpenSSL 不支持摘要算法 {name}, 无法保证固化信息").format(name=name),
             ) from exc
 
 
@@ -140,7 +140,7 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
     make_tree_durable(root)
     for rel, data in files.items():
         if (root / rel).read_bytes() != data:
-            raise OSError(errno.EIO, "写入后复核不符 (file differs after the write)", str(root / rel))
+            raise OSError(errno.EIO, _("写入后复核不符"), str(root / rel))
 
 
 def make_tree_durable(root: Path) -> None:

@@ -16,6 +16,7 @@ from importlib import resources
 from lxml import etree
 
 from archive.errors import MetadataError, UnsafeXMLError
+from archive.i18n import _
 from archive.model import FileEntry, Finding, Item, ItemMetadata, Verdict
 from archive.xmlsafe import parse_xml
 
@@ -45,8 +46,7 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
         bad = _NOT_XML_CHAR.search(text)
         if bad:
             raise MetadataError(
-                f"元素“{tag}”含 XML 不允许的字符 U+{ord(bad.group()):04X} / element '{tag}' "
-                f"contains U+{ord(bad.group()):04X}, which XML cannot carry",
+                _("元素“{tag}”含 XML 不允许的字符 U+{code}").format(tag=tag, code=f"{ord(bad.group()):04X}"),
                 rule="GD-1-6",
             )
         child.text = text
@@ -176,7 +176,7 @@ def item_from_xml(data: bytes, name: str) -> Item:
     if errors:
         shown = "；".join(errors[:5])
         raise MetadataError(
-            f"元数据 XML 不符合 {XSD_NAME}：{shown} / metadata XML does not match {XSD_NAME}",
+            _("元数据 XML 不符合 {schema}：{errors}").format(schema=XSD_NAME, errors=shown),
             path=name,
             rule="GD-2-10",
         )

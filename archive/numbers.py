@@ -7,6 +7,8 @@ ValueError naming no rule. Every such number is bounded here before it is conver
 
 from __future__ import annotations
 
+from archive.i18n import _
+
 #: 18 digits stay below 2^63, so every value fits SQLite's INTEGER (10^18 bytes is an exabyte)
 MAX_DIGITS = 18
 
@@ -19,5 +21,7 @@ def whole_number(text: str, max_digits: int = MAX_DIGITS) -> int:
     """
     if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
         return int(text)
-    shown = repr(text) if len(text) <= 20 else f"{text[:20]!r}… ({len(text)} 个字符 characters)"
-    raise ValueError(f"不是至多 {max_digits} 位的非负整数 (not a whole number of at most {max_digits} digits): {shown}")
+    shown = (
+        repr(text) if len(text) <= 20 else _("{start}… ({count} 个字符)").format(start=repr(text[:20]), count=len(text))
+    )
+    raise ValueError(_("不是至多 {digits} 位的非负整数: {value}").format(digits=max_digits, value=shown))

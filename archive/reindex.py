@@ -17,6 +17,7 @@ from archive.catalogue import Catalogue, IndexedAIP
 from archive.config import Settings
 from archive.errors import DanganError
 from archive.evidence import copy_from_events, events_in, status_from_events
+from archive.i18n import _
 from archive.storage import Location, open_locations
 from archive.tombstone import DESTROYING, find_tombstones, tombstone_aip
 
@@ -81,12 +82,12 @@ def _first_consistent(key: str, holders: list[Location], problems: list[ReadProb
             passed_over.append(f"{loc.name}: {exc.message}")  # damaged: the next location's copy may be whole
             continue
         problems += [
-            ReadProblem(key, f"副本未采用, 已改用 {loc.name} 的副本 (copy passed over): {p}") for p in passed_over
+            ReadProblem(key, _("副本未采用, 已改用 {location} 的副本: {problem}").format(location=loc.name, problem=p))
+            for p in passed_over
         ]
         return aip
-    message = (
-        "没有一份副本与自身标签清单相符, 未编入目录, 副本均未改动, 请人工检查 "
-        f"(no copy agrees with its own tag manifests; left out of the catalogue): {'; '.join(passed_over)}"
+    message = _("没有一份副本与自身标签清单相符, 未编入目录, 副本均未改动, 请人工检查: {problems}").format(
+        problems="; ".join(passed_over)
     )
     problems.append(ReadProblem(key, message, left_out=True))
     return None

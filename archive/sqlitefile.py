@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from archive.errors import StorageError
+from archive.i18n import _
 
 SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the file and SQLite's files beside it
 
@@ -49,10 +50,6 @@ def write_failure(exc: sqlite3.Error, what: str, path: Path) -> StorageError | N
     if code is None or code & 0xFF not in _WRITE_FAILURES:
         return None
     return StorageError(
-        f"{what}无法写入, 请检查磁盘空间与权限后重新运行 (cannot write the {_ENGLISH.get(what, 'file')}: "
-        f"free space or fix permissions, then run again): {exc}",
+        _("{what}无法写入, 请检查磁盘空间与权限后重新运行: {reason}").format(what=_(what), reason=exc),
         path=str(path),
     )
-
-
-_ENGLISH = {"目录数据库": "catalogue", "检索索引": "search index"}

@@ -35,6 +35,7 @@ from typing import Any
 from archive.catalogue import Catalogue, IndexedAIP
 from archive.errors import DanganError, StorageError
 from archive.evidence import events_in
+from archive.i18n import _
 from archive.itemxml import item_from_xml
 from archive.premis import DELETION, Event
 from archive.storage.base import Location
@@ -105,7 +106,7 @@ class Tombstone:
                 raise ValueError(f"format {raw.get('format')!r}")
             values = {f.name: raw[f.name] for f in fields(cls) if f.name in raw or f.default is MISSING}
         except (UnicodeDecodeError, ValueError, KeyError, AttributeError) as exc:
-            raise TombstoneError(f"墓碑记录无法读取 / unreadable tombstone: {exc}", path=name) from None
+            raise TombstoneError(_("墓碑记录无法读取: {reason}").format(reason=exc), path=name) from None
         for name_ in ("files", "aip_events", "approvals"):
             values[name_] = tuple(values[name_])
         return cls(**values)
@@ -175,7 +176,7 @@ def _first_readable(key: str, holders: list[Location]) -> Tombstone:
             continue
         if tomb is not None:
             return tomb
-    raise TombstoneError(f"没有可读的墓碑记录 / no readable tombstone ({problem})", path=key)
+    raise TombstoneError(_("没有可读的墓碑记录 ({problem})").format(problem=problem), path=key)
 
 
 # --- telling people ---------------------------------------------------------------------------------
@@ -199,29 +200,25 @@ def destroyed_notice(catalogue: Catalogue, archival_code: str) -> str | None:
         return None
     code = archival_code
     if row.status == DESTROYING:
-        return (
-            f"档号 {code} 的档案正在销毁：销毁已开始，尚未在全部存储位置完成，内容不再提供；"
-            "请运行 dangan destroy run 完成该批次 (destruction under way: the content is no longer served)"
-        )
+        return _(
+            "档号 {code} 的档案正在销毁：销毁已开始，尚未在全部存储位置完成，内容不再提供；"
+            "请运行 dangan destroy run 完成该批次"
+        ).format(code=code)
     deletions = [e for e in catalogue.events(code) if e.type == DELETION and e.outcome == "success"]
     if not deletions:
-        return f"档号 {code} 的档案已销毁，仅存墓碑 (destroyed: only its tombstone is kept)"
+        return _("档号 {code} 的档案已销毁，仅存墓碑").format(code=code)
     last = deletions[-1]
     day = _local_day(last.time)
     batch = _BATCH.search(last.detail)
-    where = f"经销毁批次 {batch.group(1)} " if batch else ""
-    batch_en = f" in batch {batch.group(1)}" if batch else ""
+    where = _("经销毁批次 {batch} ").format(batch=batch.group(1)) if batch else ""
     moved = _TRANSFERRED.search(last.detail)
     if moved:
         receiver, transfer_id = moved.groups()
-        return (
-            f"档号 {code} 的档案已移交{receiver}（移交编号 {transfer_id}），本库副本已于 {day} {where}删除，"
-            f"仅存墓碑；请向{receiver}查阅 (transferred to {receiver}; the copy here was removed on {day}"
-            f"{batch_en}: only its tombstone is kept)"
-        )
-    return (
-        f"档号 {code} 的档案已于 {day} {where}销毁，仅存墓碑 (destroyed on {day}{batch_en}: only its tombstone is kept)"
-    )
+        return _(
+            "档号 {code} 的档案已移交{receiver}（移交编号 {transfer}），本库副本已于 {day} {batch}删除，"
+            "仅存墓碑；请向{receiver}查阅"
+        ).format(code=code, receiver=receiver, transfer=transfer_id, day=day, batch=where)
+    return _("档号 {code} 的档案已于 {day} {batch}销毁，仅存墓碑").format(code=code, day=day, batch=where)
 
 
 def _local_day(when: str) -> str:

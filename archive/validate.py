@@ -19,6 +19,7 @@ from archive.catalogue import Catalogue
 from archive.config import load_settings
 from archive.errors import BagError, NotFoundError, StorageError
 from archive.fixity import ALGORITHMS
+from archive.i18n import _
 from archive.itemxml import item_from_xml, validate_item_xml
 from archive.storage import open_locations
 from archive.storage.base import CopyReader
@@ -128,12 +129,12 @@ def validate_target(target: str, home: Path) -> ValidationResult:
     if notice:
         raise NotFoundError(notice, path=target)
     if row is None:
-        raise NotFoundError(f"既不是目录也不是已归档的档号 (neither a directory nor an archived 档号): {target}")
+        raise NotFoundError(_("既不是目录也不是已归档的档号: {target}").format(target=target))
     location = open_locations(settings)[0]
     with location.reader(row.aip_key) as reader:
         if not reader.present():
             raise BagError(
-                f"主存储位置 {location.name} 没有此 AIP (the primary location holds no copy of it)",
+                _("主存储位置 {name} 没有此 AIP").format(name=location.name),
                 path=target,
             )
         return validate_source(LocationSource(reader, f"{location.describe()} {row.aip_key}"), target)

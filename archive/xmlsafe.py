@@ -21,6 +21,7 @@ from __future__ import annotations
 from lxml import etree
 
 from archive.errors import UnsafeXMLError
+from archive.i18n import _
 
 __all__ = ["parse_xml", "RULE_NO_DTD", "RULE_WELL_FORMED"]
 
@@ -118,8 +119,9 @@ def parse_xml(data: bytes, *, name: str) -> etree._Element:
         root = etree.fromstring(data, parser=_hardened_parser())
     except etree.XMLSyntaxError as exc:
         raise UnsafeXMLError(
-            f"XML 文件“{name}”不是格式良好的 XML（规则：{RULE_WELL_FORMED}）：{exc} / "
-            f"XML file '{name}' is not well-formed (rule: {RULE_WELL_FORMED}): {exc}",
+            _("XML 文件“{name}”不是格式良好的 XML（规则：{rule}）：{reason}").format(
+                name=name, rule=RULE_WELL_FORMED, reason=exc
+            ),
             path=name,
             rule=RULE_WELL_FORMED,
         ) from None
@@ -140,10 +142,10 @@ def _refuse_dtd(root: etree._Element, name: str) -> None:
 
 def _dtd_error(name: str) -> UnsafeXMLError:
     return UnsafeXMLError(
-        f"XML 文件“{name}”含 DOCTYPE/DTD 或实体声明，出于安全原因拒绝解析（规则：{RULE_NO_DTD}）。"
-        f"请去掉 DOCTYPE 后重新提交。 / XML file '{name}' contains a DOCTYPE/DTD or entity "
-        f"declarations and is refused for safety (rule: {RULE_NO_DTD}). Remove the DOCTYPE "
-        "and resubmit.",
+        _(
+            "XML 文件“{name}”含 DOCTYPE/DTD 或实体声明，出于安全原因拒绝解析（规则：{rule}）。"
+            "请去掉 DOCTYPE 后重新提交。"
+        ).format(name=name, rule=RULE_NO_DTD),
         path=name,
         rule=RULE_NO_DTD,
     )

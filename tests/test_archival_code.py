@@ -209,7 +209,7 @@ def test_ambiguous_pattern_override_refused_at_render() -> None:
         {"template": "{fonds}-{category}·{year}-{retention}[-{org}]-{number}", "patterns": {"retention": "[A-Z0-9-]+"}}
     )
     assert rule.render(meta(), 1) == "J012-WS·2023-D30-0001"
-    with pytest.raises(MetadataError, match="unambiguously"):
+    with pytest.raises(MetadataError, match="无歧义"):
         rule.render(meta(org="BGS"), 1)
 
 

@@ -52,13 +52,13 @@ def test_the_cli_reads_storage_through_the_registry(tmp_path):
         ]
         assert [loc.describe() for loc in arc.locations()] == [f"first (fs: {home / 'a'})", "second (fs: /abs/b)"]
     r = CliRunner().invoke(main, [*args, "--storage", "off=s3:nowhere"])
-    assert r.exit_code == 2 and "bad s3 location" in r.output
+    assert r.exit_code == 2 and "S3 位置应为" in r.output
 
 
 @pytest.mark.parametrize(
     ("old", "new", "said"),
     [
-        ('\ntype = "fs"', '\ntype = "ftp"', "存储类型只能是 s3 或 fs"),
+        ('\ntype = "fs"', '\ntype = "ftp"', "存储类型只能是 s3 / fs"),
         ("[search]", '[search]\nbackend = "solr"', "[search] backend 只能是 sqlite 或 elasticsearch: solr"),
     ],
 )

@@ -71,7 +71,7 @@ def test_init_keeps_quotes_and_backslashes_and_refuses_a_bad_fonds(tmp_path):
         assert not (bad / "dangan.toml").exists()
     r = runner.invoke(main, ["--home", str(tmp_path / "s"), "init", "--fonds-code", "J013", "--fonds-name", "x",
                              "--storage", "local=a\x7fb"])  # fmt: skip
-    assert r.exit_code == 2 and "TOML" in r.output and not (tmp_path / "s" / "dangan.toml").exists()
+    assert r.exit_code == 2 and "dangan.toml 无法保存" in r.output and not (tmp_path / "s" / "dangan.toml").exists()
 
 
 def test_every_ocr_choice_is_an_engine_or_off():

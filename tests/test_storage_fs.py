@@ -70,7 +70,7 @@ def test_a_fifo_is_refused_without_hanging(loc: FsLocation) -> None:
     os.mkfifo(loc.root / KEY / "data/original/pipe")
     with loc.reader(KEY) as copy:
         assert ("data/original/pipe", 0) in copy.files()
-        with pytest.raises(StorageError, match="not a regular file"):
+        with pytest.raises(StorageError, match="不是普通文件"):
             copy.open("data/original/pipe")
 
 
@@ -373,13 +373,13 @@ def test_repair_writes_never_go_through_a_link(loc: FsLocation, tmp_path: Path) 
     (bag / "data/original/通知.pdf").unlink()
     (bag / "data/original").rmdir()
     (bag / "data/original").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(StorageError, match="never followed"):
+    with pytest.raises(StorageError, match="不会跟随"):
         loc.replace_file(KEY, "data/original/通知.pdf", io.BytesIO(b"good"))
     assert list(outside.iterdir()) == []
     loc.remove_file(KEY, "data/original")  # the link itself, as an extra entry
     assert outside.is_dir() and not os.path.lexists(bag / "data/original")
     loc.replace_file(KEY, "data/original/通知.pdf", io.BytesIO(b"good"))
     assert (bag / "data/original/通知.pdf").read_bytes() == b"good"
-    with pytest.raises(StorageError, match="no such AIP"):  # never a partial AIP made under a new key
+    with pytest.raises(StorageError, match="没有该 AIP"):  # never a partial AIP made under a new key
         loc.replace_file("J012/没有", "bagit.txt", io.BytesIO(b"x"))
     assert not (loc.root / "J012/没有").exists()

@@ -71,7 +71,7 @@ def test_dtd_refusal_names_file_and_rule() -> None:
         parse_xml(INTERNAL_ENTITY, name="a.xml")
     assert caught.value.rule == RULE_NO_DTD
     assert "DTD" in caught.value.message and RULE_NO_DTD in caught.value.message
-    assert caught.value.message.index("拒绝") < caught.value.message.index("refused")  # Chinese first
+    assert "拒绝" in caught.value.message and "refused" not in caught.value.message  # Chinese only, by default
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig", "gb18030"])

@@ -31,7 +31,7 @@ class Connection:
         self.path = path
         if not create and not path.exists():
             raise StorageError(
-                "目录数据库不存在, 请运行 dangan reindex 从存储重建 (the catalogue is missing: run dangan reindex)",
+                _("目录数据库不存在, 请运行 dangan reindex 从存储重建"),
                 path=str(path),
             )
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,7 @@ class Connection:
             self._conn = self._connect(path, check=replace_damaged)
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
-                raise StorageError(f"目录数据库无法打开 (catalogue cannot be opened): {exc}", path=str(path)) from exc
+                raise StorageError(_("目录数据库无法打开: {reason}").format(reason=exc), path=str(path)) from exc
             if not replace_damaged:
                 raise CatalogueDamagedError(_damaged(exc), path=str(path)) from exc
             set_aside(path)

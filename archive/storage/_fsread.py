@@ -8,6 +8,7 @@ import stat
 from typing import TYPE_CHECKING, BinaryIO
 
 from archive.errors import StorageError
+from archive.i18n import _
 from archive.storage.base import CopyReader, bag_parts, os_failure
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class FsReader(CopyReader):
             raise os_failure(self.fs.name, "read", f"{self.key}/{relpath}", exc) from exc
         if not regular:
             f.close()
-            raise StorageError("不是普通文件 (not a regular file)", path=f"{self.key}/{relpath}")
+            raise StorageError(_("不是普通文件"), path=f"{self.key}/{relpath}")
         return f
 
     def folder(self, parts: list[str]) -> int:
@@ -100,7 +101,7 @@ class FsReader(CopyReader):
             return self.folders[rel]
         top = self._top()
         if top is None:
-            raise FileNotFoundError(errno.ENOENT, "AIP 不存在 (no such AIP)", self.key)
+            raise FileNotFoundError(errno.ENOENT, _("AIP 不存在"), self.key)
         fd, done = top, ""
         for part in parts:
             done = f"{done}/{part}" if done else part
@@ -119,7 +120,7 @@ class FsReader(CopyReader):
         """
         fd, done = self._top(), ""
         if fd is None:
-            raise StorageError(f"存储位置 {self.fs.name} 中没有该 AIP (no such AIP)", path=self.key)
+            raise StorageError(_("存储位置 {name} 中没有该 AIP").format(name=self.fs.name), path=self.key)
         for part in parts:
             done = f"{done}/{part}" if done else part
             if done not in self.folders:
@@ -134,8 +135,7 @@ class FsReader(CopyReader):
                     if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
                         raise
                     raise StorageError(
-                        "AIP 中该处是链接或文件而非目录, 不会跟随 (a link or a file stands where a folder of the "
-                        f"AIP belongs; never followed): {done}",
+                        _("AIP 中该处是链接或文件而非目录, 不会跟随: {path}").format(path=done),
                         path=self.key,
                     ) from exc
             fd = self.folders[done]

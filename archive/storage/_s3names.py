@@ -7,6 +7,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from archive.errors import StorageError
+from archive.i18n import _
 
 NO_RETENTION_CODES = {
     "NoSuchObjectLockConfiguration",
@@ -26,18 +27,18 @@ def error_code(exc: ClientError) -> str:
 def check_key(key: str) -> str:
     parts = key.split("/")
     if len(parts) != 2 or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        raise StorageError(f"非法的 AIP 键 (invalid AIP key): {key!r}")
+        raise StorageError(_("非法的 AIP 键: {key}").format(key=repr(key)))
     return key
 
 
 def check_relpath(relpath: str) -> str:
     parts = relpath.split("/")
     if not relpath or any(p in ("", ".", "..") for p in parts) or "\\" in relpath:
-        raise StorageError(f"非法的包内路径 (invalid bag-relative path): {relpath!r}")
+        raise StorageError(_("非法的包内路径: {path}").format(path=repr(relpath)))
     return relpath
 
 
 def check_name(name: str) -> str:
     if not name or "/" in name or name in (".", ".."):
-        raise StorageError(f"非法的记录名 (invalid record name): {name!r}")
+        raise StorageError(_("非法的记录名: {name}").format(name=repr(name)))
     return name

@@ -21,6 +21,7 @@ from s3transfer.utils import ChunksizeAdjuster
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from archive.errors import StorageError
+from archive.i18n import _
 from archive.storage._s3names import check_relpath
 
 PART_SIZE = 16 << 20  # multipart threshold and part size: bounded memory, few parts for a 2 GB scan
@@ -109,7 +110,7 @@ class _HashingReader(io.RawIOBase):
         try:
             data = self._take(size)
         except OSError as exc:  # the source's disk, not S3: still a storage failure for the caller
-            raise StorageError(f"读取源文件失败 (cannot read the source): {exc}") from exc
+            raise StorageError(_("读取源文件失败: {reason}").format(reason=exc)) from exc
         self.digest.update(data)
         return data
 
@@ -143,7 +144,7 @@ class _ObjectReader(io.RawIOBase):
         try:
             return self._body.read() if size is None or size < 0 else self._body.read(size)
         except (BotoCoreError, Urllib3Error, OSError) as exc:
-            raise StorageError(f"读取中断 (read interrupted): {exc}", path=self._where) from exc
+            raise StorageError(_("读取中断: {reason}").format(reason=exc), path=self._where) from exc
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -198,12 +199,13 @@ class S3Uploads:
         """Compare what the server holds now with the digest of the bytes sent."""
         head = self._head(obj)
         if head is None:
-            raise StorageError("上传后对象不存在 (object missing after upload)", path=obj)
+            raise StorageError(_("上传后对象不存在"), path=obj)
         reported = head.get("ChecksumSHA256")
         if int(head["ContentLength"]) != digest.size or (reported and not digest.matches(reported)):
             raise StorageError(
-                f"上传后校验不符 (uploaded object does not match: size {head['ContentLength']} vs {digest.size}, "
-                f"checksum {reported})",
+                _("上传后校验不符: 大小 {stored} (应为 {size}), 校验值 {checksum}").format(
+                    stored=head["ContentLength"], size=digest.size, checksum=reported
+                ),
                 path=obj,
             )
         return StoredFile(relpath, digest.size, digest.hexdigest(), head.get("VersionId"))

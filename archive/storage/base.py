@@ -20,19 +20,23 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archive.errors import StorageError
+from archive.i18n import _
 
 COPY_CHUNK = 1 << 20
 
-#: what a location could not do, for :func:`os_failure` (English as passed, Chinese here)
-ACTIONS = {
-    "read": "读取",
-    "write": "写入",
-    "commit": "提交",
-    "delete": "删除",
-    "list": "列出",
-    "lock": "锁定",
-    "create": "创建",
-}
+
+def action_name(action: str) -> str:
+    """What a location could not do, for :func:`os_failure`: the action as passed, in the person's language
+    (looked up when said, not at import, so the language is the one in force then)."""
+    return {
+        "read": _("读取"),
+        "write": _("写入"),
+        "commit": _("提交"),
+        "delete": _("删除"),
+        "list": _("列出"),
+        "lock": _("锁定"),
+        "create": _("创建"),
+    }[action]
 
 
 def os_failure(location: str, action: str, where: object, exc: OSError) -> StorageError:
@@ -44,7 +48,9 @@ def os_failure(location: str, action: str, where: object, exc: OSError) -> Stora
     names the location, what it could not do, the path and the system's own reason.
     """
     return StorageError(
-        f"存储位置 {location} 无法{ACTIONS[action]} (location {location}: cannot {action}): {where}: {_reason(exc)}"
+        _("存储位置 {location} 无法{action}: {path}: {reason}").format(
+            location=location, action=action_name(action), path=where, reason=_reason(exc)
+        )
     )
 
 
@@ -65,7 +71,9 @@ def copy_stream(src: BinaryIO, dst: BinaryIO, source: str) -> None:
         try:
             block = src.read(COPY_CHUNK)
         except OSError as exc:
-            raise StorageError(f"无法读取来源 (cannot read the source): {source}: {_reason(exc)}") from exc
+            raise StorageError(
+                _("无法读取来源: {source}: {reason}").format(source=source, reason=_reason(exc))
+            ) from exc
         if not block:
             return
         dst.write(block)
@@ -91,7 +99,7 @@ def bag_parts(relpath: str, key: str) -> list[str]:
     """The parts of a bag-relative path, refused when one could leave the bag."""
     parts = relpath.split("/")
     if any(p in ("", ".", "..") for p in parts):
-        raise StorageError(f"路径越出 AIP (path escapes the AIP): {relpath}", path=key)
+        raise StorageError(_("路径越出 AIP: {path}").format(path=relpath), path=key)
     return parts
 
 

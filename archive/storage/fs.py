@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 
 from archive.errors import AIPExistsError, RecordExistsError, StorageError
 from archive.fixity import fsync_dir, sync_filesystem, write_durably
+from archive.i18n import _
 from archive.storage._fsread import FOLDER, FsReader
 from archive.storage.base import Location, bag_parts, copy_stream, os_failure
 
@@ -91,15 +92,14 @@ class FsLocation(Location):
             raise os_failure(self.name, "read", self.root, exc) from exc
         if not found:
             raise StorageError(
-                f"存储位置 {self.name} 不可访问: {self.root} 不存在, 磁盘是否已挂载? "
-                "(location unreachable: directory missing, disk not mounted?)"
+                _("存储位置 {name} 不可访问: {path} 不存在, 磁盘是否已挂载?").format(name=self.name, path=self.root)
             )
         return self.root
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
         if len(parts) != 2 or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-            raise StorageError(f"非法的 AIP 键 (invalid AIP key): {key!r}")
+            raise StorageError(_("非法的 AIP 键: {key}").format(key=repr(key)))
         return self._reachable().joinpath(*parts)
 
     @contextmanager
@@ -157,7 +157,7 @@ class FsLocation(Location):
                 if _lexists(target):
                     if self.exists(key) or _holds_content(target):
                         # a whole AIP, or a folder that may be one missing its bagit.txt: never replaced
-                        raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}")
+                        raise AIPExistsError(_("AIP 已存在: {key}").format(key=key))
                     # A link, a file or an empty folder: out of sight in one rename, removed with the staging.
                     aside = later.enter_context(self.staging()) / "replaced"
                     os.rename(target, aside)
@@ -174,7 +174,7 @@ class FsLocation(Location):
                 with suppress(OSError):
                     os.rename(aside, target)
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}") from exc
+                raise AIPExistsError(_("AIP 已存在: {key}").format(key=key)) from exc
             raise
 
     def _fonds_folder(self, fonds: Path) -> None:
@@ -184,8 +184,7 @@ class FsLocation(Location):
         except FileExistsError:
             if not stat.S_ISDIR(os.lstat(fonds).st_mode):
                 raise StorageError(
-                    f"存储位置 {self.name} 的全宗目录是链接或文件, 不会跟随 "
-                    f"(location {self.name}: the fonds folder is a link or a file, never followed): {fonds}"
+                    _("存储位置 {name} 的全宗目录是链接或文件, 不会跟随: {path}").format(name=self.name, path=fonds)
                 ) from None
             return
         fsync_dir(fonds.parent)
@@ -254,7 +253,7 @@ class FsLocation(Location):
     def delete(self, key: str) -> None:
         target = self._path(key)
         if not self.exists(key):
-            raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
+            raise StorageError(_("存储位置 {name} 中没有该 AIP").format(name=self.name), path=key)
         # Out of sight in one rename; a crash during the removal leaves only staging debris.
         with self._failing("delete", target), self.staging() as work:
             os.rename(target, work / "deleted")
@@ -266,7 +265,7 @@ class FsLocation(Location):
         with self.staging() as work, self._failing("write", where), self.reader(key) as copy:
             tmp = work / "part"
             with open(tmp, "wb") as out:
-                copy_stream(source, out, f"{relpath} (修复来源 repair source)")
+                copy_stream(source, out, _("{path} (修复来源)").format(path=relpath))
                 out.flush()
                 os.fsync(out.fileno())
             folder = copy.make_folder(parts[:-1])
@@ -277,7 +276,7 @@ class FsLocation(Location):
         parts = bag_parts(relpath, key)
         with self._failing("delete", self._path(key) / relpath), self.reader(key) as copy:
             if not copy.present():
-                raise StorageError(f"存储位置 {self.name} 中没有该 AIP (no such AIP)", path=key)
+                raise StorageError(_("存储位置 {name} 中没有该 AIP").format(name=self.name), path=key)
             try:
                 folder = copy.folder(parts[:-1])
             except FileNotFoundError:
@@ -293,7 +292,7 @@ class FsLocation(Location):
 
     def _record_path(self, key: str, name: str) -> Path:
         if "/" in name or name.startswith("."):
-            raise StorageError(f"非法的记录名 (invalid record name): {name!r}", path=key)
+            raise StorageError(_("非法的记录名: {name}").format(name=repr(name)), path=key)
         return self._records(key) / name
 
     def append_record(self, key: str, name: str, data: bytes) -> None:
@@ -301,7 +300,7 @@ class FsLocation(Location):
         with self._failing("write", path):
             stored = write_durably(path, data, replace=False)
         if not stored:
-            raise RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {name}", path=key)
+            raise RecordExistsError(_("记录已存在, 不可覆盖: {name}").format(name=name), path=key)
 
     def append_records(self, records: Sequence[tuple[str, str, bytes]]) -> list[StorageError | None]:
         """Each record written to a temporary name, one flush, every name linked, one more flush.
@@ -341,7 +340,9 @@ class FsLocation(Location):
             os.link(tmp, path)
             return True
         except FileExistsError:
-            errors[i] = RecordExistsError(f"记录已存在, 不可覆盖 (record exists): {path.name}", path=str(path.parent))
+            errors[i] = RecordExistsError(
+                _("记录已存在, 不可覆盖: {name}").format(name=path.name), path=str(path.parent)
+            )
         except OSError as exc:
             errors[i] = os_failure(self.name, "write", path, exc)
         return False

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from archive.config import Settings, StorageConfig
 from archive.errors import ConfigError, UsageError
+from archive.i18n import _
 from archive.storage.base import Location
 
 RULE = "dangan.toml [[storage]]"
@@ -51,9 +52,7 @@ def backend(kind: str) -> Backend:
     for b in BACKENDS:
         if b.type == kind:
             return b
-    raise ConfigError(
-        f"存储类型只能是 {' 或 '.join(TYPES)} (storage type must be one of {', '.join(TYPES)}): {kind}", rule=RULE
-    )
+    raise ConfigError(_("存储类型只能是 {types}: {kind}").format(types=" / ".join(TYPES), kind=kind), rule=RULE)
 
 
 def open_location(settings: Settings, cfg: StorageConfig) -> Location:
@@ -69,7 +68,7 @@ def parse_spec(spec: str) -> StorageConfig:
     """
     name, sep, where = spec.partition("=")
     if not sep or not name or not where:
-        raise UsageError(f"存储位置写法应为 NAME=PATH 或 NAME=s3:URL/BUCKET (bad --storage): {spec}")
+        raise UsageError(_("存储位置写法应为 NAME=PATH 或 NAME=s3:URL/BUCKET: {spec}").format(spec=spec))
     chosen = next(b for b in BACKENDS if where.startswith(b.spec_prefix))
     options = chosen.load().spec_options(where.removeprefix(chosen.spec_prefix), spec)
     return StorageConfig(name, chosen.type, options)

@@ -41,6 +41,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from archive.config import S3_SETTINGS
 from archive.errors import AIPExistsError, ConfigError, LockedError, RecordExistsError, StorageError, UsageError
+from archive.i18n import _
 from archive.storage._s3lock import LOCK_MODES, STALE_AFTER, S3Versions, _lock_until, _writer_note
 from archive.storage._s3names import (
     EXISTS_CODES,
@@ -71,7 +72,7 @@ def _bag_files(staged: Path) -> list[tuple[str, Path]]:
         for name in sorted(dirs + files):
             p = Path(dirpath, name)
             if p.is_symlink() or not (p.is_dir() or p.is_file()):
-                raise StorageError(f"暂存目录中有链接或特殊文件 (not a regular file): {p}")
+                raise StorageError(_("暂存目录中有链接或特殊文件: {path}").format(path=p))
             if p.is_file():
                 found.append((p.relative_to(staged).as_posix(), p))
     return sorted(found)
@@ -110,23 +111,24 @@ class S3Location(S3Uploads, S3Versions, Location):
         unknown = set(options) - OPTIONS
         if any("secret" in k or "key_id" in k or "access" in k for k in unknown):
             raise ConfigError(
-                "dangan.toml 中不得写入 S3 密钥, 请用环境变量或 ~/.aws/credentials "
-                "(never put S3 credentials in dangan.toml; use the environment or ~/.aws)",
+                _("dangan.toml 中不得写入 S3 密钥, 请用环境变量或 ~/.aws/credentials"),
                 rule="dangan.toml [[storage]]",
             )
         if unknown:
             raise ConfigError(
-                f"未知的 S3 存储选项 (unknown s3 options): {sorted(unknown)}", rule="dangan.toml [[storage]]"
+                _("未知的 S3 存储选项: {names}").format(names=sorted(unknown)), rule="dangan.toml [[storage]]"
             )
         mode = str(options.get("lock_mode", LOCK_MODES[0])).upper()
         if mode not in LOCK_MODES:
             raise ConfigError(
-                f"S3 存储选项 lock_mode 只能是 {' 或 '.join(LOCK_MODES)}: {options['lock_mode']!r}",
+                _("S3 存储选项 lock_mode 只能是 {modes}: {value}").format(
+                    modes=" / ".join(LOCK_MODES), value=repr(options["lock_mode"])
+                ),
                 rule="dangan.toml [[storage]]",
             )
         missing = [k for k in ("endpoint_url", "bucket") if not options.get(k)]
         if missing:
-            raise ConfigError(f"S3 存储缺少选项 (missing s3 options): {missing}", rule="dangan.toml [[storage]]")
+            raise ConfigError(_("S3 存储缺少选项: {names}").format(names=missing), rule="dangan.toml [[storage]]")
         return cls(
             name,
             endpoint_url=str(options["endpoint_url"]),
@@ -141,9 +143,9 @@ class S3Location(S3Uploads, S3Versions, Location):
     def spec_options(cls, where: str, spec: str) -> dict[str, Any]:
         """``NAME=s3:http://host:port/bucket[/prefix]``."""
         url = urlsplit(where)
-        bucket, _, prefix = url.path.lstrip("/").partition("/")
+        bucket, _sep, prefix = url.path.lstrip("/").partition("/")
         if not url.scheme or not url.netloc or not bucket:
-            raise UsageError(f"S3 位置应为 s3:http://主机:端口/桶[/前缀] (bad s3 location): {spec}")
+            raise UsageError(_("S3 位置应为 s3:http://主机:端口/桶[/前缀]: {spec}").format(spec=spec))
         options = {"endpoint_url": f"{url.scheme}://{url.netloc}", "bucket": bucket}
         if prefix:
             options["prefix"] = prefix.rstrip("/") + "/"
@@ -196,12 +198,16 @@ class S3Location(S3Uploads, S3Versions, Location):
         except ClientError as exc:
             code = error_code(exc)
             if code in NOT_FOUND_CODES:
-                raise StorageError(f"S3 对象不存在 (no such object; {action})", path=path) from exc
-            raise StorageError(f"S3 操作失败 ({action} failed: {code} {exc})", path=path) from exc
+                raise StorageError(_("S3 对象不存在 ({action})").format(action=action), path=path) from exc
+            raise StorageError(
+                _("S3 操作失败 ({action}): {code} {reason}").format(action=action, code=code, reason=exc), path=path
+            ) from exc
         except (BotoCoreError, Boto3Error, Urllib3Error) as exc:
-            message = f"无法访问 S3 存储位置 {self.name} (cannot reach {self.endpoint_url}; {action}): {exc}"
+            message = _("无法访问 S3 存储位置 {name} ({url}; {action}): {reason}").format(
+                name=self.name, url=self.endpoint_url, action=action, reason=exc
+            )
             if isinstance(exc, UNANSWERED):
-                self._unanswered = f"{message}; 本次运行不再访问 (not asked again in this run)"
+                self._unanswered = _("{message}; 本次运行不再访问").format(message=message)
             raise StorageError(message, path=path) from exc
 
     def _head(self, obj: str) -> dict[str, Any] | None:
@@ -281,7 +287,7 @@ class S3Location(S3Uploads, S3Versions, Location):
     def commit(self, key: str, staged: Path, retain_until: date | None = None) -> None:
         files = _bag_files(staged)
         if not files:
-            raise StorageError(f"暂存目录为空 (nothing staged): {staged}", path=key)
+            raise StorageError(_("暂存目录为空: {path}").format(path=staged), path=key)
         with self._writer(key, "commit", retain_until):
             stored = [self._upload_path(key, rel, path) for rel, path in files]
             self._seal(key, stored, retain_until)
@@ -289,7 +295,7 @@ class S3Location(S3Uploads, S3Versions, Location):
     def commit_from(self, key: str, source: Location, source_key: str, retain_until: date | None = None) -> None:
         """Stream a committed AIP from ``source`` straight into the bucket: no local staging."""
         if not source.exists(source_key):
-            raise StorageError(f"源位置 {source.name} 没有此 AIP (no committed AIP at the source)", path=source_key)
+            raise StorageError(_("源位置 {name} 没有此 AIP").format(name=source.name), path=source_key)
         listing = list(source.list_files(source_key))
         with self._writer(key, "commit", retain_until):
             stored = []
@@ -298,7 +304,7 @@ class S3Location(S3Uploads, S3Versions, Location):
                     entry = self._upload_stream(key, relpath, stream, size)
                 if entry.size != size:
                     raise StorageError(
-                        f"源文件大小不符 (source size changed: listed {size}, read {entry.size})",
+                        _("源文件大小不符: 列出 {listed}, 读到 {read}").format(listed=size, read=entry.size),
                         path=f"{key}/{relpath}",
                     )
                 stored.append(entry)
@@ -326,17 +332,16 @@ class S3Location(S3Uploads, S3Versions, Location):
 
     def _begin(self, key: str, op: str, retain_until: date | None) -> None:
         if op == "commit" and self.exists(key):
-            raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}", path=key)
+            raise AIPExistsError(_("AIP 已存在: {key}").format(key=key), path=key)
         with self._errors("put pending", key):
             if not self._create(self._pending(key), _writer_note(op, retain_until)):
                 raise StorageError(
-                    "另一进程正在写入此 AIP, 或上次写入中断; 请稍后重试或运行恢复 "
-                    "(another writer holds this key, or one crashed: retry later or run recover)",
+                    _("另一进程正在写入此 AIP, 或上次写入中断; 请稍后重试或运行恢复"),
                     path=key,
                 )
         if op == "commit" and self.exists(key):  # committed by another writer between the two checks
             self._release(key)
-            raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}", path=key)
+            raise AIPExistsError(_("AIP 已存在: {key}").format(key=key), path=key)
 
     def _create(self, obj: str, body: bytes, **extra: Any) -> bool:
         """Create ``obj`` only if absent; False when it is already there."""
@@ -379,32 +384,33 @@ class S3Location(S3Uploads, S3Versions, Location):
         body = json.dumps(marker, ensure_ascii=False, indent=1).encode()
         with self._errors("put marker", key):
             if not self._create(self._marker(key), body, ContentType="application/json", **lock):
-                raise AIPExistsError(f"AIP 已存在 (AIP exists): {key}", path=key)
+                raise AIPExistsError(_("AIP 已存在: {key}").format(key=key), path=key)
 
     # --- deletion and recovery ---------------------------------------------------------
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
             if not self.exists(key):
-                raise StorageError(f"没有已提交的 AIP (no committed AIP): {key}", path=key)
+                raise StorageError(_("没有已提交的 AIP: {key}").format(key=key), path=key)
             locked = self._locked_versions(key)
         if locked:
             raise LockedError(
-                f"对象锁定期内不得销毁, 未删除任何内容 (under Object Lock retention, nothing removed): "
-                f"{len(locked)} 个版本, 例如 {locked[0]}",
+                _("对象锁定期内不得销毁, 未删除任何内容: {count} 个版本, 例如 {example}").format(
+                    count=len(locked), example=locked[0]
+                ),
                 path=key,
             )
         with self._writer(key, "delete"), self._errors("delete", key):
             self._delete_versions(self._marker(key), exact=True)  # invisible first
             _gone, refused = self._delete_versions(self._aip_prefix(key))
             if refused:
-                raise LockedError(f"部分对象被锁定, 未能删除 (some objects are locked): {refused[:3]}", path=key)
+                raise LockedError(_("部分对象被锁定, 未能删除: {names}").format(names=refused[:3]), path=key)
 
     # --- repair of one file -------------------------------------------------------------
 
     def _require_committed(self, key: str) -> None:
         if not self.exists(key):
-            raise StorageError(f"没有已提交的 AIP (no committed AIP): {key}", path=key)
+            raise StorageError(_("没有已提交的 AIP: {key}").format(key=key), path=key)
 
     def replace_file(self, key: str, relpath: str, source: BinaryIO) -> None:
         """Put a new version of one file (修复); it inherits the AIP's retention date."""
@@ -431,7 +437,7 @@ class S3Location(S3Uploads, S3Versions, Location):
     def append_record(self, key: str, name: str, data: bytes) -> None:
         with self._errors("put record", f"{key}/{name}"):
             if not self._create(self._record(key, name), data):
-                raise RecordExistsError(f"记录已存在 (record exists): {name}", path=key)
+                raise RecordExistsError(_("记录已存在, 不可覆盖: {name}").format(name=name), path=key)
 
     def list_records(self, key: str) -> Iterator[str]:
         start = f"{self.prefix}records/{check_key(key)}/"

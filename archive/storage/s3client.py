@@ -25,6 +25,7 @@ from botocore.utils import parse_timestamp
 
 from archive.config import S3_SETTINGS
 from archive.errors import ConfigError
+from archive.i18n import _
 
 #: a request that got no answer in time: the server is frozen or cut off, not merely refusing
 UNANSWERED = (ConnectTimeoutError, ReadTimeoutError)
@@ -47,8 +48,12 @@ class ClientLimits:
         for name, value in values.items():
             whole = name == "max_attempts"
             if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value <= 0:
-                kind = "正整数 (a positive integer)" if whole else "正数秒 (positive seconds)"
-                raise ConfigError(f"S3 存储选项 {name} 必须是{kind}: {value!r}", rule="dangan.toml [[storage]]")
+                message = (
+                    _("S3 存储选项 {name} 必须是正整数: {value}")
+                    if whole
+                    else _("S3 存储选项 {name} 必须是正数秒: {value}")
+                )
+                raise ConfigError(message.format(name=name, value=repr(value)), rule="dangan.toml [[storage]]")
         return cls(float(values["connect_timeout"]), float(values["read_timeout"]), int(values["max_attempts"]))
 
     @property
