@@ -46,14 +46,16 @@ def error_line(message: str) -> None:
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DanganError into one line on stderr and its exit code."""
+    """Turn a DanganError into lines on stderr and its exit code: one line, or one per problem
+    when the error carries them all (``details``, as a refused destruction batch does)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except DanganError as exc:
-            error_line(str(exc))
+            for problem in getattr(exc, "details", ()) or (exc,):
+                error_line(str(problem))
             sys.exit(int(exc.exit_code))
 
     return wrapper

@@ -8,21 +8,18 @@ is named.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 from typing import Any
 
 import click
 from rich.markup import escape
 from rich.table import Column, Table
 
-from archive.errors import DestructionRefusedError
 from archive.i18n import _
 from retention.appraisal import Action
 from retention.destruction import Role
 
-from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, error_line, finish, on_archive, out
+from ._cli_base import AS_JSON, AS_OF, BY, ITEM_STATES, emit_json, err, finish, on_archive, out
 from .api import Archive
 from .clock import shown
 
@@ -40,26 +37,6 @@ def retention_group() -> None:
 @click.group(name="destroy", help=_("销毁批次: 提出、签署、执行、查看"))
 def destroy_group() -> None:
     """Destruction batches: propose, approve, run, show."""
-
-
-def shows_every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A refused batch carries all its problems: print every one (handles_errors would print the first)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DestructionRefusedError as exc:
-            for problem in exc.details or (exc,):
-                error_line(str(problem))
-            sys.exit(int(exc.exit_code))
-
-    return wrapper
-
-
-def on_batch(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """:func:`on_archive` for the destroy commands, printing every problem of a refused batch."""
-    return on_archive(shows_every_problem(fn))
 
 
 def _day(value: datetime | None) -> date | None:
@@ -202,7 +179,7 @@ def holds(arc: Archive, as_json: bool) -> None:
 @click.argument("codes", nargs=-1, required=True)
 @BY
 @AS_JSON
-@on_batch
+@on_archive
 def propose(arc: Archive, codes: tuple[str, ...], by: str, as_json: bool) -> None:
     """Propose a batch: items decided for destruction, or transferred copies whose keep period has ended."""
     proposal = arc.disposal.propose(codes, by)
@@ -219,7 +196,7 @@ def propose(arc: Archive, codes: tuple[str, ...], by: str, as_json: bool) -> Non
 @click.argument("batch_id")
 @BY
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]), help=_("审批角色"))
-@on_batch
+@on_archive
 def approve(arc: Archive, batch_id: str, by: str, role: str) -> None:
     """Approve a batch in one role."""
     batch = arc.disposal.approve(batch_id, by, role)
@@ -230,7 +207,7 @@ def approve(arc: Archive, batch_id: str, by: str, role: str) -> None:
 @destroy_group.command(help=_("执行销毁: 从全部存储位置删除, 保留墓碑, 生成并归档销毁清册"))
 @click.argument("batch_id")
 @AS_JSON
-@on_batch
+@on_archive
 def run(arc: Archive, batch_id: str, as_json: bool) -> None:
     """Carry out an approved batch."""
     finish(arc.disposal.run(batch_id), as_json, _print_run)
