@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
-from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML
+from archive.aip import ITEM_XML, ORIGINAL_DIR, PREMIS_XML, REPORT_XML, TEXT_DIR, text_path
 from archive.archival_code import ArchivalCodeRule
 from archive.itemxml import item_to_xml, validate_item_xml
 from archive.model import CheckReport, Item
@@ -22,7 +22,6 @@ from archive.premis import (
 )
 from ingest.checks import complete_report, report_to_xml
 from ingest.text import ExtractedText
-from search.indexing import TEXT_DIR, text_path
 
 PAGE_BREAK = "\f"  # between the pages of one file's text derivative
 

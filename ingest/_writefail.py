@@ -12,12 +12,12 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+from archive.aip import text_path
 from archive.errors import StorageError
 from archive.model import Finding
 from archive.names import NAME_MAX
 from archive.storage.base import os_failure
 from ingest.checks import fail
-from search.indexing import text_path
 
 STORAGE_CODE = "BC-4-8"  # a storage failure, as for a copy that could not be stored
 LOCATION_WIDE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from archive.aip import TEXT_DIR, text_path
+from archive.aip import TEXT_DIR
 from archive.catalogue import Catalogue, ItemRow
 from archive.config import Settings
 from archive.errors import DanganError
@@ -20,7 +20,7 @@ from search import SearchDoc, SearchIndex, open_index
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEARCHABLE", "TEXT_DIR", "open_search", "rebuild", "search_doc", "sync", "text_path"]
+__all__ = ["SEARCHABLE", "open_search", "rebuild", "search_doc", "sync"]
 
 SEARCHABLE = ("archived", "transferred")  # destroyed items leave the index with their content
 

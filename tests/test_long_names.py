@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from archive.aip import TEXT_DIR, text_path
 from archive.bagcheck import validate_bag
 from archive.export import export_dip
 from archive.names import NAME_MAX, bounded_name, bounded_path, cut_utf8, sibling_name
 from archive.storage import open_locations
 from ingest.metadata import ClassDefaults
 from ingest.pipeline import Ingestor
-from search.indexing import TEXT_DIR, text_path
 
 from .conftest import make_image, make_scan_batch, staging_leftovers
 from .render import save_text_pdf
